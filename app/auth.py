@@ -1,0 +1,133 @@
+"""API keys: made, checked, listed and revoked.
+
+A key is 192 random bits, shown once when it is made. The database keeps only its
+SHA-256 (a key that random needs no slow hash), looked up by that hash and compared
+in constant time. A key belongs to one restaurant and has a role: an admin may act,
+a viewer may only watch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from .db import Database, utc_now
+from .services.core import Actor, ServiceError, write_audit
+from .services.restaurants import find_restaurant
+
+KEY_PREFIX = "mtr_"
+ROLES = ("admin", "viewer")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid key says the caller is."""
+
+    key_id: int
+    restaurant_id: int
+    restaurant_slug: str
+    label: str
+    role: str
+
+    @property
+    def may_act(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.restaurant_id, self.label)
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+class KeyService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, slug: str, label: str = "admin", role: str = "admin", actor: str = "cli") -> tuple[dict[str, Any], str]:
+        """Make a key for the restaurant; returns its record and the key itself (shown once)."""
+        key = new_key()
+        record = await self.db.write(_add_key, slug, label, role, hash_key(key), actor)
+        return record, key
+
+    async def authenticate(self, key: str) -> Principal | None:
+        """The key's principal, or None for an unknown or revoked key."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 100:
+            return None
+        return await self.db.read(_authenticate, hash_key(key))
+
+    async def revoke(self, key_id: int, actor: str = "cli") -> dict[str, Any]:
+        return await self.db.write(_revoke_key, key_id, actor)
+
+    async def list(self, slug: str) -> list[dict[str, Any]]:
+        return await self.db.read(_list_keys, slug)
+
+
+def _add_key(conn: sqlite3.Connection, slug: str, label: str, role: str, secret_hash: bytes, actor: str) -> dict[str, Any]:
+    restaurant = find_restaurant(conn, slug)
+    label = label.strip()
+    if role not in ROLES:
+        raise ServiceError("invalid_role", f"A key's role is one of: {', '.join(ROLES)}.")
+    if not 1 <= len(label) <= 60:
+        raise ServiceError("invalid_label", "A key label must be 1 to 60 characters long.")
+    now = utc_now()
+    key_id = conn.execute(
+        "INSERT INTO api_key (restaurant_id, label, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (restaurant["id"], label, role, secret_hash, now),
+    ).fetchone()[0]
+    record = _key_record(conn, key_id)
+    write_audit(conn, Actor(restaurant["id"], actor), "add_key", now, restaurant["version"], [], None, record)
+    return record
+
+
+def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | None:
+    row = conn.execute(
+        "SELECT k.id, k.restaurant_id, r.slug, k.label, k.role, k.secret_hash"
+        " FROM api_key AS k JOIN restaurant AS r ON r.id = k.restaurant_id"
+        " WHERE k.secret_hash = ? AND k.revoked_at IS NULL",
+        (secret_hash,),
+    ).fetchone()
+    if row is None or not hmac.compare_digest(row["secret_hash"], secret_hash):
+        return None
+    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
+
+
+def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str) -> dict[str, Any]:
+    before = _key_record(conn, key_id)
+    if before["revoked_at"] is not None:
+        raise ServiceError("already_revoked", f"Key {key_id} was already revoked.")
+    now = utc_now()
+    conn.execute("UPDATE api_key SET revoked_at = ? WHERE id = ?", (now, key_id))
+    after = _key_record(conn, key_id)
+    (version,) = conn.execute(
+        "SELECT version FROM restaurant WHERE id = (SELECT restaurant_id FROM api_key WHERE id = ?)", (key_id,)
+    ).fetchone()
+    write_audit(conn, Actor(after["restaurant_id"], actor), "revoke_key", now, version, [], before, after)
+    return after
+
+
+def _key_record(conn: sqlite3.Connection, key_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT k.id, k.restaurant_id, r.slug AS restaurant, k.label, k.role, k.created_at, k.revoked_at"
+        " FROM api_key AS k JOIN restaurant AS r ON r.id = k.restaurant_id WHERE k.id = ?",
+        (key_id,),
+    ).fetchone()
+    if row is None:
+        raise ServiceError("key_not_found", f"There is no key {key_id}.")
+    return dict(row)
+
+
+def _list_keys(conn: sqlite3.Connection, slug: str) -> list[dict[str, Any]]:
+    restaurant = find_restaurant(conn, slug)
+    ids = conn.execute("SELECT id FROM api_key WHERE restaurant_id = ? ORDER BY id", (restaurant["id"],))
+    return [_key_record(conn, key_id) for (key_id,) in ids.fetchall()]

@@ -1,0 +1,254 @@
+"""The command line: `serve` (the default) and the administration subcommands.
+
+Every subcommand goes through the same services as the web application. A bad
+argument or a refused request exits non-zero with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from aiohttp import web
+
+from . import create_app
+from .auth import ROLES, KeyService
+from .db import Database
+from .services.core import Actor, ServiceError
+from .services.restaurants import DEMO_SLUG, RestaurantService
+from .services.tables import DEFAULT_AREA, TableService
+from .settings import SettingError, Settings, declared
+
+class CliError(Exception):
+    """A reason to stop, said in one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="run.py", description="Maître: a live table dashboard for small restaurants.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    serve = commands.add_parser("serve", help="start the server (the default command)")
+    for spec in declared():
+        serve.add_argument(spec.flag, dest=spec.name, metavar=spec.name.upper(), help=f"{spec.help} [{spec.env}]")
+    serve.add_argument("--no-demo", action="store_true", help="do not create the demo restaurant on an empty database")
+    serve.set_defaults(run=serve_command)
+
+    restaurant = commands.add_parser("restaurant", help="add and list restaurants").add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    add = with_db(restaurant.add_parser("add", help="add a restaurant"))
+    add.add_argument("slug", help="short name used in addresses: lowercase letters, digits, hyphens")
+    add.add_argument("--name", required=True, help="the restaurant's name as guests see it")
+    add.add_argument("--tables", type=int, default=0, help="how many tables to create, labelled 1..N (default 0)")
+    add.set_defaults(run=restaurant_add)
+    listing = with_json(with_db(restaurant.add_parser("list", help="list restaurants")))
+    listing.set_defaults(run=restaurant_list)
+
+    table = commands.add_parser("table", help="add and list tables").add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    add = with_db(table.add_parser("add", help="add a table to a restaurant"))
+    add.add_argument("slug")
+    add.add_argument("label", help='the table\'s label, e.g. "5", "T12", "Terrace 3"')
+    add.add_argument("--seats", type=int, default=4, help="number of seats (default 4)")
+    add.add_argument("--area", default=DEFAULT_AREA, help=f'area of the restaurant (default "{DEFAULT_AREA}")')
+    add.set_defaults(run=table_add)
+    listing = with_json(with_db(table.add_parser("list", help="list a restaurant's tables")))
+    listing.add_argument("slug")
+    listing.set_defaults(run=table_list)
+
+    key = commands.add_parser("key", help="make, list and revoke API keys").add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    add = with_db(key.add_parser("add", help="make a key; it is printed alone on the last line"))
+    add.add_argument("slug")
+    add.add_argument("--label", default="admin", help='who or what uses the key (default "admin")')
+    add.add_argument("--role", choices=ROLES, default="admin", help="admin may act, viewer may only watch")
+    add.set_defaults(run=key_add)
+    listing = with_json(with_db(key.add_parser("list", help="list a restaurant's keys (never the keys themselves)")))
+    listing.add_argument("slug")
+    listing.set_defaults(run=key_list)
+    revoke = with_db(key.add_parser("revoke", help="revoke a key"))
+    revoke.add_argument("key_id", type=int)
+    revoke.set_defaults(run=key_revoke)
+    return parser
+
+
+def with_db(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--db", dest="db_path", metavar="PATH", help="database file [MAITRE_DB_PATH]")
+    return parser
+
+
+def with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "serve")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (CliError, ServiceError, SettingError) as error:
+        print(f"run.py: error: {describe(error)}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return 1
+
+
+def describe(error: Exception) -> str:
+    return error.detail if isinstance(error, ServiceError) else str(error)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for spec in declared():
+        text = getattr(args, spec.name, None)
+        if text is not None:
+            overrides[spec.name] = spec.parse_text(text, source=spec.flag)
+    return Settings.from_env(**overrides)
+
+
+Work = Callable[[Database, Settings, argparse.Namespace], Awaitable[int]]
+
+
+def with_database(work: Work) -> Callable[[argparse.Namespace], int]:
+    """Run `work` against the database named by --db or the environment, then close it."""
+
+    def command(args: argparse.Namespace) -> int:
+        settings = settings_from(args)
+
+        async def run() -> int:
+            db = await open_database(settings.db_path)
+            try:
+                return await work(db, settings, args)
+            finally:
+                await db.close()
+
+        return asyncio.run(run())
+
+    return command
+
+
+async def open_database(path: str) -> Database:
+    try:
+        return await Database.open(path)
+    except sqlite3.Error as error:
+        raise CliError(f"cannot open the database {path}: {error}") from None
+
+
+def print_rows(rows: list[dict[str, Any]], columns: Sequence[str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    cells = [[str(row[column] if row[column] is not None else "-") for column in columns] for row in rows]
+    widths = [max(len(text) for text in column) for column in zip(columns, *cells)]
+    for line in [list(columns), *cells]:
+        print("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip())
+
+
+@with_database
+async def restaurant_add(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).add(args.slug, args.name, args.tables)
+    print(f"Restaurant {restaurant['slug']!r} ({restaurant['name']}) added with {args.tables} tables.")
+    print(f"Make a key for it: python run.py key add {restaurant['slug']}")
+    return 0
+
+
+@with_database
+async def restaurant_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    print_rows(await RestaurantService(db, settings).all(), ("id", "slug", "name", "tables", "version"), args.json)
+    return 0
+
+
+@with_database
+async def table_add(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    result = await TableService(db, settings).add_table(
+        Actor(restaurant["id"], "cli"), args.label, args.seats, args.area)
+    if not result.ok:
+        raise CliError(result.detail)
+    (table,) = result.tables
+    print(f"Table {table['number']} ({table['seats']} seats, {table['area']}) added to {args.slug}, id {table['id']}.")
+    return 0
+
+
+@with_database
+async def table_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
+    if args.json:
+        print_rows(tables, (), as_json=True)
+    else:
+        rows = [{**table, "label": table["number"]} for table in tables]
+        print_rows(rows, ("id", "label", "area", "seats", "status"), as_json=False)
+    return 0
+
+
+@with_database
+async def key_add(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    record, key = await KeyService(db).add(args.slug, args.label, args.role)
+    print(f"Key {record['id']} ({record['role']}, {record['label']!r}) for {record['restaurant']}. "
+          "Keep it now, it is not shown again:")
+    print(key)
+    return 0
+
+
+@with_database
+async def key_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    keys = await KeyService(db).list(args.slug)
+    print_rows(keys, ("id", "label", "role", "created_at", "revoked_at"), args.json)
+    return 0
+
+
+@with_database
+async def key_revoke(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    record = await KeyService(db).revoke(args.key_id)
+    print(f"Key {record['id']} ({record['label']!r}, {record['restaurant']}) revoked.")
+    return 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for line in asyncio.run(first_start(settings, demo=not args.no_demo)):
+        print(line, flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    return 0
+
+
+async def first_start(settings: Settings, demo: bool) -> list[str]:
+    """On an empty database, the demo restaurant and its key; otherwise, how to get a key."""
+    db = await open_database(settings.db_path)
+    try:
+        restaurants = RestaurantService(db, settings)
+        address = f"http://{public_host(settings.host)}:{settings.port}/"
+        if await restaurants.all():
+            return [f"Database {settings.db_path}. To make a sign-in key: python run.py key add SLUG --db {settings.db_path}"]
+        if not demo:
+            return [f"Database {settings.db_path} has no restaurant yet. Add one: "
+                    f"python run.py restaurant add SLUG --name NAME --tables 10 --db {settings.db_path}"]
+        await restaurants.add_demo()
+        _, key = await KeyService(db).add(DEMO_SLUG, "demo admin", "admin", actor="demo")
+        return [
+            f"Created the demo restaurant {DEMO_SLUG!r} with 12 tables in {settings.db_path}.",
+            f"Open {address}",
+            f"Admin key for {DEMO_SLUG!r} (shown once, keep it): {key}",
+        ]
+    finally:
+        await db.close()
+
+
+def public_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host

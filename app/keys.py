@@ -1,0 +1,17 @@
+"""The typed keys under which the application keeps its resources."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .auth import KeyService
+from .db import Database
+from .services.restaurants import RestaurantService
+from .services.tables import TableService
+from .settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+db_key = web.AppKey("db", Database)
+tables_key = web.AppKey("tables", TableService)
+restaurants_key = web.AppKey("restaurants", RestaurantService)
+api_keys_key = web.AppKey("api_keys", KeyService)

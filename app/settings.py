@@ -1,0 +1,121 @@
+"""Every setting of the server, declared once as data.
+
+Each field of `Settings` is one setting: its default, its help text and how its
+text form is parsed. The environment variable (`MAITRE_` + the name in capitals)
+and the `run.py serve` flag are derived from the same declaration, and the README
+documents each one (tests/test_settings.py checks that).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+ENV_PREFIX = "MAITRE_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingError(ValueError):
+    """A setting's value cannot be used; the message names the setting."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"{text} is not a positive whole number")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{text} is not a port number (0-65535)")
+    return value
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    for origin in origins:
+        if "*" in origin or "://" not in origin:
+            raise ValueError(f"{origin!r} is not an exact origin such as https://tablet.example")
+    return origins
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def setting(default: Any, help: str, parse: Callable[[str], Any] = str, flag: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "parse": parse, "flag": flag})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = setting("127.0.0.1", "Address the server listens on.")
+    port: int = setting(8080, "Port the server listens on.", _port)
+    db_path: str = setting("maitre.db", "Path of the SQLite database file.", flag="--db")
+    restore_window_minutes: int = setting(
+        30, "How long after a close the table can still be restored, in minutes (a restaurant may set its own).",
+        _positive_int)
+    idle_warning_minutes: int = setting(
+        20, "Minutes without activity after which an occupied table shows a warning (a restaurant may set its own).",
+        _positive_int)
+    idle_alert_minutes: int = setting(
+        40, "Minutes without activity after which an occupied table shows an alert (a restaurant may set its own).",
+        _positive_int)
+    max_connections_per_restaurant: int = setting(
+        20, "Live dashboard connections allowed per restaurant at once.", _positive_int)
+    allowed_origins: tuple[str, ...] = setting(
+        (), "Extra exact origins (comma-separated, no wildcards) allowed to open the dashboard socket "
+        "besides the server's own.", _origins)
+    log_level: str = setting("INFO", f"Log level: one of {', '.join(LOG_LEVELS)}.", _log_level)
+
+    def __post_init__(self) -> None:
+        if self.idle_warning_minutes >= self.idle_alert_minutes:
+            raise SettingError("idle_warning_minutes must be smaller than idle_alert_minutes")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `MAITRE_*` environment variables, then `overrides` (already parsed)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in declared():
+            if spec.env in environ:
+                values[spec.name] = spec.parse_text(environ[spec.env], source=spec.env)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return replace(cls(), **values)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any]
+    flag: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def parse_text(self, text: str, source: str) -> Any:
+        try:
+            return self.parse(text)
+        except ValueError as error:
+            raise SettingError(f"{source}: {error}") from None
+
+
+def declared() -> Iterator[SettingSpec]:
+    for f in fields(Settings):
+        yield SettingSpec(
+            name=f.name,
+            default=f.default,
+            help=f.metadata["help"],
+            parse=f.metadata["parse"],
+            flag=f.metadata["flag"] or "--" + f.name.replace("_", "-"),
+        )

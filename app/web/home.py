@@ -1,0 +1,28 @@
+"""The front page and the health check."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ..keys import db_key, restaurants_key
+
+
+@aiohttp_jinja2.template("index.html")
+async def index(request: web.Request) -> dict[str, object]:
+    return {"restaurant_count": len(await request.app[restaurants_key].all())}
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers a read, 503 when it does not."""
+    try:
+        await request.app[db_key].read(_ping)
+    except sqlite3.Error:
+        return web.json_response({"status": "unavailable", "database": "error"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1 FROM restaurant LIMIT 1").fetchall()
