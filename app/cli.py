@@ -21,7 +21,7 @@ from . import create_app
 from .auth import ROLES, KeyService
 from .db import Database
 from .services.core import Actor, ServiceError
-from .services.restaurants import DEMO_SLUG, RestaurantService
+from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
 from .services.tables import DEFAULT_AREA, TableService
 from .settings import SettingError, Settings, declared
 
@@ -51,6 +51,13 @@ def build_parser() -> Parser:
     add.add_argument("--name", required=True, help="the restaurant's name as guests see it")
     add.add_argument("--tables", type=int, default=0, help="how many tables to create, labelled 1..N (default 0)")
     add.set_defaults(run=restaurant_add)
+    configure = with_db(restaurant.add_parser("set", help="rename a restaurant or set its own time windows"))
+    configure.add_argument("slug")
+    configure.add_argument("--name", help="a new name")
+    for name in OVERRIDES:
+        configure.add_argument("--" + name.replace("_", "-"), dest=name, type=minutes_or_default, metavar="N|default",
+                               help="minutes, or 'default' for the server's setting")
+    configure.set_defaults(run=restaurant_set)
     listing = with_json(with_db(restaurant.add_parser("list", help="list restaurants")))
     listing.set_defaults(run=restaurant_list)
 
@@ -80,6 +87,15 @@ def build_parser() -> Parser:
     revoke.add_argument("key_id", type=int)
     revoke.set_defaults(run=key_revoke)
     return parser
+
+
+def minutes_or_default(text: str) -> int | str:
+    if text == "default":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes or 'default'") from None
 
 
 def with_db(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -127,7 +143,7 @@ def with_database(work: Work) -> Callable[[argparse.Namespace], int]:
     """Run `work` against the database named by --db or the environment, then close it."""
 
     def command(args: argparse.Namespace) -> int:
-        settings = settings_from(args)
+        settings = Settings.from_env(db_path=args.db_path)
 
         async def run() -> int:
             db = await open_database(settings.db_path)
@@ -169,6 +185,18 @@ async def restaurant_add(db: Database, settings: Settings, args: argparse.Namesp
 @with_database
 async def restaurant_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
     print_rows(await RestaurantService(db, settings).all(), ("id", "slug", "name", "tables", "version"), args.json)
+    return 0
+
+
+@with_database
+async def restaurant_set(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    changes = {name: getattr(args, name) for name in ("name", *OVERRIDES) if getattr(args, name) is not None}
+    if not changes:
+        raise CliError("nothing to set: give --name or one of the --...-minutes options")
+    changes = {name: None if value == "default" else value for name, value in changes.items()}
+    restaurant = await RestaurantService(db, settings).configure(args.slug, **changes)
+    windows = ", ".join(f"{name} {restaurant[name] or 'default'}" for name in OVERRIDES)
+    print(f"Restaurant {restaurant['slug']!r} ({restaurant['name']}): {windows}.")
     return 0
 
 

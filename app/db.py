@@ -118,16 +118,20 @@ class Database:
 
     @classmethod
     async def open(cls, path: str) -> Database:
-        """Open (creating if needed) and migrate the database at `path`."""
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        """Open (creating if needed) and migrate the database at `path`.
+
+        Migrating happens once, at start-up, on a plain connection: a file that cannot be
+        opened fails here, with SQLite's own error, before any connection thread exists.
+        """
+        setup = configure(sqlite3.connect(path, isolation_level=None))
         try:
-            await _on_thread(writer, configure)
-            await _on_thread(writer, migrate)
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            await _on_thread(reader, configure)
-        except BaseException:
-            await writer.close()
-            raise
+            migrate(setup)
+        finally:
+            setup.close()
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        reader = await aiosqlite.connect(path, isolation_level=None)
+        await _on_thread(writer, configure)
+        await _on_thread(reader, configure)
         return cls(path, writer, reader)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:

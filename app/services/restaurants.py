@@ -14,11 +14,13 @@ from typing import Any
 
 from ..db import Database, format_time, parse_time, utc_now
 from ..settings import Settings
-from .core import Actor, ServiceError
+from .core import Actor, ServiceError, write_audit
 from .tables import DEFAULT_AREA, Tx, insert_table
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEMO_SLUG = "demo"
+# settings a restaurant may set for itself; NULL in the database means the server's setting
+OVERRIDES = ("restore_window_minutes", "idle_warning_minutes", "idle_alert_minutes")
 
 
 def find_restaurant(conn: sqlite3.Connection, slug: str) -> sqlite3.Row:
@@ -45,6 +47,10 @@ class RestaurantService:
         """Add a restaurant with `tables` tables labelled 1..N in the main room."""
         return await self.db.write(self._add, slug, name, tables, actor)
 
+    async def configure(self, slug: str, actor: str = "cli", **changes: Any) -> dict[str, Any]:
+        """Rename a restaurant or set its own windows (a window of None falls back to the server's setting)."""
+        return await self.db.write(self._configure, slug, actor, changes)
+
     async def add_demo(self) -> dict[str, Any]:
         """The demo restaurant: twelve tables in two areas, a few occupied for a while, one disabled."""
         return await self.db.write(self._add_demo)
@@ -57,6 +63,28 @@ class RestaurantService:
         if ids:
             self._tx(conn, Actor(restaurant_id, actor)).changed("add_restaurant", *ids)
         return dict(find_restaurant(conn, slug))
+
+    def _configure(self, conn: sqlite3.Connection, slug: str, actor: str, changes: dict[str, Any]) -> dict[str, Any]:
+        before = dict(find_restaurant(conn, slug))
+        unknown = set(changes) - {"name", *OVERRIDES}
+        if unknown:
+            raise ServiceError("invalid_setting", f"A restaurant has no setting {sorted(unknown)[0]!r}.")
+        if "name" in changes:
+            changes["name"] = _valid_name(changes["name"])
+        for name in OVERRIDES:
+            if changes.get(name) is not None and not 1 <= changes[name] <= 24 * 60:
+                raise ServiceError("invalid_setting", f"{name} must be between 1 and 1440 minutes.")
+        after = {**before, **changes}
+        warning = after["idle_warning_minutes"] or self.settings.idle_warning_minutes
+        alert = after["idle_alert_minutes"] or self.settings.idle_alert_minutes
+        if warning >= alert:
+            raise ServiceError("invalid_setting", "The idle warning must come before the idle alert.")
+        for name, value in changes.items():
+            conn.execute(f"UPDATE restaurant SET {name} = ? WHERE id = ?", (value, before["id"]))
+        after = dict(find_restaurant(conn, slug))
+        write_audit(conn, Actor(before["id"], actor), "configure_restaurant", utc_now(), after["version"], [],
+                    before, after)
+        return after
 
     def _add_demo(self, conn: sqlite3.Connection) -> dict[str, Any]:
         restaurant_id = _insert_restaurant(conn, DEMO_SLUG, "Demo Bistro")
@@ -83,7 +111,8 @@ class RestaurantService:
 
 def _list_restaurants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     rows = conn.execute(
-        "SELECT r.id, r.slug, r.name, r.version, count(t.id) AS tables"
+        "SELECT r.id, r.slug, r.name, r.version, count(t.id) AS tables,"
+        " r.restore_window_minutes, r.idle_warning_minutes, r.idle_alert_minutes"
         " FROM restaurant AS r LEFT JOIN dining_table AS t ON t.restaurant_id = r.id"
         " GROUP BY r.id ORDER BY r.slug"
     )
@@ -91,15 +120,20 @@ def _list_restaurants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def _insert_restaurant(conn: sqlite3.Connection, slug: str, name: str) -> int:
-    name = name.strip()
+    name = _valid_name(name)
     if not SLUG.fullmatch(slug):
         raise ServiceError(
             "invalid_slug", "A slug is 1 to 63 lowercase letters, digits and hyphens, starting with a letter or digit."
         )
-    if not 1 <= len(name) <= 80:
-        raise ServiceError("invalid_name", "A restaurant name must be 1 to 80 characters long.")
     if conn.execute("SELECT 1 FROM restaurant WHERE slug = ?", (slug,)).fetchone():
         raise ServiceError("restaurant_exists", f"There is already a restaurant {slug!r}.")
     return conn.execute(
         "INSERT INTO restaurant (slug, name, created_at) VALUES (?, ?, ?) RETURNING id", (slug, name, utc_now())
     ).fetchone()[0]
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 80:
+        raise ServiceError("invalid_name", "A restaurant name must be 1 to 80 characters long.")
+    return name

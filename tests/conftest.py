@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.auth import KeyService
+from app.db import Database
+from app.services.core import Actor
+from app.services.restaurants import RestaurantService
+from app.services.tables import TableService
+from app.settings import Settings
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "maitre.db")
+
+
+@pytest.fixture
+def settings(db_path: str) -> Settings:
+    return Settings.from_env(environ={}, db_path=db_path)
+
+
+@pytest.fixture
+async def db(db_path: str) -> AsyncIterator[Database]:
+    database = await Database.open(db_path)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def tables(db: Database, settings: Settings) -> TableService:
+    return TableService(db, settings)
+
+
+@pytest.fixture
+def restaurants(db: Database, settings: Settings) -> RestaurantService:
+    return RestaurantService(db, settings)
+
+
+@pytest.fixture
+def keys(db: Database) -> KeyService:
+    return KeyService(db)
+
+
+@pytest.fixture
+async def bistro(restaurants: RestaurantService) -> Actor:
+    """A restaurant with tables 1..6 in the main room, acting as its admin."""
+    restaurant = await restaurants.add("bistro", "Bistro", tables=6)
+    return Actor(restaurant["id"], "test admin")
+
+
+@pytest.fixture
+async def cafe(restaurants: RestaurantService) -> Actor:
+    """A second restaurant on the same server."""
+    restaurant = await restaurants.add("cafe", "Café", tables=3)
+    return Actor(restaurant["id"], "cafe admin")

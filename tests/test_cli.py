@@ -1,0 +1,193 @@
+"""The command line, run as a person runs it: a real process on a real database file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
+
+
+def run(*args: str, db: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(RUN_PY), *args] + (["--db", db] if db else [])
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")} | (env or {})
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=environment)
+
+
+def ok(*args: str, db: str) -> str:
+    result = run(*args, db=db)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def refused(*args: str, db: str | None = None, env: dict[str, str] | None = None) -> str:
+    result = run(*args, db=db, env=env)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_restaurants_tables_and_keys(db_path):
+    assert "added with 3 tables" in ok("restaurant", "add", "bistro", "--name", "Le Bistro", "--tables", "3", db=db_path)
+    ok("table", "add", "bistro", "Terrace 3", "--seats", "6", "--area", "Terrace", db=db_path)
+
+    restaurants = json.loads(ok("restaurant", "list", "--json", db=db_path))
+    assert [(r["slug"], r["name"], r["tables"], r["version"]) for r in restaurants] == [("bistro", "Le Bistro", 4, 4)]
+    assert "Le Bistro" in ok("restaurant", "list", db=db_path)
+
+    tables = json.loads(ok("table", "list", "bistro", "--json", db=db_path))
+    assert [(t["number"], t["seats"], t["area"], t["status"]) for t in tables] == [
+        ("1", 4, "Main room", "free"), ("2", 4, "Main room", "free"), ("3", 4, "Main room", "free"),
+        ("Terrace 3", 6, "Terrace", "free"),
+    ]
+    text = ok("table", "list", "bistro", db=db_path).splitlines()
+    assert text[0].split() == ["id", "label", "area", "seats", "status"]
+    assert "Terrace 3" in text[-1]
+
+    key = ok("key", "add", "bistro", "--label", "bar tablet", "--role", "viewer", db=db_path).splitlines()[-1]
+    assert key.startswith("mtr_") and " " not in key
+    keys = json.loads(ok("key", "list", "bistro", "--json", db=db_path))
+    assert [(k["label"], k["role"], k["revoked_at"]) for k in keys] == [("bar tablet", "viewer", None)]
+    assert key not in ok("key", "list", "bistro", db=db_path)
+
+    ok("restaurant", "set", "bistro", "--restore-window-minutes", "45", "--name", "Bistro Two", db=db_path)
+    (configured,) = json.loads(ok("restaurant", "list", "--json", db=db_path))
+    assert (configured["name"], configured["restore_window_minutes"]) == ("Bistro Two", 45)
+    ok("restaurant", "set", "bistro", "--restore-window-minutes", "default", db=db_path)
+    assert json.loads(ok("restaurant", "list", "--json", db=db_path))[0]["restore_window_minutes"] is None
+
+    assert "revoked" in ok("key", "revoke", str(keys[0]["id"]), db=db_path)
+    assert json.loads(ok("key", "list", "bistro", "--json", db=db_path))[0]["revoked_at"]
+
+
+def test_the_database_can_come_from_the_environment(tmp_path):
+    path = str(tmp_path / "from-env.db")
+    result = run("restaurant", "add", "envy", "--name", "Envy", env={"MAITRE_DB_PATH": path})
+    assert result.returncode == 0, result.stderr
+    assert Path(path).exists()
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (("restaurant", "add", "Bad Slug", "--name", "X"), "slug"),
+    (("restaurant", "add", "ok"), "--name"),
+    (("restaurant", "add", "ok", "--name", "X", "--tables", "many"), "invalid int"),
+    (("table", "add", "nowhere", "5"), "no restaurant"),
+    (("table", "add", "bistro", "1"), "already a table 1"),
+    (("table", "add", "bistro", "9", "--seats", "0"), "seats"),
+    (("table", "list", "nowhere"), "no restaurant"),
+    (("key", "add", "bistro", "--role", "owner"), "invalid choice"),
+    (("key", "revoke", "42"), "no key 42"),
+    (("key", "revoke", "abc"), "invalid int"),
+    (("dance",), "invalid choice"),
+    (("restaurant", "set", "bistro"), "nothing to set"),
+    (("restaurant", "set", "bistro", "--idle-alert-minutes", "soon"), "number of minutes"),
+    (("restaurant", "set", "bistro", "--idle-warning-minutes", "90"), "idle warning"),
+])
+def test_bad_input_exits_with_one_line(db_path, args, reason):
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "2", db=db_path)
+    assert reason in refused(*args, db=db_path)
+
+
+def test_bad_setting_and_bad_database_path_exit_with_one_line(tmp_path):
+    assert "MAITRE_PORT" in refused("restaurant", "list", env={"MAITRE_PORT": "eighty"})
+    assert "cannot open the database" in refused("restaurant", "list", db=str(tmp_path / "no" / "such" / "dir.db"))
+    assert "--port" in refused("serve", "--port", "eighty")
+    assert "required" in refused("table")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`python run.py` as a developer starts it, in a working directory of its own."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.port = free_port()
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")}
+        self.process = subprocess.Popen(
+            [sys.executable, str(RUN_PY), *args, "--port", str(self.port)],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+        )
+        self.output: list[str] = []
+        for line in self.process.stdout:
+            self.output.append(line.rstrip("\n"))
+            if "Running on" in line:
+                break
+        else:
+            raise AssertionError("the server stopped before it listened:\n" + "\n".join(self.output))
+
+    def get(self, path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=20)
+        finally:
+            self.process.stdout.close()
+
+
+def test_first_start_creates_the_demo_then_later_starts_do_not(tmp_path):
+    server = Server(tmp_path)
+    try:
+        status, body = server.get("/healthz")
+        assert status == 200 and json.loads(body) == {"status": "ok", "database": "ok"}
+        assert server.get("/")[0] == 200
+    finally:
+        assert server.stop() == 0
+    key_lines = [line for line in server.output if line.startswith("Admin key")]
+    assert len(key_lines) == 1
+    key = key_lines[0].rsplit(" ", 1)[1]
+    assert key.startswith("mtr_")
+    assert any(f"http://127.0.0.1:{server.port}/" in line for line in server.output)
+    db = str(tmp_path / "maitre.db")
+    assert (tmp_path / "maitre.db").exists()
+    demo = json.loads(ok("restaurant", "list", "--json", db=db))
+    assert [(r["slug"], r["tables"]) for r in demo] == [("demo", 12)]
+
+    again = Server(tmp_path)
+    try:
+        assert again.get("/healthz")[0] == 200
+    finally:
+        assert again.stop() == 0
+    assert not any(line.startswith("Admin key") for line in again.output)
+    assert any("key add" in line for line in again.output)
+    assert json.loads(ok("restaurant", "list", "--json", db=db)) == demo
+    assert len(json.loads(ok("key", "list", "demo", "--json", db=db))) == 1
+
+
+def test_serve_without_demo_explains_how_to_begin(tmp_path):
+    server = Server(tmp_path, "serve", "--no-demo", "--db", "empty.db")
+    try:
+        assert server.get("/healthz")[0] == 200
+    finally:
+        assert server.stop() == 0
+    assert any("restaurant add" in line for line in server.output)
+    assert json.loads(ok("restaurant", "list", "--json", db=str(tmp_path / "empty.db"))) == []
+
+
+def test_changes_from_the_cli_reach_a_running_server_database(tmp_path):
+    server = Server(tmp_path)
+    try:
+        ok("table", "add", "demo", "Bar 1", "--area", "Bar", db=str(tmp_path / "maitre.db"))
+        tables = json.loads(ok("table", "list", "demo", "--json", db=str(tmp_path / "maitre.db")))
+        assert tables[-1]["number"] == "Bar 1"
+        assert server.get("/healthz")[0] == 200
+    finally:
+        assert server.stop() == 0

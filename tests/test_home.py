@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from app import create_app
+from app.settings import Settings
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_healthz(client: TestClient):
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_healthz_says_when_the_database_cannot_be_read(client: TestClient, db_path: str):
+    conn = sqlite3.connect(db_path)
+    conn.executescript("PRAGMA foreign_keys = OFF; DROP TABLE restaurant;")
+    conn.close()
+    response = await client.get("/healthz")
+    assert response.status == 503
+    assert await response.json() == {"status": "unavailable", "database": "error"}
+
+
+async def test_front_page(client: TestClient):
+    response = await client.get("/")
+    assert response.status == 200
+    text = await response.text()
+    assert "running with 0 restaurants" in text
+    assert "key add" in text
+    stylesheet = await client.get("/static/maitre.css")
+    assert stylesheet.status == 200
