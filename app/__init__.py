@@ -11,22 +11,38 @@ from aiohttp.web import Application
 
 from .auth import KeyService
 from .db import Database
-from .keys import api_keys_key, db_key, restaurants_key, settings_key, tables_key
+from .hub import Hub, LocalPublisher
+from .keys import (api_keys_key, broadcast_key, db_key, hub_key, login_limiter_key, renderer_key, restaurants_key,
+                   settings_key, tables_key)
+from .limits import PerAddress
+from .render import Broadcast, Renderer, setup_filters
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
 from .settings import Settings
+from .watch import watch_ctx
 from .web import routes  # the subpackage app.web; aiohttp's web is not imported by that name here
+from .web.security import security_headers
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PROJECT_DIR / "templates"
 STATIC_DIR = PROJECT_DIR / "static"
 
+LOGIN_ATTEMPTS_PER_MINUTE = 10
+
 
 def create_app(settings: Settings) -> Application:
-    app = Application()
+    app = Application(middlewares=[security_headers])
     app[settings_key] = settings
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    setup_filters(env)
+    app[hub_key] = Hub(settings.max_connections_per_restaurant)
+    app[renderer_key] = Renderer(env)
+    app[broadcast_key] = Broadcast(app[renderer_key], LocalPublisher(app[hub_key]))
+    app[login_limiter_key] = PerAddress(rate=LOGIN_ATTEMPTS_PER_MINUTE / 60, burst=LOGIN_ATTEMPTS_PER_MINUTE)
+    # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(watch_ctx)
+    app.on_shutdown.append(close_sockets)
     routes.setup(app, STATIC_DIR)
     return app
 
@@ -40,3 +56,7 @@ async def database_ctx(app: Application) -> AsyncIterator[None]:
     app[api_keys_key] = KeyService(db)
     yield
     await db.close()
+
+
+async def close_sockets(app: Application) -> None:
+    await app[hub_key].close_all()

@@ -1,9 +1,13 @@
-"""API keys: made, checked, listed and revoked.
+"""API keys and dashboard sign-in sessions; the Origin check.
 
 A key is 192 random bits, shown once when it is made. The database keeps only its
 SHA-256 (a key that random needs no slow hash), looked up by that hash and compared
 in constant time. A key belongs to one restaurant and has a role: an admin may act,
 a viewer may only watch.
+
+Signing in to the dashboard with a key starts a session: a random id in an HttpOnly
+cookie, kept in the database as a SHA-256 only. A session ends when it expires, when
+its owner signs out, or when its key is revoked.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
-from .db import Database, utc_now
+from aiohttp import web
+
+from .db import Database, format_time, parse_time, utc_now
 from .services.core import Actor, ServiceError, write_audit
 from .services.restaurants import find_restaurant
 
 KEY_PREFIX = "mtr_"
+SESSION_COOKIE = "maitre_session"
 ROLES = ("admin", "viewer")
 
 
@@ -32,6 +40,7 @@ class Principal:
     restaurant_slug: str
     label: str
     role: str
+    session_id: int | None = None  # the sign-in session, when the caller came with the cookie
 
     @property
     def may_act(self) -> bool:
@@ -50,6 +59,12 @@ def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
+def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
+    """The request's Origin is this site's own, or one of the allowed origins (exact match)."""
+    origin = request.headers.get("Origin")
+    return origin is not None and (origin == f"{request.scheme}://{request.host}" or origin in allowed)
+
+
 class KeyService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -65,6 +80,28 @@ class KeyService:
         if not key.startswith(KEY_PREFIX) or len(key) > 100:
             return None
         return await self.db.read(_authenticate, hash_key(key))
+
+    async def sign_in(self, key: str, hours: float) -> tuple[str, Principal] | None:
+        """Start a sign-in session for a valid key: the session token (for the cookie) and who it is."""
+        principal = await self.authenticate(key)
+        if principal is None:
+            return None
+        token = secrets.token_urlsafe(32)
+        session_id = await self.db.write(_add_session, hash_key(token), principal.key_id, hours)
+        return token, replace(principal, session_id=session_id)
+
+    async def session(self, token: str) -> Principal | None:
+        """Who a session token belongs to, while the session lives and its key is not revoked."""
+        if len(token) > 100:
+            return None
+        return await self.db.read(_session_principal, hash_key(token), utc_now())
+
+    async def sign_out(self, token: str) -> None:
+        await self.db.write(_end_session, hash_key(token))
+
+    async def ended(self, key_ids: set[int], session_ids: set[int]) -> tuple[set[int], set[int]]:
+        """Of these keys and sessions, the keys now revoked and the sessions now over."""
+        return await self.db.read(_ended, key_ids, session_ids, utc_now())
 
     async def revoke(self, key_id: int, actor: str = "cli") -> dict[str, Any]:
         return await self.db.write(_revoke_key, key_id, actor)
@@ -102,12 +139,51 @@ def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | N
     return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
 
 
+def _add_session(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float) -> int:
+    now = utc_now()
+    expires = format_time(parse_time(now) + timedelta(hours=hours))
+    conn.execute("DELETE FROM login_session WHERE expires_at < ?", (now,))
+    return conn.execute(
+        "INSERT INTO login_session (token_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
+        (token_hash, key_id, now, expires),
+    ).fetchone()[0]
+
+
+def _session_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) -> Principal | None:
+    row = conn.execute(
+        "SELECT s.id AS session_id, s.token_hash, k.id, k.restaurant_id, r.slug, k.label, k.role"
+        " FROM login_session AS s JOIN api_key AS k ON k.id = s.key_id JOIN restaurant AS r ON r.id = k.restaurant_id"
+        " WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
+        (token_hash, now),
+    ).fetchone()
+    if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
+        return None
+    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], row["session_id"])
+
+
+def _end_session(conn: sqlite3.Connection, token_hash: bytes) -> None:
+    conn.execute("DELETE FROM login_session WHERE token_hash = ?", (token_hash,))
+
+
+def _ended(conn: sqlite3.Connection, key_ids: set[int], session_ids: set[int], now: str) -> tuple[set[int], set[int]]:
+    live_keys = {
+        key_id for key_id in key_ids
+        if conn.execute("SELECT 1 FROM api_key WHERE id = ? AND revoked_at IS NULL", (key_id,)).fetchone()
+    }
+    live_sessions = {
+        session_id for session_id in session_ids
+        if conn.execute("SELECT 1 FROM login_session WHERE id = ? AND expires_at > ?", (session_id, now)).fetchone()
+    }
+    return key_ids - live_keys, session_ids - live_sessions
+
+
 def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str) -> dict[str, Any]:
     before = _key_record(conn, key_id)
     if before["revoked_at"] is not None:
         raise ServiceError("already_revoked", f"Key {key_id} was already revoked.")
     now = utc_now()
     conn.execute("UPDATE api_key SET revoked_at = ? WHERE id = ?", (now, key_id))
+    conn.execute("DELETE FROM login_session WHERE key_id = ?", (key_id,))
     after = _key_record(conn, key_id)
     (version,) = conn.execute(
         "SELECT version FROM restaurant WHERE id = (SELECT restaurant_id FROM api_key WHERE id = ?)", (key_id,)

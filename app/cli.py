@@ -24,6 +24,7 @@ from .services.core import Actor, ServiceError
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
 from .services.tables import DEFAULT_AREA, TableService
 from .settings import SettingError, Settings, declared
+from .web.security import AccessLogger
 
 class CliError(Exception):
     """A reason to stop, said in one line."""
@@ -252,7 +253,7 @@ def serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for line in asyncio.run(first_start(settings, demo=not args.no_demo)):
         print(line, flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log_class=AccessLogger)
     return 0
 
 
@@ -261,7 +262,7 @@ async def first_start(settings: Settings, demo: bool) -> list[str]:
     db = await open_database(settings.db_path)
     try:
         restaurants = RestaurantService(db, settings)
-        address = f"http://{public_host(settings.host)}:{settings.port}/"
+        address = f"http://{public_host(settings.host)}:{settings.port}/admin/login"
         if await restaurants.all():
             return [f"Database {settings.db_path}. To make a sign-in key: python run.py key add SLUG --db {settings.db_path}"]
         if not demo:
@@ -271,7 +272,7 @@ async def first_start(settings: Settings, demo: bool) -> list[str]:
         _, key = await KeyService(db).add(DEMO_SLUG, "demo admin", "admin", actor="demo")
         return [
             f"Created the demo restaurant {DEMO_SLUG!r} with 12 tables in {settings.db_path}.",
-            f"Open {address}",
+            f"Sign in at {address} with this admin key.",
             f"Admin key for {DEMO_SLUG!r} (shown once, keep it): {key}",
         ]
     finally:

@@ -6,6 +6,9 @@ from aiohttp import web
 
 from .auth import KeyService
 from .db import Database
+from .hub import Hub
+from .limits import PerAddress
+from .render import Broadcast, Renderer
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
 from .settings import Settings
@@ -15,3 +18,7 @@ db_key = web.AppKey("db", Database)
 tables_key = web.AppKey("tables", TableService)
 restaurants_key = web.AppKey("restaurants", RestaurantService)
 api_keys_key = web.AppKey("api_keys", KeyService)
+hub_key = web.AppKey("hub", Hub)
+renderer_key = web.AppKey("renderer", Renderer)
+broadcast_key = web.AppKey("broadcast", Broadcast)
+login_limiter_key = web.AppKey("login_limiter", PerAddress)

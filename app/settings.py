@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"{text} is not a positive number")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -70,6 +77,11 @@ class Settings:
         _positive_int)
     max_connections_per_restaurant: int = setting(
         20, "Live dashboard connections allowed per restaurant at once.", _positive_int)
+    session_hours: float = setting(
+        12, "How long a dashboard sign-in lasts, in hours.", _positive_float)
+    heartbeat_seconds: float = setting(
+        30, "Seconds between the server's pings on each dashboard socket; a peer that does not answer "
+        "in time is dropped.", _positive_float)
     allowed_origins: tuple[str, ...] = setting(
         (), "Extra exact origins (comma-separated, no wildcards) allowed to open the dashboard socket "
         "besides the server's own.", _origins)

@@ -29,11 +29,7 @@ async def test_healthz_says_when_the_database_cannot_be_read(client: TestClient,
     assert await response.json() == {"status": "unavailable", "database": "error"}
 
 
-async def test_front_page(client: TestClient):
-    response = await client.get("/")
-    assert response.status == 200
-    text = await response.text()
-    assert "running with 0 restaurants" in text
-    assert "key add" in text
-    stylesheet = await client.get("/static/maitre.css")
-    assert stylesheet.status == 200
+async def test_the_front_door_leads_to_the_dashboard(client: TestClient):
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/admin/dashboard"

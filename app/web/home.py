@@ -1,18 +1,16 @@
-"""The front page and the health check."""
+"""The front door and the health check."""
 
 from __future__ import annotations
 
 import sqlite3
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from ..keys import db_key, restaurants_key
+from ..keys import db_key
 
 
-@aiohttp_jinja2.template("index.html")
-async def index(request: web.Request) -> dict[str, object]:
-    return {"restaurant_count": len(await request.app[restaurants_key].all())}
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
 
 
 async def healthz(request: web.Request) -> web.Response:

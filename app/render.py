@@ -1,0 +1,77 @@
+"""Table cards and the grid, rendered once per change, and the messages that carry them.
+
+The page render and the socket pushes use the same templates (`_grid.html`,
+`_table_card.html`): one place decides how a card looks. A change's message is
+rendered and serialised here once, then handed to the publisher as text, so fanning
+out to twenty dashboards costs twenty socket writes and nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
+
+import jinja2
+
+from .db import parse_time
+from .hub import Publisher
+from .services.core import TableUpdate
+
+STATUS_WORDS = {"free": "Free", "occupied": "Occupied", "disabled": "Disabled"}
+
+
+def minutes_since(moment: str) -> int:
+    return max(0, int((datetime.now(UTC) - parse_time(moment)).total_seconds() // 60))
+
+
+def by_area(tables: Iterable[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Tables grouped by area, areas in the order their first table comes."""
+    order: dict[str, int] = {}
+    for table in tables:
+        order.setdefault(table["area"], len(order))
+    ordered = sorted(tables, key=lambda table: order[table["area"]])
+    return [(area, list(group)) for area, group in groupby(ordered, key=lambda table: table["area"])]
+
+
+def setup_filters(env: jinja2.Environment) -> None:
+    env.filters["minutes_since"] = minutes_since
+    env.globals["status_word"] = STATUS_WORDS.__getitem__
+    env.globals["by_area"] = by_area
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+class Renderer:
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.card_template = env.get_template("_table_card.html")
+        self.grid_template = env.get_template("_grid.html")
+
+    def card(self, table: dict[str, Any]) -> str:
+        return self.card_template.render(table=table)
+
+    def grid(self, tables: Sequence[dict[str, Any]]) -> str:
+        return self.grid_template.render(tables=tables)
+
+    def update(self, update: TableUpdate) -> str:
+        return dumps({"type": "table_update", "version": update.version, "table": update.table,
+                      "html": self.card(update.table)})
+
+    def snapshot(self, version: int, tables: Sequence[dict[str, Any]]) -> str:
+        return dumps({"type": "tables_snapshot", "version": version, "tables": tables, "html": self.grid(tables)})
+
+
+class Broadcast:
+    """Turns a service's updates into messages, once, and publishes them to the restaurant's dashboards."""
+
+    def __init__(self, renderer: Renderer, publisher: Publisher) -> None:
+        self.renderer = renderer
+        self.publisher = publisher
+
+    def updates(self, restaurant_id: int, updates: Sequence[TableUpdate]) -> None:
+        if updates:
+            self.publisher.publish(restaurant_id, [(u.version, self.renderer.update(u)) for u in updates])

@@ -1,0 +1,97 @@
+"""Changes made outside this process, noticed within a second.
+
+The command line (or a second server) writes to the same database file. Twice a
+second this task compares each watched restaurant's version with the last update the
+hub delivered and publishes what it missed, straight from the audit log (which holds
+every changed table as the dashboard shows it). It also closes the sockets of keys
+that were revoked and of sign-in sessions that ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .auth import KeyService
+from .db import Database
+from .hub import Hub
+from .keys import api_keys_key, broadcast_key, db_key, hub_key
+from .protocol import UNAUTHORIZED
+from .render import Broadcast
+from .services.core import TableUpdate
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 0.5
+CLOSE_UNAUTHORIZED = 4401
+
+
+def missed_updates(conn: sqlite3.Connection, restaurant_id: int, after: int) -> list[TableUpdate]:
+    """Every table update of the restaurant numbered above `after`, in order."""
+    updates = []
+    rows = conn.execute(
+        "SELECT version, after FROM audit_event WHERE restaurant_id = ? AND version > ? AND table_ids != '[]'"
+        " ORDER BY version",
+        (restaurant_id, after),
+    )
+    for version, after_json in rows:
+        tables = json.loads(after_json)
+        first = version - len(tables) + 1
+        updates.extend(TableUpdate(first + offset, table) for offset, table in enumerate(tables))
+    return [update for update in updates if update.version > after]
+
+
+def current_versions(conn: sqlite3.Connection, restaurant_ids: list[int]) -> dict[int, int]:
+    placeholders = ",".join("?" * len(restaurant_ids))
+    rows = conn.execute(f"SELECT id, version FROM restaurant WHERE id IN ({placeholders})", restaurant_ids)
+    return dict(rows.fetchall())
+
+
+async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
+    watched = hub.versions()
+    if not watched:
+        return
+    stored = await db.read(current_versions, list(watched))
+    for restaurant_id, version in stored.items():
+        delivered = watched[restaurant_id]
+        if delivered is None:
+            hub.start_at(restaurant_id, version)
+        elif version > delivered:
+            broadcast.updates(restaurant_id, await db.read(missed_updates, restaurant_id, delivered))
+
+
+async def end_revoked(keys: KeyService, hub: Hub) -> None:
+    key_ids = {c.principal.key_id for c in hub.connections()}
+    session_ids = {c.principal.session_id for c in hub.connections() if c.principal.session_id is not None}
+    if not key_ids:
+        return
+    revoked, ended = await keys.ended(key_ids, session_ids)
+    if revoked or ended:
+        hub.close_where(
+            lambda c: c.principal.key_id in revoked or c.principal.session_id in ended, UNAUTHORIZED, CLOSE_UNAUTHORIZED
+        )
+
+
+async def watch(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(WATCH_SECONDS)
+        try:
+            await catch_up(app[db_key], app[hub_key], app[broadcast_key])
+            await end_revoked(app[api_keys_key], app[hub_key])
+        except (sqlite3.Error, ValueError):
+            log.exception("watching the database failed; trying again")
+
+
+async def watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(watch(app))
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

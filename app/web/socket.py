@@ -1,0 +1,166 @@
+"""The dashboard socket, `/admin/ws/dashboard`: read docs/protocol.md beside this.
+
+A thin handler: it authenticates, joins the hub, sends the snapshot, then for each
+message parses it, calls one service operation, publishes the result and replies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .. import protocol
+from ..auth import SESSION_COOKIE, Principal, origin_allowed
+from ..hub import QUEUE_SIZE, Connection
+from ..keys import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key
+from ..limits import TokenBucket
+from ..services.core import Result
+from ..services.tables import TableService
+from ..watch import CLOSE_UNAUTHORIZED
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4096
+MESSAGES_PER_SECOND = 10
+MESSAGE_BURST = 20
+CLOSE_TOO_MANY = 4429
+LARGEST_ID = 2**62
+REPLAY_AT_MOST = QUEUE_SIZE // 2  # past that, a snapshot is smaller than the replay
+
+# action -> (its id fields, in order; the service operation)
+ACTIONS: dict[str, tuple[tuple[str, ...], Callable[..., Awaitable[Result]]]] = {
+    "close_table": (("table_id",), TableService.close_table),
+    "disable_table": (("table_id",), TableService.disable_table),
+    "enable_table": (("table_id",), TableService.enable_table),
+    "restore_table": (("table_id",), TableService.restore_table),
+    "move_table": (("from_table_id", "to_table_id"), TableService.move_table),
+}
+
+
+class BadMessage(Exception):
+    def __init__(self, code: str, detail: str, ref: protocol.Ref = None) -> None:
+        super().__init__(code)
+        self.reply = protocol.error(code, detail, ref)
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    """The session cookie (with an Origin of this site), or `?token=<api key>` for scripts."""
+    keys = request.app[api_keys_key]
+    token = request.query.get("token")
+    if token is not None:
+        return await keys.authenticate(token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    if not origin_allowed(request, request.app[settings_key].allowed_origins):
+        raise web.HTTPForbidden(text="This socket only opens from Maître's own page.")
+    return await keys.session(cookie)
+
+
+async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
+    principal = await authenticate(request)  # a foreign Origin is refused here, before the upgrade
+    ws = web.WebSocketResponse(
+        heartbeat=request.app[settings_key].heartbeat_seconds, max_msg_size=MAX_MESSAGE_BYTES, compress=False
+    )
+    await ws.prepare(request)
+    if principal is None:
+        await ws.send_str(protocol.UNAUTHORIZED)
+        await ws.close(code=CLOSE_UNAUTHORIZED)
+        return ws
+    hub = request.app[hub_key]
+    connection = hub.join(principal, ws)
+    if connection is None:
+        await ws.send_str(protocol.TOO_MANY_CONNECTIONS)
+        await ws.close(code=CLOSE_TOO_MANY)
+        return ws
+    try:
+        version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+        await ws.send_str(request.app[renderer_key].snapshot(version, tables))
+        connection.start(floor=version)
+        bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
+        async for message in ws:
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                reply = await answer(request.app, connection, bucket, message)
+                if reply is not None:
+                    connection.send(None, reply)
+    finally:
+        hub.leave(connection)
+    return ws
+
+
+async def answer(app: web.Application, connection: Connection, bucket: TokenBucket, message: Any) -> str | None:
+    try:
+        if message.type is not WSMsgType.TEXT:
+            raise BadMessage("invalid_json", "Messages are JSON text.")
+        request = parse(message.data)
+        ref = request.get("ref")
+        if not bucket.take():
+            raise BadMessage("rate_limited", "Too many messages; slow down.", ref)
+        return await perform(app, connection, request, ref)
+    except BadMessage as bad:
+        return bad.reply
+    except Exception:
+        log.exception("a dashboard message failed")
+        return protocol.error("internal_error", "Something went wrong; nothing was changed. Try again.")
+
+
+def parse(text: str) -> dict[str, Any]:
+    try:
+        request = json.loads(text)
+    except ValueError:
+        raise BadMessage("invalid_json", "That message is not valid JSON.") from None
+    if not isinstance(request, dict):
+        raise BadMessage("invalid_action", "A message is a JSON object with an \"action\".")
+    ref = request.get("ref")
+    if ref is not None and not (isinstance(ref, str) and len(ref) <= 64 or is_int(ref)):
+        raise BadMessage("invalid_action", "\"ref\" is a string of up to 64 characters or a number.")
+    if not isinstance(request.get("action"), str):
+        raise BadMessage("invalid_action", "A message needs an \"action\".", ref)
+    return request
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -LARGEST_ID <= value <= LARGEST_ID
+
+
+async def perform(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> str | None:
+    action = request["action"]
+    principal = connection.principal
+    if action == "ping":
+        return protocol.PONG
+    if action == "sync":
+        return await sync(app, connection, request, ref)
+    if action not in ACTIONS:
+        raise BadMessage("unknown_action", f"There is no action {action[:40]!r}.", ref)
+    if not principal.may_act:
+        raise BadMessage("forbidden", "This key may watch the tables but not change them.", ref)
+    fields, operation = ACTIONS[action]
+    ids = [request.get(name) for name in fields]
+    if not all(is_int(value) for value in ids):
+        raise BadMessage("invalid_action", f"{action} needs {' and '.join(fields)} as whole numbers.", ref)
+    result = await operation(app[tables_key], principal.actor, *ids)
+    if not result.ok:
+        return protocol.error(result.code, result.detail, ref)
+    app[broadcast_key].updates(principal.restaurant_id, result.updates)
+    return protocol.ack(ref, result.version)
+
+
+async def sync(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> str:
+    """Replay what the client missed since `since`, or send a fresh snapshot; then acknowledge."""
+    since = request.get("since")
+    if since is not None and not is_int(since):
+        raise BadMessage("invalid_action", "sync's \"since\" is a version number.", ref)
+    restaurant_id = connection.principal.restaurant_id
+    missed = app[hub_key].replay(restaurant_id, since) if since is not None else None
+    if missed is None or len(missed) > REPLAY_AT_MOST:
+        version, tables = await app[tables_key].list_tables(restaurant_id)
+        connection.send(None, app[renderer_key].snapshot(version, tables))
+    else:
+        version = since + len(missed)
+        for text in missed:
+            connection.send(None, text)
+    return protocol.ack(ref, version)

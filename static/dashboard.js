@@ -1,0 +1,178 @@
+// Maître dashboard: keeps the server-rendered grid live over one WebSocket.
+// The server renders every card; this script only swaps them in by id. See docs/protocol.md.
+(function () {
+  "use strict";
+  var body = document.body, grid = document.getElementById("grid");
+  var indicatorEl = document.getElementById("connection"), moveBar = document.getElementById("move-bar");
+  var warnAt = +body.dataset.idleWarning, alertAt = +body.dataset.idleAlert;
+  var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
+  var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null;
+
+  function card(id) { return document.getElementById("table-" + id); }
+
+  function send(message) {
+    if (!ws || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  function connect() {
+    if (ws && ws.readyState < 2) return;
+    clearTimeout(retryTimer);
+    retryAt = 0;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = ws = new WebSocket(scheme + location.host + body.dataset.socket);
+    socket.onopen = function () {
+      troubleSince = 0;
+      stableTimer = setTimeout(function () { attempt = 0; }, 60000);
+      indicator();
+    };
+    socket.onmessage = function (event) { receive(JSON.parse(event.data)); };
+    socket.onclose = function (event) {
+      if (ws !== socket) return;
+      ws = null;
+      syncing = false;
+      clearTimeout(stableTimer);
+      troubleSince = troubleSince || Date.now();
+      if (event.code === 4401) { location.href = body.dataset.login; return; }
+      // exponential backoff with full jitter: 0.5 s doubling, capped at 30 s
+      var delay = Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
+      retryAt = Date.now() + delay;
+      retryTimer = setTimeout(connect, delay);
+      indicator();
+    };
+  }
+
+  function receive(message) {
+    if (message.type === "tables_snapshot") {
+      grid.innerHTML = message.html;
+      version = message.version;
+      stopMove();
+      refresh();
+    } else if (message.type === "table_update") {
+      if (message.version <= version) return;
+      if (message.version > version + 1) { resync(version); return; }
+      var old = card(message.table.id);
+      version = message.version;
+      if (!old) { resync(); return; } // a table new to this grid: take a fresh snapshot
+      var wasBusy = old.classList.contains("busy");
+      old.outerHTML = message.html;
+      if (wasBusy) busy(card(message.table.id), true);
+      if (moveFrom === message.table.id && message.table.status !== "occupied") stopMove();
+      refresh();
+    } else if (message.ref === "sync") {
+      syncing = false;
+    } else if (message.type === "ack" || message.type === "error") {
+      settle(message);
+    }
+  }
+
+  function resync(since) {
+    if (syncing) return;
+    syncing = send(since === undefined ? {action: "sync", ref: "sync"} : {action: "sync", since: since, ref: "sync"});
+  }
+
+  function settle(message) {
+    var id = pending[message.ref];
+    if (id === undefined) return;
+    delete pending[message.ref];
+    var target = card(id);
+    if (!target) return;
+    busy(target, false);
+    if (message.type === "error") note(target, message.detail);
+  }
+
+  function act(action, fields, id) {
+    var ref = "a" + (++seq), target = card(id);
+    fields.action = action;
+    fields.ref = ref;
+    if (!send(fields)) { note(target, "Not connected. Try again in a moment."); return; }
+    pending[ref] = id;
+    busy(target, true);
+    setTimeout(function () {
+      if (pending[ref] === undefined) return;
+      delete pending[ref];
+      var late = card(id);
+      if (late) { busy(late, false); note(late, "No answer from the server. Try again."); }
+    }, 10000);
+  }
+
+  function busy(target, on) {
+    target.classList.toggle("busy", on);
+    var buttons = target.querySelectorAll("button");
+    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = on;
+  }
+
+  function note(target, text) {
+    var el = target.querySelector(".note");
+    el.textContent = text;
+    setTimeout(function () { if (el.textContent === text) el.textContent = ""; }, 6000);
+  }
+
+  function startMove(id) {
+    moveFrom = id;
+    body.classList.add("moving");
+    card(id).classList.add("move-source");
+    moveBar.firstElementChild.textContent = "Move table " + card(id).querySelector("h3").textContent +
+      ": tap a free table.";
+    moveBar.hidden = false;
+  }
+
+  function stopMove() {
+    var source = moveFrom !== null && card(moveFrom);
+    if (source) source.classList.remove("move-source");
+    moveFrom = null;
+    body.classList.remove("moving");
+    moveBar.hidden = true;
+  }
+
+  grid.addEventListener("click", function (event) {
+    var target = event.target.closest(".card");
+    if (!target) return;
+    var id = +target.dataset.id, button = event.target.closest("button[data-action]");
+    if (moveFrom !== null) {
+      var from = moveFrom;
+      stopMove();
+      if (target.dataset.status === "free") act("move_table", {from_table_id: from, to_table_id: id}, from);
+      return;
+    }
+    if (!button) return;
+    if (button.dataset.action === "move_table") startMove(id);
+    else act(button.dataset.action, {table_id: id}, id);
+  });
+  moveBar.querySelector("[data-cancel]").addEventListener("click", stopMove);
+  document.addEventListener("keydown", function (event) { if (event.key === "Escape") stopMove(); });
+
+  // Idle time ticks here, from each card's last activity, with no message from the server.
+  function refresh() {
+    var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now();
+    for (var i = 0; i < cards.length; i++) {
+      var minutes = Math.max(0, Math.floor((now - Date.parse(cards[i].dataset.lastActive)) / 60000));
+      cards[i].querySelector(".minutes").textContent = minutes;
+      cards[i].setAttribute("data-idle", minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "");
+    }
+  }
+
+  function indicator() {
+    var state = "live", text = "Live";
+    if (troubleSince && Date.now() - troubleSince < 500) return; // brief trouble is not shown
+    if (troubleSince) {
+      state = navigator.onLine ? "reconnecting" : "offline";
+      text = !navigator.onLine ? "Offline" : retryAt > Date.now()
+        ? "Reconnecting in " + Math.ceil((retryAt - Date.now()) / 1000) + " s" : "Reconnecting…";
+    }
+    indicatorEl.textContent = text;
+    indicatorEl.setAttribute("data-state", state);
+  }
+
+  function wake() { if (!ws) connect(); }
+  window.addEventListener("online", wake);
+  window.addEventListener("offline", indicator);
+  window.addEventListener("pageshow", wake);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) wake(); });
+  setInterval(indicator, 500);
+  setInterval(refresh, 15000);
+  setInterval(function () { send({action: "ping"}); }, 25000);
+  refresh();
+  connect();
+})();
