@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
@@ -138,9 +140,14 @@ class Server:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
         try:
-            return self.process.wait(timeout=20)
+            self.rest = self.process.communicate(timeout=20)[0]
+            return self.process.returncode
         finally:
             self.process.stdout.close()
+
+    def process_output(self) -> str:
+        """Everything the server printed, once it has stopped (its log included)."""
+        return "\n".join(self.output) + "\n" + self.rest
 
 
 def test_first_start_creates_the_demo_then_later_starts_do_not(tmp_path):
@@ -191,3 +198,24 @@ def test_changes_from_the_cli_reach_a_running_server_database(tmp_path):
         assert server.get("/healthz")[0] == 200
     finally:
         assert server.stop() == 0
+
+
+def test_the_servers_log_never_shows_a_key(tmp_path):
+    server = Server(tmp_path)
+    key = next(line for line in server.output if line.startswith("Admin key")).rsplit(" ", 1)[1]
+
+    async def visit() -> None:
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{server.port}"
+            async with session.ws_connect(f"{base}/admin/ws/dashboard?token={key}") as ws:
+                assert (await ws.receive_json())["type"] == "tables_snapshot"
+            async with session.post(f"{base}/admin/login", data={"key": key}) as response:
+                assert response.status == 200
+
+    try:
+        asyncio.run(visit())
+    finally:
+        assert server.stop() == 0
+    log = server.process_output().split("Running on", 1)[1]  # the key was printed once, at first start
+    assert "/admin/ws/dashboard" in log and "POST /admin/login" in log
+    assert key not in log

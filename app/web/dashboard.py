@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import aiohttp_jinja2
 from aiohttp import web
 
@@ -49,7 +51,7 @@ async def login(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther(request.app.router["dashboard"].url_for())
     response.set_cookie(
         SESSION_COOKIE, token, path="/admin", httponly=True, samesite="Strict", secure=request.secure,
-        max_age=int(settings.session_hours * 3600),
+        max_age=math.ceil(settings.session_hours * 3600),
     )
     raise response
 

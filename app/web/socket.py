@@ -80,6 +80,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
         await ws.send_str(request.app[renderer_key].snapshot(version, tables))
+        hub.start_at(principal.restaurant_id, version)
         connection.start(floor=version)
         bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
         async for message in ws:

@@ -1,0 +1,175 @@
+"""Signing in and out, and the dashboard page as the server renders it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from http.cookies import SimpleCookie
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from app import create_app
+from app.auth import SESSION_COOKIE
+from app.services.core import Actor
+
+from .html import cards
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings) -> TestClient:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def place(restaurants, tables, keys):
+    restaurant = await restaurants.add("bistro", "Bistro <b>Bold</b>", tables=0)
+    actor = Actor(restaurant["id"], "setup")
+    for label, area in [("1", "Main room"), ("2", "Main room"), ("T1", "Terrace"), ("3", "Main room")]:
+        await tables.add_table(actor, label, 4, area)
+    _, admin = await keys.add("bistro", "admin")
+    _, viewer = await keys.add("bistro", "wall", "viewer")
+    return actor, admin, viewer
+
+
+async def sign_in(client: TestClient, key: str):
+    return await client.post("/admin/login", data={"key": key}, allow_redirects=False)
+
+
+async def test_the_login_page(client):
+    response = await client.get("/admin/login")
+    assert response.status == 200
+    text = await response.text()
+    assert 'name="key"' in text and 'action="/admin/login"' in text
+
+
+async def test_signing_in_sets_a_strict_session_cookie_and_goes_to_the_dashboard(client, place):
+    _, admin, _ = place
+    response = await sign_in(client, admin)
+    assert response.status == 303 and response.headers["Location"] == "/admin/dashboard"
+    cookie = SimpleCookie(response.headers["Set-Cookie"])[SESSION_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/admin"
+    assert not cookie["secure"]  # plain HTTP here; over HTTPS it is Secure
+    assert admin not in response.headers["Set-Cookie"]
+    page = await client.get("/admin/dashboard", allow_redirects=False)
+    assert page.status == 200
+    assert (await client.get("/admin/login", allow_redirects=False)).status == 303
+
+
+async def test_the_session_is_stored_only_as_a_hash(client, place, db_path):
+    _, admin, _ = place
+    response = await sign_in(client, admin)
+    token = SimpleCookie(response.headers["Set-Cookie"])[SESSION_COOKIE].value
+    conn = sqlite3.connect(db_path)
+    stored = conn.execute("SELECT token_hash FROM login_session").fetchall()
+    conn.close()
+    assert len(stored) == 1
+    with open(db_path, "rb") as main, open(db_path + "-wal", "rb") as wal:
+        assert token.encode() not in main.read() + wal.read()
+
+
+async def test_a_wrong_key_shows_the_form_again_with_a_message(client, place):
+    response = await sign_in(client, "mtr_wrong")
+    assert response.status == 401
+    assert "not recognised" in await response.text()
+    assert SESSION_COOKIE not in response.cookies
+
+
+async def test_sign_in_attempts_are_rate_limited_per_address(client, place):
+    _, admin, _ = place
+    statuses = [(await sign_in(client, "mtr_guess")).status for _ in range(12)]
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+    refused = await sign_in(client, admin)
+    assert refused.status == 429 and "Wait a minute" in await refused.text()
+
+
+async def test_without_a_session_the_dashboard_sends_you_to_sign_in(client):
+    response = await client.get("/admin/dashboard", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/admin/login"
+
+
+async def test_the_dashboard_is_rendered_on_the_server_grouped_by_area(client, place):
+    _, admin, _ = place
+    await sign_in(client, admin)
+    text = await (await client.get("/admin/dashboard")).text()
+    grid = cards(text)
+    assert [card["text"].split()[0] for card in grid] == ["1", "2", "3", "T1"]
+    assert all(card["id"] == f"table-{card['data-id']}" and card["data-status"] == "free" for card in grid)
+    assert grid[0]["buttons"] == ["Disable"]
+    assert text.index(">Main room<") < text.index(">Terrace<")
+    assert 'data-role="admin"' in text and 'data-version="4"' in text
+    assert '<script src="/static/dashboard.js' in text and "<script>" not in text
+
+
+async def test_names_and_labels_are_escaped(client, place, tables):
+    actor, admin, _ = place
+    await tables.add_table(actor, '<img src=x onerror=alert(1)>', 2, "<script>alert(2)</script>")
+    await sign_in(client, admin)
+    text = await (await client.get("/admin/dashboard")).text()
+    assert "<img src=x" not in text and "<script>alert" not in text and "<b>Bold</b>" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text and "Bistro &lt;b&gt;Bold&lt;/b&gt;" in text
+
+
+async def test_a_viewer_gets_the_dashboard_marked_as_viewer(client, place):
+    _, _, viewer = place
+    await sign_in(client, viewer)
+    assert 'data-role="viewer"' in await (await client.get("/admin/dashboard")).text()
+
+
+async def test_signing_out_ends_the_session(client, place):
+    _, admin, _ = place
+    await sign_in(client, admin)
+    response = await client.post("/admin/logout", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/admin/login"
+    assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 303
+
+
+async def test_revoking_the_key_ends_its_sessions(client, place, keys):
+    _, admin, _ = place
+    await sign_in(client, admin)
+    (record,) = [k for k in await keys.list("bistro") if k["label"] == "admin"]
+    await keys.revoke(record["id"])
+    assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 303
+
+
+async def test_sessions_expire_on_the_server(aiohttp_client, settings, place):
+    _, admin, _ = place
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, session_hours=1 / 3600)))
+    response = await sign_in(client, admin)
+    token = SimpleCookie(response.headers["Set-Cookie"])[SESSION_COOKIE].value
+    assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 200
+    await asyncio.sleep(1.1)
+    client.session.cookie_jar.clear()
+    stale = await client.get("/admin/dashboard", allow_redirects=False, headers={"Cookie": f"{SESSION_COOKIE}={token}"})
+    assert stale.status == 303
+
+
+@pytest.mark.parametrize("path", ["/admin/login", "/admin/logout"])
+async def test_forms_posted_from_another_site_are_refused(client, place, path):
+    _, admin, _ = place
+    response = await client.post(path, data={"key": admin}, headers={"Origin": "https://evil.example"},
+                                 allow_redirects=False)
+    assert response.status == 403
+
+
+async def test_pages_carry_the_security_headers(client):
+    for path in ("/admin/login", "/static/dashboard.js", "/nowhere"):
+        response = await client.get(path)
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_the_pushed_card_is_the_card_on_the_page(client, place, tables):
+    actor, admin, _ = place
+    await sign_in(client, admin)
+    _, rows = await tables.list_tables(actor.restaurant_id)
+    origin = f"http://{client.host}:{client.port}"
+    ws = await client.ws_connect("/admin/ws/dashboard", headers={"Origin": origin})
+    await ws.receive_json()
+    await ws.send_json({"action": "disable_table", "table_id": rows[1]["id"]})
+    update = await ws.receive_json()
+    page = cards(await (await client.get("/admin/dashboard")).text())
+    assert cards(update["html"]) == [page[1]]

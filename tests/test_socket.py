@@ -1,0 +1,446 @@
+"""The dashboard socket, spoken to by real WebSocket clients over a real server and database."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient
+
+from app import create_app
+from app.auth import KeyService
+from app.db import Database
+from app.keys import hub_key
+from app.services.core import Actor
+from app.services.restaurants import RestaurantService
+from app.services.tables import TableService
+from app.settings import Settings
+
+from .html import cards
+
+SOCKET = "/admin/ws/dashboard"
+
+
+@dataclasses.dataclass
+class Place:
+    """A restaurant on the test server: its tables by label, and its keys."""
+
+    actor: Actor
+    ids: dict[str, int]
+    admin: str
+    viewer: str
+
+
+async def make_place(db: Database, settings: Settings, slug: str, tables: int) -> Place:
+    restaurant = await RestaurantService(db, settings).add(slug, slug.title(), tables=tables)
+    actor = Actor(restaurant["id"], "setup")
+    _, rows = await TableService(db, settings).list_tables(actor.restaurant_id)
+    keys = KeyService(db)
+    _, admin = await keys.add(slug, "admin tablet")
+    _, viewer = await keys.add(slug, "wall screen", "viewer")
+    return Place(actor, {row["number"]: row["id"] for row in rows}, admin, viewer)
+
+
+@pytest.fixture
+async def server(aiohttp_client, settings: Settings, db: Database) -> TestClient:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def bistro_place(db: Database, settings: Settings) -> Place:
+    return await make_place(db, settings, "bistro", 6)
+
+
+@pytest.fixture
+async def cafe_place(db: Database, settings: Settings) -> Place:
+    return await make_place(db, settings, "cafe", 3)
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3) -> dict[str, Any]:
+    message = await ws.receive(timeout=timeout)
+    assert message.type is WSMsgType.TEXT, message
+    return json.loads(message.data)
+
+
+async def dashboard(client: TestClient, key: str) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    ws = await client.ws_connect(f"{SOCKET}?token={key}")
+    snapshot = await receive(ws)
+    assert snapshot["type"] == "tables_snapshot"
+    return ws, snapshot
+
+
+async def quiet(ws: aiohttp.ClientWebSocketResponse, seconds: float = 0.3) -> None:
+    """Nothing more arrives on this socket for a while."""
+    with pytest.raises(asyncio.TimeoutError):
+        print(await ws.receive(timeout=seconds))
+
+
+async def answer_to(ws: aiohttp.ClientWebSocketResponse, message: Any) -> dict[str, Any]:
+    await ws.send_str(message if isinstance(message, str) else json.dumps(message))
+    return await receive(ws)
+
+
+# -- connecting -----------------------------------------------------------------------------------
+
+
+async def test_the_snapshot_on_connect(server, bistro_place):
+    ws, snapshot = await dashboard(server, bistro_place.admin)
+    assert snapshot["version"] == 6
+    assert [t["number"] for t in snapshot["tables"]] == ["1", "2", "3", "4", "5", "6"]
+    grid = cards(snapshot["html"])
+    assert [card["id"] for card in grid] == [f"table-{bistro_place.ids[str(n)]}" for n in range(1, 7)]
+    assert {card["data-status"] for card in grid} == {"free"}
+    await ws.close()
+
+
+async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(server, bistro_place, tables):
+    table_id = bistro_place.ids["2"]
+    await tables.open_session(bistro_place.actor, table_id, 2)  # version 7
+    sender, snapshot = await dashboard(server, bistro_place.admin)
+    watcher, _ = await dashboard(server, bistro_place.viewer)
+    assert snapshot["version"] == 7
+
+    await sender.send_json({"action": "close_table", "table_id": table_id, "ref": "a1"})
+    update = await receive(sender)
+    assert update["type"] == "table_update" and update["version"] == 8
+    assert update["table"]["id"] == table_id and update["table"]["status"] == "free"
+    (card,) = cards(update["html"])
+    assert card["id"] == f"table-{table_id}" and card["data-status"] == "free"
+    assert card["buttons"] == ["Restore", "Disable"]
+    assert await receive(sender) == {"type": "ack", "ref": "a1", "version": 8}
+    assert await receive(watcher) == update
+    await quiet(watcher)
+
+
+async def test_a_move_pushes_both_tables_in_order(server, bistro_place, tables):
+    await tables.open_session(bistro_place.actor, bistro_place.ids["1"], 4)
+    ws, snapshot = await dashboard(server, bistro_place.admin)
+    start = snapshot["version"]
+    await ws.send_json({"action": "move_table", "from_table_id": bistro_place.ids["1"],
+                        "to_table_id": bistro_place.ids["5"], "ref": 7})
+    first, second, ack = await receive(ws), await receive(ws), await receive(ws)
+    assert (first["version"], first["table"]["id"], first["table"]["status"]) == (start + 1, bistro_place.ids["1"], "free")
+    assert (second["version"], second["table"]["id"], second["table"]["status"]) == (start + 2, bistro_place.ids["5"], "occupied")
+    assert ack == {"type": "ack", "ref": 7, "version": start + 2}
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ({"action": "close_table", "table_id": 999}, "table_not_found"),
+    ({"action": "close_table", "table_id": "BISTRO:1"}, "no_active_session"),
+    ({"action": "enable_table", "table_id": "BISTRO:1"}, "not_disabled"),
+    ({"action": "restore_table", "table_id": "BISTRO:1"}, "no_session_to_restore"),
+    ({"action": "move_table", "from_table_id": "BISTRO:1", "to_table_id": "BISTRO:1"}, "same_table"),
+    ({"action": "move_table", "from_table_id": "BISTRO:1", "to_table_id": "BISTRO:2"}, "no_session_to_move"),
+    ({"action": "close_table", "table_id": "CAFE:1"}, "table_not_found"),
+    ({"action": "move_table", "from_table_id": "CAFE:1", "to_table_id": "BISTRO:2"}, "source_table_not_found"),
+])
+async def test_refusals_come_back_with_their_code_and_ref(server, bistro_place, cafe_place, message, code):
+    places = {"BISTRO": bistro_place, "CAFE": cafe_place}
+    message = {k: places[v.split(":")[0]].ids[v.split(":")[1]] if isinstance(v, str) and ":" in v else v
+               for k, v in message.items()}
+    ws, snapshot = await dashboard(server, bistro_place.admin)
+    reply = await answer_to(ws, {**message, "ref": "x9"})
+    assert reply["type"] == "error" and reply["code"] == code and reply["ref"] == "x9"
+    assert reply["detail"]
+    assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ("{not json", "invalid_json"),
+    ("", "invalid_json"),
+    ("[1, 2]", "invalid_action"),
+    ("42", "invalid_action"),
+    ('{"table_id": 1}', "invalid_action"),
+    ('{"action": 5}', "invalid_action"),
+    ('{"action": "close_table"}', "invalid_action"),
+    ('{"action": "close_table", "table_id": "1"}', "invalid_action"),
+    ('{"action": "close_table", "table_id": true}', "invalid_action"),
+    ('{"action": "close_table", "table_id": 1.5}', "invalid_action"),
+    ('{"action": "close_table", "table_id": 99999999999999999999999999}', "invalid_action"),
+    ('{"action": "move_table", "from_table_id": 1}', "invalid_action"),
+    ('{"action": "close_table", "table_id": 1, "ref": {"a": 1}}', "invalid_action"),
+    ('{"action": "sync", "since": "yesterday"}', "invalid_action"),
+    ('{"action": "drop_tables"}', "unknown_action"),
+    ('{"action": "__init__"}', "unknown_action"),
+])
+async def test_bad_messages_get_an_error_and_the_connection_stays(server, bistro_place, frame, code):
+    ws, _ = await dashboard(server, bistro_place.admin)
+    reply = await answer_to(ws, frame)
+    assert reply["type"] == "error" and reply["code"] == code
+    assert "Traceback" not in reply["detail"] and "sqlite" not in reply["detail"].lower()
+    assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+async def test_a_binary_frame_is_refused_politely(server, bistro_place):
+    ws, _ = await dashboard(server, bistro_place.admin)
+    await ws.send_bytes(b'{"action": "ping"}')
+    assert (await receive(ws))["code"] == "invalid_json"
+    assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+async def test_a_viewer_may_watch_but_not_act(server, bistro_place, tables):
+    await tables.open_session(bistro_place.actor, bistro_place.ids["1"])
+    ws, _ = await dashboard(server, bistro_place.viewer)
+    reply = await answer_to(ws, {"action": "close_table", "table_id": bistro_place.ids["1"], "ref": "v"})
+    assert (reply["code"], reply["ref"]) == ("forbidden", "v")
+    _, rows = await tables.list_tables(bistro_place.actor.restaurant_id)
+    assert rows[0]["status"] == "occupied"
+
+
+async def test_an_oversized_message_closes_the_socket_with_1009(server, bistro_place):
+    ws, _ = await dashboard(server, bistro_place.admin)
+    await ws.send_str(json.dumps({"action": "ping", "padding": "x" * 5000}))
+    message = await ws.receive(timeout=3)
+    assert message.type is WSMsgType.CLOSE and message.data == 1009
+
+
+async def test_too_many_messages_are_rate_limited_and_the_connection_kept(server, bistro_place):
+    ws, _ = await dashboard(server, bistro_place.admin)
+    for n in range(40):
+        await ws.send_json({"action": "ping", "ref": n})
+    replies = [await receive(ws) for _ in range(40)]
+    limited = [r for r in replies if r.get("code") == "rate_limited"]
+    assert 10 <= len(limited) <= 25
+    assert replies[0] == {"type": "pong"}
+    await asyncio.sleep(0.5)
+    assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+# -- sync -----------------------------------------------------------------------------------------
+
+
+async def test_sync_replays_what_was_missed_in_order(server, bistro_place):
+    ws, snapshot = await dashboard(server, bistro_place.admin)
+    start = snapshot["version"]
+    for label in ("1", "2", "3"):
+        await ws.send_json({"action": "disable_table", "table_id": bistro_place.ids[label]})
+    seen = [await receive(ws) for _ in range(6)]
+    updates = [m for m in seen if m["type"] == "table_update"]
+    assert [m["version"] for m in updates] == [start + 1, start + 2, start + 3]
+
+    await ws.send_json({"action": "sync", "since": start + 1, "ref": "s"})
+    replay = [await receive(ws), await receive(ws)]
+    assert replay == updates[1:]
+    assert await receive(ws) == {"type": "ack", "ref": "s", "version": start + 3}
+
+    await ws.send_json({"action": "sync", "since": start + 3, "ref": "s2"})
+    assert await receive(ws) == {"type": "ack", "ref": "s2", "version": start + 3}
+
+
+async def test_sync_from_too_far_back_or_without_since_sends_a_snapshot(server, bistro_place):
+    ws, snapshot = await dashboard(server, bistro_place.admin)
+    await ws.send_json({"action": "disable_table", "table_id": bistro_place.ids["4"]})
+    await receive(ws), await receive(ws)
+    for request in ({"action": "sync", "since": 0}, {"action": "sync"}, {"action": "sync", "since": 10**6}):
+        await ws.send_json(request)
+        fresh = await receive(ws)
+        assert fresh["type"] == "tables_snapshot" and fresh["version"] == snapshot["version"] + 1
+        assert [c["data-status"] for c in cards(fresh["html"])][3] == "disabled"
+        assert (await receive(ws))["type"] == "ack"
+
+
+async def test_the_version_carries_on_after_a_restart(settings, bistro_place, aiohttp_client, db):
+    first = await aiohttp_client(create_app(settings))
+    ws, snapshot = await dashboard(first, bistro_place.admin)
+    await ws.send_json({"action": "disable_table", "table_id": bistro_place.ids["1"]})
+    await receive(ws), await receive(ws)
+    await ws.close()
+    await first.close()
+
+    second = await aiohttp_client(create_app(settings))
+    ws, after = await dashboard(second, bistro_place.admin)
+    assert after["version"] == snapshot["version"] + 1
+    assert after["tables"][0]["status"] == "disabled"
+    await ws.send_json({"action": "enable_table", "table_id": bistro_place.ids["1"], "ref": "r"})
+    assert (await receive(ws))["version"] == snapshot["version"] + 2
+
+
+# -- authentication -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "?token=", "?token=mtr_nope", "?token=" + "x" * 500])
+async def test_without_valid_credentials_the_socket_says_unauthorized_and_closes_4401(server, bistro_place, query):
+    ws = await server.ws_connect(SOCKET + query)
+    reply = await receive(ws)
+    assert reply["type"] == "error" and reply["code"] == "unauthorized"
+    closing = await ws.receive(timeout=3)
+    assert closing.type is WSMsgType.CLOSE and closing.data == 4401
+
+
+async def test_revoking_a_key_closes_its_sockets_within_a_second(server, bistro_place, keys):
+    ws, _ = await dashboard(server, bistro_place.admin)
+    other, _ = await dashboard(server, bistro_place.viewer)
+    (admin_key,) = [k for k in await keys.list("bistro") if k["label"] == "admin tablet"]
+    started = time.monotonic()
+    await keys.revoke(admin_key["id"])
+    assert (await receive(ws, timeout=2))["code"] == "unauthorized"
+    closing = await ws.receive(timeout=2)
+    assert closing.type is WSMsgType.CLOSE and closing.data == 4401
+    assert time.monotonic() - started < 1.5
+    assert await answer_to(other, {"action": "ping"}) == {"type": "pong"}
+
+
+async def sign_in(client: TestClient, key: str) -> None:
+    response = await client.post("/admin/login", data={"key": key}, allow_redirects=False)
+    assert response.status == 303
+
+
+async def test_the_signed_in_cookie_opens_the_socket_from_the_sites_own_page(server, bistro_place):
+    await sign_in(server, bistro_place.admin)
+    origin = f"http://{server.host}:{server.port}"
+    ws = await server.ws_connect(SOCKET, headers={"Origin": origin})
+    assert (await receive(ws))["type"] == "tables_snapshot"
+    await ws.close()
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1.evil.example", "null", None])
+async def test_the_cookie_from_a_foreign_origin_is_refused_before_the_upgrade(server, bistro_place, origin):
+    await sign_in(server, bistro_place.admin)
+    headers = {"Origin": origin} if origin else {}
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await server.ws_connect(SOCKET, headers=headers)
+    assert refused.value.status == 403
+
+
+async def test_allowed_origins_are_matched_exactly(aiohttp_client, settings, bistro_place):
+    allowed = dataclasses.replace(settings, allowed_origins=("https://tablet.example",))
+    client = await aiohttp_client(create_app(allowed))
+    await sign_in(client, bistro_place.admin)
+    ws = await client.ws_connect(SOCKET, headers={"Origin": "https://tablet.example"})
+    assert (await receive(ws))["type"] == "tables_snapshot"
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await client.ws_connect(SOCKET, headers={"Origin": "https://tablet.example.evil"})
+
+
+async def test_signing_out_closes_the_sessions_sockets(server, bistro_place):
+    await sign_in(server, bistro_place.admin)
+    origin = f"http://{server.host}:{server.port}"
+    ws = await server.ws_connect(SOCKET, headers={"Origin": origin})
+    await receive(ws)
+    await server.post("/admin/logout", allow_redirects=False)
+    assert (await receive(ws, timeout=2))["code"] == "unauthorized"
+
+
+# -- isolation, limits, liveness ------------------------------------------------------------------
+
+
+async def test_nothing_of_another_restaurant_is_ever_sent(server, bistro_place, cafe_place):
+    bistro_ws, bistro_snapshot = await dashboard(server, bistro_place.admin)
+    cafe_ws, cafe_snapshot = await dashboard(server, cafe_place.admin)
+    assert {t["id"] for t in cafe_snapshot["tables"]} == set(cafe_place.ids.values())
+    await cafe_ws.send_json({"action": "disable_table", "table_id": cafe_place.ids["1"], "ref": "c"})
+    assert (await receive(cafe_ws))["type"] == "table_update"
+    await quiet(bistro_ws)
+    await bistro_ws.send_json({"action": "enable_table", "table_id": cafe_place.ids["1"], "ref": "b"})
+    assert (await receive(bistro_ws))["code"] == "table_not_found"
+
+
+async def test_the_connection_limit_refuses_the_next_dashboard_only(aiohttp_client, settings, bistro_place, cafe_place):
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, max_connections_per_restaurant=2)))
+    first, _ = await dashboard(client, bistro_place.admin)
+    second, _ = await dashboard(client, bistro_place.viewer)
+    third = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}")
+    assert (await receive(third))["code"] == "too_many_connections"
+    closing = await third.receive(timeout=3)
+    assert closing.type is WSMsgType.CLOSE and closing.data == 4429
+    assert await answer_to(first, {"action": "ping"}) == {"type": "pong"}
+    assert await answer_to(second, {"action": "ping"}) == {"type": "pong"}
+    other_restaurant, _ = await dashboard(client, cafe_place.admin)  # the limit is per restaurant
+    await second.close()
+    await asyncio.sleep(0.1)
+    again, _ = await dashboard(client, bistro_place.admin)
+    await again.close()
+
+
+async def test_a_peer_that_stops_answering_pings_is_dropped(aiohttp_client, settings, bistro_place):
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, heartbeat_seconds=0.2)))
+    silent = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}", autoping=False)
+    answering, _ = await dashboard(client, bistro_place.viewer)
+    heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def keep_reading() -> None:  # aiohttp answers pings while it reads, as a browser always does
+        async for message in answering:
+            await heard.put(json.loads(message.data))
+
+    reader = asyncio.create_task(keep_reading())
+    started = time.monotonic()
+    while True:
+        message = await silent.receive(timeout=3)
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+            break
+    assert time.monotonic() - started < 2
+    await asyncio.sleep(1)  # five more heartbeats
+    await answering.send_json({"action": "ping"})
+    assert await asyncio.wait_for(heard.get(), 3) == {"type": "pong"}
+    assert client.app[hub_key].count(bistro_place.actor.restaurant_id) == 1
+    reader.cancel()
+
+
+async def test_changes_written_by_another_process_reach_the_dashboards(server, bistro_place, db_path, settings):
+    ws, snapshot = await dashboard(server, bistro_place.admin)
+    other = await Database.open(db_path)  # what the command line holds
+    try:
+        added = await TableService(other, settings).add_table(bistro_place.actor, "Terrace 1", 2, "Terrace")
+        await TableService(other, settings).open_session(bistro_place.actor, bistro_place.ids["3"], 2)
+    finally:
+        await other.close()
+    started = time.monotonic()
+    first, second = await receive(ws, timeout=2.5), await receive(ws, timeout=2.5)
+    assert time.monotonic() - started < 2
+    assert (first["version"], first["table"]["number"]) == (snapshot["version"] + 1, "Terrace 1")
+    assert first["table"] == added.tables[0]
+    assert (second["version"], second["table"]["status"]) == (snapshot["version"] + 2, "occupied")
+    await quiet(ws, 1.2)  # published once, not again on the next look
+
+
+async def test_a_stuck_dashboard_never_delays_the_others(server, bistro_place):
+    hub = server.app[hub_key]
+    stuck = await server.ws_connect(f"{SOCKET}?token={bistro_place.admin}")
+    await receive(stuck)
+    readers = [(await dashboard(server, bistro_place.viewer))[0] for _ in range(3)]
+    restaurant_id = bistro_place.actor.restaurant_id
+    payload = "x" * 16_000
+    count = 1500  # 24 MB: more than the stuck client's socket buffers and its queue hold
+
+    async def read_all(ws):
+        for expected in range(1, count + 1):
+            message = await receive(ws, timeout=5)
+            assert message["version"] == 1000 + expected
+
+    reading = [asyncio.create_task(read_all(ws)) for ws in readers]
+    started = time.monotonic()
+    for n in range(1, count + 1):
+        hub.deliver(restaurant_id, 1000 + n, json.dumps({"type": "table_update", "version": 1000 + n, "pad": payload}))
+        if n % 10 == 0:
+            await asyncio.sleep(0.005)  # a brisk stream of changes, not one burst
+    await asyncio.gather(*reading)
+    assert time.monotonic() - started < 20
+    closed = None
+    while closed is None:
+        message = await stuck.receive(timeout=10)
+        if message.type is WSMsgType.CLOSE:
+            closed = message.data
+    assert closed == 1013
+    assert hub.count(restaurant_id) == 3
+
+
+async def test_shutdown_closes_every_socket_with_1001(settings, bistro_place, unused_tcp_port_factory):
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    port = unused_tcp_port_factory()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as session:
+        sockets = [await session.ws_connect(f"http://127.0.0.1:{port}{SOCKET}?token={bistro_place.admin}")
+                   for _ in range(3)]
+        for ws in sockets:
+            await receive(ws)
+        await runner.cleanup()
+        for ws in sockets:
+            message = await ws.receive(timeout=3)
+            assert message.type is WSMsgType.CLOSE and message.data == 1001
