@@ -12,8 +12,17 @@ from aiohttp.web import Application
 from .auth import KeyService
 from .db import Database
 from .hub import Hub, LocalPublisher
-from .keys import (api_keys_key, broadcast_key, db_key, hub_key, login_limiter_key, renderer_key, restaurants_key,
-                   settings_key, tables_key)
+from .keys import (
+    api_keys_key,
+    broadcast_key,
+    db_key,
+    hub_key,
+    login_limiter_key,
+    renderer_key,
+    restaurants_key,
+    settings_key,
+    tables_key,
+)
 from .limits import PerAddress
 from .render import Broadcast, Renderer, setup_filters
 from .services.restaurants import RestaurantService

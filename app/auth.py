@@ -69,7 +69,9 @@ class KeyService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, slug: str, label: str = "admin", role: str = "admin", actor: str = "cli") -> tuple[dict[str, Any], str]:
+    async def add(
+        self, slug: str, label: str = "admin", role: str = "admin", actor: str = "cli"
+    ) -> tuple[dict[str, Any], str]:
         """Make a key for the restaurant; returns its record and the key itself (shown once)."""
         key = new_key()
         record = await self.db.write(_add_key, slug, label, role, hash_key(key), actor)
@@ -110,7 +112,9 @@ class KeyService:
         return await self.db.read(_list_keys, slug)
 
 
-def _add_key(conn: sqlite3.Connection, slug: str, label: str, role: str, secret_hash: bytes, actor: str) -> dict[str, Any]:
+def _add_key(
+    conn: sqlite3.Connection, slug: str, label: str, role: str, secret_hash: bytes, actor: str
+) -> dict[str, Any]:
     restaurant = find_restaurant(conn, slug)
     label = label.strip()
     if role not in ROLES:

@@ -26,6 +26,7 @@ from .services.tables import DEFAULT_AREA, TableService
 from .settings import SettingError, Settings, declared
 from .web.security import AccessLogger
 
+
 class CliError(Exception):
     """A reason to stop, said in one line."""
 
@@ -264,7 +265,8 @@ async def first_start(settings: Settings, demo: bool) -> list[str]:
         restaurants = RestaurantService(db, settings)
         address = f"http://{public_host(settings.host)}:{settings.port}/admin/login"
         if await restaurants.all():
-            return [f"Database {settings.db_path}. To make a sign-in key: python run.py key add SLUG --db {settings.db_path}"]
+            return [f"Database {settings.db_path}. To make a sign-in key: "
+                    f"python run.py key add SLUG --db {settings.db_path}"]
         if not demo:
             return [f"Database {settings.db_path} has no restaurant yet. Add one: "
                     f"python run.py restaurant add SLUG --name NAME --tables 10 --db {settings.db_path}"]

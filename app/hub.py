@@ -18,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -46,7 +46,7 @@ class Connection:
         self.principal = principal
         self.queue: asyncio.Queue[tuple[int | None, str] | tuple[None, None, int]] = asyncio.Queue(queue_size)
         self.floor = 0  # updates at or below this version were in the snapshot the client got
-        self.sender: asyncio.Task[None] | None = None
+        self.sender: asyncio.Task[Any] | None = None
         self.closing = False
 
     def start(self, floor: int) -> None:

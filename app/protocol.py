@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .render import dumps
+from .services.core import Result
 
 Ref = str | int | None
 
@@ -20,6 +21,13 @@ def error(code: str, detail: str, ref: Ref = None) -> str:
     if ref is not None:
         message["ref"] = ref
     return dumps(message)
+
+
+def reply(result: Result, ref: Ref) -> str:
+    """An operation's outcome for the client that asked: ack with the new version, or the error."""
+    if result.ok and result.version is not None:
+        return ack(ref, result.version)
+    return error(result.code or "internal_error", result.detail or "Nothing was changed.", ref)
 
 
 UNAUTHORIZED = error("unauthorized", "Your sign-in has ended. Please sign in again.")

@@ -33,7 +33,7 @@ CLOSE_UNAUTHORIZED = 4401
 
 def missed_updates(conn: sqlite3.Connection, restaurant_id: int, after: int) -> list[TableUpdate]:
     """Every table update of the restaurant numbered above `after`, in order."""
-    updates = []
+    updates: list[TableUpdate] = []
     rows = conn.execute(
         "SELECT version, after FROM audit_event WHERE restaurant_id = ? AND version > ? AND table_ids != '[]'"
         " ORDER BY version",

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -42,7 +41,8 @@ def refused(*args: str, db: str | None = None, env: dict[str, str] | None = None
 
 
 def test_restaurants_tables_and_keys(db_path):
-    assert "added with 3 tables" in ok("restaurant", "add", "bistro", "--name", "Le Bistro", "--tables", "3", db=db_path)
+    added = ok("restaurant", "add", "bistro", "--name", "Le Bistro", "--tables", "3", db=db_path)
+    assert "added with 3 tables" in added
     ok("table", "add", "bistro", "Terrace 3", "--seats", "6", "--area", "Terrace", db=db_path)
 
     restaurants = json.loads(ok("restaurant", "list", "--json", db=db_path))

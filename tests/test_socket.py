@@ -125,8 +125,10 @@ async def test_a_move_pushes_both_tables_in_order(server, bistro_place, tables):
     await ws.send_json({"action": "move_table", "from_table_id": bistro_place.ids["1"],
                         "to_table_id": bistro_place.ids["5"], "ref": 7})
     first, second, ack = await receive(ws), await receive(ws), await receive(ws)
-    assert (first["version"], first["table"]["id"], first["table"]["status"]) == (start + 1, bistro_place.ids["1"], "free")
-    assert (second["version"], second["table"]["id"], second["table"]["status"]) == (start + 2, bistro_place.ids["5"], "occupied")
+    assert (first["version"], first["table"]["id"], first["table"]["status"]) == (
+        start + 1, bistro_place.ids["1"], "free")
+    assert (second["version"], second["table"]["id"], second["table"]["status"]) == (
+        start + 2, bistro_place.ids["5"], "occupied")
     assert ack == {"type": "ack", "ref": 7, "version": start + 2}
 
 

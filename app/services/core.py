@@ -61,7 +61,7 @@ def record_change(
     actor: Actor,
     action: str,
     at: str,
-    before: list[dict[str, Any]],
+    before: list[dict[str, Any] | None],
     after: list[dict[str, Any]],
 ) -> Result:
     """Bump the restaurant's version once per table in `after`, write the audit event, return the Result."""

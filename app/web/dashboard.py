@@ -44,7 +44,9 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     key = form.get("key")
     settings = request.app[settings_key]
-    signed = await request.app[api_keys_key].sign_in(key.strip(), settings.session_hours) if isinstance(key, str) else None
+    signed = None
+    if isinstance(key, str):
+        signed = await request.app[api_keys_key].sign_in(key.strip(), settings.session_hours)
     if signed is None:
         return login_form(request, "That key was not recognised. Check it and try again.", 401)
     token, _ = signed
@@ -73,7 +75,7 @@ async def dashboard(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
-    return aiohttp_jinja2.render_template("dashboard.html", request, {
+    response = aiohttp_jinja2.render_template("dashboard.html", request, {
         "restaurant": restaurant,
         "principal": principal,
         "version": version,
@@ -81,3 +83,5 @@ async def dashboard(request: web.Request) -> web.Response:
         "idle_warning": restaurant["idle_warning_minutes"] or settings.idle_warning_minutes,
         "idle_alert": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes,
     })
+    response.headers["Cache-Control"] = "no-store"  # a signed-out tablet's Back button shows nothing stale
+    return response

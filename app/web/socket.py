@@ -128,7 +128,9 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -LARGEST_ID <= value <= LARGEST_ID
 
 
-async def perform(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> str | None:
+async def perform(
+    app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref
+) -> str | None:
     action = request["action"]
     principal = connection.principal
     if action == "ping":
@@ -144,10 +146,8 @@ async def perform(app: web.Application, connection: Connection, request: dict[st
     if not all(is_int(value) for value in ids):
         raise BadMessage("invalid_action", f"{action} needs {' and '.join(fields)} as whole numbers.", ref)
     result = await operation(app[tables_key], principal.actor, *ids)
-    if not result.ok:
-        return protocol.error(result.code, result.detail, ref)
     app[broadcast_key].updates(principal.restaurant_id, result.updates)
-    return protocol.ack(ref, result.version)
+    return protocol.reply(result, ref)
 
 
 async def sync(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> str:
@@ -157,11 +157,10 @@ async def sync(app: web.Application, connection: Connection, request: dict[str, 
         raise BadMessage("invalid_action", "sync's \"since\" is a version number.", ref)
     restaurant_id = connection.principal.restaurant_id
     missed = app[hub_key].replay(restaurant_id, since) if since is not None else None
-    if missed is None or len(missed) > REPLAY_AT_MOST:
-        version, tables = await app[tables_key].list_tables(restaurant_id)
-        connection.send(None, app[renderer_key].snapshot(version, tables))
-    else:
-        version = since + len(missed)
+    if since is not None and missed is not None and len(missed) <= REPLAY_AT_MOST:
         for text in missed:
             connection.send(None, text)
+        return protocol.ack(ref, since + len(missed))
+    version, tables = await app[tables_key].list_tables(restaurant_id)
+    connection.send(None, app[renderer_key].snapshot(version, tables))
     return protocol.ack(ref, version)
