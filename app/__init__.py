@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from .keys import (
     db_key,
     hub_key,
     login_limiter_key,
+    notices_key,
     renderer_key,
+    request_limiter_key,
     restaurants_key,
     settings_key,
     tables_key,
@@ -37,6 +40,7 @@ TEMPLATES_DIR = PROJECT_DIR / "templates"
 STATIC_DIR = PROJECT_DIR / "static"
 
 LOGIN_ATTEMPTS_PER_MINUTE = 10
+HTTP_CHANGES_PER_SECOND = 10
 
 
 def create_app(settings: Settings) -> Application:
@@ -48,11 +52,13 @@ def create_app(settings: Settings) -> Application:
     app[renderer_key] = Renderer(env)
     app[broadcast_key] = Broadcast(app[renderer_key], LocalPublisher(app[hub_key]))
     app[login_limiter_key] = PerAddress(rate=LOGIN_ATTEMPTS_PER_MINUTE / 60, burst=LOGIN_ATTEMPTS_PER_MINUTE)
+    app[request_limiter_key] = PerAddress(rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
+    app[notices_key] = OrderedDict()
     # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(watch_ctx)
     app.on_shutdown.append(close_sockets)
-    routes.setup(app, STATIC_DIR)
+    routes.setup(app, STATIC_DIR, PROJECT_DIR / "docs")
     return app
 
 

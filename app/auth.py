@@ -12,6 +12,7 @@ its owner signs out, or when its key is revoked.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -57,6 +58,12 @@ def new_key() -> str:
 
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def csrf_token(session_token: str) -> str:
+    """The session's CSRF token: derived from the HttpOnly cookie, so another site cannot know it."""
+    digest = hashlib.sha256(b"maitre-csrf:" + session_token.encode("utf-8", "surrogatepass")).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:

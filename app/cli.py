@@ -24,7 +24,7 @@ from .services.core import Actor, ServiceError
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
 from .services.tables import DEFAULT_AREA, TableService
 from .settings import SettingError, Settings, declared
-from .web.security import AccessLogger
+from .web.security import AccessLogger, QuietMalformedRequests
 
 
 class CliError(Exception):
@@ -252,6 +252,7 @@ async def key_revoke(db: Database, settings: Settings, args: argparse.Namespace)
 def serve_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(QuietMalformedRequests())
     for line in asyncio.run(first_start(settings, demo=not args.no_demo)):
         print(line, flush=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log_class=AccessLogger)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from aiohttp import web
 
 from .auth import KeyService
@@ -22,3 +24,5 @@ hub_key = web.AppKey("hub", Hub)
 renderer_key = web.AppKey("renderer", Renderer)
 broadcast_key = web.AppKey("broadcast", Broadcast)
 login_limiter_key = web.AppKey("login_limiter", PerAddress)
+request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
+notices_key = web.AppKey("notices", OrderedDict)  # session id -> the line its next page shows

@@ -7,6 +7,7 @@
   var warnAt = +body.dataset.idleWarning, alertAt = +body.dataset.idleAlert;
   var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
   var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null;
+  var failures = 0, pollTimer = 0, etag = "";
 
   function card(id) { return document.getElementById("table-" + id); }
 
@@ -24,6 +25,9 @@
     var socket = ws = new WebSocket(scheme + location.host + body.dataset.socket);
     socket.onopen = function () {
       troubleSince = 0;
+      failures = 0;
+      clearInterval(pollTimer);
+      pollTimer = 0;
       stableTimer = setTimeout(function () { attempt = 0; }, 60000);
       indicator();
     };
@@ -32,9 +36,12 @@
       if (ws !== socket) return;
       ws = null;
       syncing = false;
+      stopMove();
       clearTimeout(stableTimer);
       troubleSince = troubleSince || Date.now();
       if (event.code === 4401) { location.href = body.dataset.login; return; }
+      // a socket that never opens, again and again (a proxy or firewall): poll the grid meanwhile
+      if (++failures >= 3 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
       // exponential backoff with full jitter: 0.5 s doubling, capped at 30 s
       var delay = Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
       retryAt = Date.now() + delay;
@@ -65,6 +72,19 @@
     } else if (message.type === "ack" || message.type === "error") {
       settle(message);
     }
+  }
+
+  function poll() {
+    fetch(body.dataset.grid, {headers: {"If-None-Match": etag}, credentials: "same-origin"}).then(function (r) {
+      if (r.status === 401) location.href = body.dataset.login;
+      if (r.status !== 200) return;
+      etag = r.headers.get("ETag") || "";
+      return r.text().then(function (html) {
+        grid.innerHTML = html;
+        version = +etag.replace(/"/g, "") || version;
+        refresh();
+      });
+    }, function () {});
   }
 
   function resync(since) {
@@ -130,6 +150,12 @@
     var target = event.target.closest(".card");
     if (!target) return;
     var id = +target.dataset.id, button = event.target.closest("button[data-action]");
+    if (!ws || ws.readyState !== 1) {
+      // no socket: the card's own form goes the old way (post, redirect, get)
+      if (button && button.form.csrf_token) button.form.csrf_token.value = body.dataset.csrf;
+      return;
+    }
+    event.preventDefault();
     if (moveFrom !== null) {
       var from = moveFrom;
       stopMove();
@@ -157,9 +183,10 @@
     var state = "live", text = "Live";
     if (troubleSince && Date.now() - troubleSince < 500) return; // brief trouble is not shown
     if (troubleSince) {
-      state = navigator.onLine ? "reconnecting" : "offline";
-      text = !navigator.onLine ? "Offline" : retryAt > Date.now()
-        ? "Reconnecting in " + Math.ceil((retryAt - Date.now()) / 1000) + " s" : "Reconnecting…";
+      state = !navigator.onLine ? "offline" : pollTimer ? "polling" : "reconnecting";
+      text = state === "offline" ? "Offline" : pollTimer ? "Updates every 30 s (live connection blocked)"
+        : retryAt > Date.now() ? "Reconnecting in " + Math.ceil((retryAt - Date.now()) / 1000) + " s"
+        : "Reconnecting…";
     }
     indicatorEl.textContent = text;
     indicatorEl.setAttribute("data-state", state);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sqlite3
 from http.cookies import SimpleCookie
 
@@ -117,10 +118,19 @@ async def test_a_viewer_gets_the_dashboard_marked_as_viewer(client, place):
     assert 'data-role="viewer"' in await (await client.get("/admin/dashboard")).text()
 
 
+async def csrf_of(client: TestClient) -> str:
+    """The CSRF token the dashboard page gives its forms."""
+    text = await (await client.get("/admin/dashboard")).text()
+    return re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+
+
 async def test_signing_out_ends_the_session(client, place):
     _, admin, _ = place
     await sign_in(client, admin)
-    response = await client.post("/admin/logout", allow_redirects=False)
+    without_token = await client.post("/admin/logout", allow_redirects=False)
+    assert without_token.status == 403
+    assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 200
+    response = await client.post("/admin/logout", data={"csrf_token": await csrf_of(client)}, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/admin/login"
     assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 303
 
@@ -148,9 +158,12 @@ async def test_sessions_expire_on_the_server(aiohttp_client, settings, place):
 @pytest.mark.parametrize("path", ["/admin/login", "/admin/logout"])
 async def test_forms_posted_from_another_site_are_refused(client, place, path):
     _, admin, _ = place
-    response = await client.post(path, data={"key": admin}, headers={"Origin": "https://evil.example"},
-                                 allow_redirects=False)
+    await sign_in(client, admin)
+    token = await csrf_of(client)
+    response = await client.post(path, data={"key": admin, "csrf_token": token},
+                                 headers={"Origin": "https://evil.example"}, allow_redirects=False)
     assert response.status == 403
+    assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 200
 
 
 async def test_pages_carry_the_security_headers(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import time
 from typing import Any
 
@@ -325,7 +326,9 @@ async def test_signing_out_closes_the_sessions_sockets(server, bistro_place):
     origin = f"http://{server.host}:{server.port}"
     ws = await server.ws_connect(SOCKET, headers={"Origin": origin})
     await receive(ws)
-    await server.post("/admin/logout", allow_redirects=False)
+    page = await (await server.get("/admin/dashboard")).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert (await server.post("/admin/logout", data={"csrf_token": token}, allow_redirects=False)).status == 303
     assert (await receive(ws, timeout=2))["code"] == "unauthorized"
 
 

@@ -1,27 +1,36 @@
-"""Signing in and out, and the dashboard page (the grid rendered on the server, then kept live by the socket)."""
+"""Signing in and out, the dashboard page, the grid fragment for polling, and the no-script move page.
+
+The dashboard is rendered whole on the server, so it works without a script: every card
+button is a form posting to the old endpoints (app/web/api.py), which come back here with
+the result shown. The page's script, when it runs, sends the same actions over the socket.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from ..auth import SESSION_COOKIE, Principal, origin_allowed
-from ..keys import api_keys_key, login_limiter_key, restaurants_key, settings_key, tables_key
+from ..keys import api_keys_key, login_limiter_key, notices_key, restaurants_key, settings_key, tables_key
+from .access import TABLE_ID, Refused, caller, check_own_page, session_csrf, signed_in
+
+NOTICES_KEPT = 10_000
 
 
-async def signed_in(request: web.Request) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    return await request.app[api_keys_key].session(token) if token else None
+def remember_notice(app: web.Application, session_id: int, text: str) -> None:
+    """A line to show on the session's next dashboard page (post/redirect/get)."""
+    notices: OrderedDict[int, str] = app[notices_key]
+    notices[session_id] = text
+    if len(notices) > NOTICES_KEPT:
+        notices.popitem(last=False)
 
 
 def refuse_foreign_origin(request: web.Request) -> None:
-    """A form post from another site is refused (the cookie is SameSite=Strict as well).
-
-    Our pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
-    with their own form posts; so a missing or null Origin passes, a foreign one does not.
-    """
+    """The sign-in form posted from another site is refused (see access.py on `Origin: null`)."""
     origin = request.headers.get("Origin", "null")
     if origin != "null" and not origin_allowed(request, request.app[settings_key].allowed_origins):
         raise web.HTTPForbidden(text="This form must be sent from Maître's own page.")
@@ -59,29 +68,77 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    refuse_foreign_origin(request)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
+        try:
+            await check_own_page(request)
+        except Refused as refused:
+            raise web.HTTPForbidden(text=refused.detail) from None
         await request.app[api_keys_key].sign_out(token)
     response = web.HTTPSeeOther(request.app.router["login"].url_for())
     response.del_cookie(SESSION_COOKIE, path="/admin")
     raise response
 
 
-async def dashboard(request: web.Request) -> web.Response:
+async def session_or_login(request: web.Request) -> Principal:
     principal = await signed_in(request)
     if principal is None:
         raise web.HTTPSeeOther(request.app.router["login"].url_for())
+    return principal
+
+
+def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    response = aiohttp_jinja2.render_template(template, request, context)
+    response.headers["Cache-Control"] = "no-store"  # a signed-out tablet's Back button shows nothing stale
+    return response
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    principal = await session_or_login(request)
     settings = request.app[settings_key]
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
-    response = aiohttp_jinja2.render_template("dashboard.html", request, {
+    return page(request, "dashboard.html", {
         "restaurant": restaurant,
         "principal": principal,
         "version": version,
         "tables": tables,
+        "csrf": session_csrf(request),
+        "notice": request.app[notices_key].pop(principal.session_id, None),
         "idle_warning": restaurant["idle_warning_minutes"] or settings.idle_warning_minutes,
         "idle_alert": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes,
     })
-    response.headers["Cache-Control"] = "no-store"  # a signed-out tablet's Back button shows nothing stale
+
+
+async def grid(request: web.Request) -> web.Response:
+    """`GET /admin/tables`: the grid fragment, for dashboards that poll (the old way, and the fallback)."""
+    try:
+        principal = await caller(request)
+    except Refused as refused:
+        raise web.HTTPUnauthorized(text=refused.detail) from None
+    version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+    etag = f'"{version}"'
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    response = aiohttp_jinja2.render_template("_grid.html", request, {"tables": tables, "csrf": session_csrf(request)})
+    response.headers.update({"ETag": etag, "Cache-Control": "no-cache"})
     return response
+
+
+async def move_page(request: web.Request) -> web.Response:
+    """`GET /admin/table/{id}/move`: where the party can go, for a tablet without the script."""
+    if not TABLE_ID.fullmatch(request.match_info["id"]):
+        raise web.HTTPNotFound(text="There is no such table.")
+    principal = await session_or_login(request)
+    _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+    source = next((t for t in tables if str(t["id"]) == request.match_info["id"]), None)
+    if source is None or source["status"] != "occupied":
+        if principal.session_id is not None:
+            remember_notice(request.app, principal.session_id,
+                            "That table has no guests to move." if source else "There is no such table.")
+        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    return page(request, "move.html", {
+        "source": source,
+        "targets": [t for t in tables if t["status"] == "free"],
+        "csrf": session_csrf(request),
+    })

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,3 +26,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 def _ping(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT 1 FROM restaurant LIMIT 1").fetchall()
+
+
+def protocol_document(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The protocol description, linked from the old endpoints' Deprecation headers."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path, headers={"Content-Type": "text/markdown; charset=utf-8"})
+
+    return handler

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import dashboard, home, socket
+from . import api, dashboard, home, openapi, socket
 
 
-def setup(app: web.Application, static_dir: Path) -> None:
+def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_get("/", home.index, name="index")
     app.router.add_get("/healthz", home.healthz, name="healthz")
     app.router.add_get("/admin/login", dashboard.login_page, name="login")
@@ -17,4 +17,13 @@ def setup(app: web.Application, static_dir: Path) -> None:
     app.router.add_post("/admin/logout", dashboard.logout, name="logout")
     app.router.add_get("/admin/dashboard", dashboard.dashboard, name="dashboard")
     app.router.add_get("/admin/ws/dashboard", socket.dashboard_socket, name="dashboard_socket")
+    app.router.add_get("/admin/tables", dashboard.grid, name="grid")
+    app.router.add_get("/admin/table/{id}/move", dashboard.move_page, name="move_page")
+    # the old dashboard's endpoints, deprecated but kept working
+    for verb, action, operation in api.LEGACY_ROUTES:
+        app.router.add_post(f"/admin/table/{{id}}/{verb}", api.legacy(action, operation), name=f"legacy_{verb}")
+    app.router.add_get("/admin/api/tables", api.tables, name="api_tables")
+    app.router.add_get("/admin/api/events", api.events, name="api_events")
+    app.router.add_get("/admin/api/openapi.json", openapi.document, name="openapi")
+    app.router.add_get("/docs/protocol.md", home.protocol_document(docs_dir / "protocol.md"), name="protocol")
     app.router.add_static("/static/", static_dir, name="static", append_version=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler
 
 # No inline script or style anywhere: the page's script and stylesheet are files under /static/.
@@ -29,6 +32,18 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     if not response.prepared:
         response.headers.update(HEADERS)
     return response
+
+
+class QuietMalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot even parse with a traceback at ERROR; one WARNING line says enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BadHttpMessage):
+            record.msg, record.args = "malformed request refused with 400: %s", (str(error).splitlines()[0],)
+            record.exc_info = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 class AccessLogger(AbstractAccessLogger):

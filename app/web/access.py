@@ -1,0 +1,99 @@
+"""Who is asking, over HTTP: a Bearer key or the sign-in cookie, and for a cookie, proof it is our own page.
+
+With the cookie, a request that changes something needs the session's CSRF token (a
+form field `csrf_token` or the `X-CSRF-Token` header) and must not come from a foreign
+Origin or Referer. Our pages send `Referrer-Policy: no-referrer`, under which browsers
+send `Origin: null` and no Referer even with their own form posts: so a null or missing
+Origin is accepted together with a valid token, and a foreign one never is.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
+
+from ..auth import SESSION_COOKIE, Principal, csrf_token, origin_allowed
+from ..keys import api_keys_key, settings_key
+
+TABLE_ID = re.compile(r"[1-9][0-9]{0,17}")  # a table id as a path or form field
+
+
+class Refused(Exception):
+    """A request that cannot go on: an error code, a sentence, and its HTTP status."""
+
+    def __init__(self, code: str, detail: str, status: int) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+        self.status = status
+
+
+UNAUTHORIZED = Refused("unauthorized", "Sign in, or send an API key as 'Authorization: Bearer <key>'.", 401)
+
+
+async def signed_in(request: web.Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    return await request.app[api_keys_key].session(token) if token else None
+
+
+def session_csrf(request: web.Request) -> str | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    return csrf_token(token) if token else None
+
+
+async def caller(request: web.Request, changing: bool = False) -> Principal:
+    """The principal behind the request, or Refused (401, or 403 for a cookie without its proof)."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, key = header.partition(" ")
+        principal = await request.app[api_keys_key].authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            raise UNAUTHORIZED
+        return principal
+    principal = await signed_in(request)
+    if principal is None:
+        raise UNAUTHORIZED
+    if changing:
+        await check_own_page(request)
+    return principal
+
+
+async def check_own_page(request: web.Request) -> None:
+    allowed = request.app[settings_key].allowed_origins
+    origin = request.headers.get("Origin", "null")
+    referer = request.headers.get("Referer")
+    if origin != "null" and not origin_allowed(request, allowed):
+        raise Refused("forbidden", "This request came from another site.", 403)
+    if origin == "null" and referer and not _same_site(request, referer, allowed):
+        raise Refused("forbidden", "This request came from another site.", 403)
+    sent = request.headers.get("X-CSRF-Token")
+    if sent is None:
+        field = (await read_form(request)).get("csrf_token")
+        sent = field if isinstance(field, str) else None
+    expected = session_csrf(request)
+    if not sent or expected is None or not _equal(sent, expected):
+        raise Refused("forbidden", "The form has expired. Reload the page and try again.", 403)
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | FileField]:
+    """The posted form (empty for other bodies); a body that claims to be a form and is not is bad input."""
+    try:
+        return await request.post()
+    except (ValueError, AssertionError, web.HTTPException) as error:
+        detail = f"The request body is not a readable form ({type(error).__name__})."
+        raise Refused("invalid_action", detail, 422) from None
+
+
+def _same_site(request: web.Request, referer: str, allowed: tuple[str, ...]) -> bool:
+    parts = urlsplit(referer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin == f"{request.scheme}://{request.host}" or origin in allowed
+
+
+def _equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))

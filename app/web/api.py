@@ -1,0 +1,165 @@
+"""The HTTP side: the old dashboard's endpoints (deprecated, kept working) and the read API.
+
+The old endpoints answer in three ways from one result: JSON for `Accept:
+application/json`; for our own no-script forms (which send `back=dashboard`) a redirect
+back to the dashboard with the result shown; otherwise the HTML toast the old HTMX
+dashboards swap in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ..keys import broadcast_key, db_key, request_limiter_key, tables_key
+from ..services.core import Result
+from ..services.tables import TableService
+from .access import TABLE_ID, Refused, caller, read_form
+from .dashboard import remember_notice
+from .socket import is_int
+
+Operation = Callable[..., Awaitable[Result]]
+
+DEPRECATION = {
+    "Deprecation": "@1795564800",  # 2026-11-25, when the live dashboard replaced them (RFC 9745)
+    "Link": '</docs/protocol.md>; rel="deprecation"; type="text/markdown"',
+}
+NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found"}
+BAD_INPUT = {"invalid_action", "same_table"}
+DONE = {
+    "close_table": "Table {0} closed.",
+    "disable_table": "Table {0} disabled.",
+    "enable_table": "Table {0} enabled.",
+    "restore_table": "Table {0} restored.",
+    "move_table": "Party moved from table {0} to table {1}.",
+}
+EVENTS_AT_MOST = 500
+
+
+def status_of(code: str) -> int:
+    if code in NOT_FOUND:
+        return 404
+    return 422 if code in BAD_INPUT else 409
+
+
+def wants_json(request: web.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def json_error(refused: Refused, headers: dict[str, str] | None = None) -> web.Response:
+    headers = dict(headers or {})
+    if refused.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="maitre"'
+    return web.json_response({"type": "error", "code": refused.code, "detail": refused.detail},
+                             status=refused.status, headers=headers)
+
+
+def table_id(text: str | None, field: str) -> int:
+    if text is None or not TABLE_ID.fullmatch(text):
+        raise Refused("invalid_action", f"{field} must be a table id (a whole number).", 422)
+    return int(text)
+
+
+def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler for one old endpoint: `POST /admin/table/{id}/<verb>`."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        back = False
+        try:
+            form = await read_form(request)
+            back = form.get("back") == "dashboard"  # our own no-script form: post, redirect, get
+            principal = await caller(request, changing=True)
+            if not principal.may_act:
+                raise Refused("forbidden", "This key may watch the tables but not change them.", 403)
+            if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
+                raise Refused("rate_limited", "Too many requests; slow down.", 429)
+            ids = [table_id(request.match_info["id"], "The table")]
+            if action == "move_table":
+                target = form.get("target")
+                ids.append(table_id(target if isinstance(target, str) else None, "target"))
+        except Refused as refused:
+            if back and refused.status == 401:
+                raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
+            refusal = Result.error(refused.code, refused.detail)
+            return answer(request, refusal, refused.status, toast_status=refused.status)
+        result = await operation(request.app[tables_key], principal.actor, *ids)
+        request.app[broadcast_key].updates(principal.restaurant_id, result.updates)
+        if result.ok:
+            result = dataclasses.replace(result, detail=DONE[action].format(*(t["number"] for t in result.tables)))
+        if back and principal.session_id is not None:
+            remember_notice(request.app, principal.session_id, result.detail or "")
+            raise web.HTTPSeeOther(request.app.router["dashboard"].url_for(), headers=DEPRECATION)
+        return answer(request, result, 200 if result.ok else status_of(result.code or ""))
+
+    return handler
+
+
+def answer(request: web.Request, result: Result, status: int, toast_status: int = 200) -> web.StreamResponse:
+    """JSON for programs; otherwise the toast fragment the old dashboards swap in.
+
+    A table's refusal (occupied, not found...) is a 200 toast, so that HTMX swaps it in as
+    the old dashboard did; a refused request (credentials, input, rate) keeps its status.
+    """
+    if not wants_json(request):
+        context = {"ok": result.ok, "message": result.detail}
+        toast = aiohttp_jinja2.render_template("_toast.html", request, context, status=toast_status)
+        toast.headers.update(DEPRECATION)
+        return toast
+    if result.ok:
+        return web.json_response({"type": "ack", "version": result.version, "tables": result.tables},
+                                 headers=DEPRECATION)
+    return json_error(Refused(result.code or "", result.detail or "", status), DEPRECATION)
+
+
+LEGACY_ROUTES: list[tuple[str, str, Operation]] = [
+    ("close", "close_table", TableService.close_table),
+    ("disable", "disable_table", TableService.disable_table),
+    ("enable", "enable_table", TableService.enable_table),
+    ("restore", "restore_table", TableService.restore_table),
+    ("move", "move_table", TableService.move_table),
+]
+
+
+async def tables(request: web.Request) -> web.Response:
+    """`GET /admin/api/tables`: the tables as the socket sends them, with the version as ETag."""
+    try:
+        principal = await caller(request)
+    except Refused as refused:
+        return json_error(refused)
+    version, rows = await request.app[tables_key].list_tables(principal.restaurant_id)
+    etag = f'"{version}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}:
+        return web.Response(status=304, headers=headers)
+    return web.json_response(rows, headers=headers)
+
+
+async def events(request: web.Request) -> web.Response:
+    """`GET /admin/api/events?since=<version>`: the table changes after that version, oldest first."""
+    try:
+        principal = await caller(request)
+        since = request.query.get("since", "")
+        if not since.isdigit() or not is_int(int(since)):
+            raise Refused("invalid_action", "since must be a version number (0 or more).", 422)
+    except Refused as refused:
+        return json_error(refused)
+    version, found = await request.app[db_key].read(_events, principal.restaurant_id, int(since))
+    return web.json_response({"version": version, "events": found, "more": len(found) == EVENTS_AT_MOST})
+
+
+def _events(conn: sqlite3.Connection, restaurant_id: int, since: int) -> tuple[int, list[dict[str, Any]]]:
+    (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
+    rows = conn.execute(
+        "SELECT version, action, actor, at, after FROM audit_event"
+        " WHERE restaurant_id = ? AND version > ? AND table_ids != '[]' ORDER BY version LIMIT ?",
+        (restaurant_id, since, EVENTS_AT_MOST),
+    )
+    found = [{"version": v, "action": action, "actor": actor, "at": at, "tables": json.loads(after)}
+             for v, action, actor, at, after in rows]
+    return version, found
