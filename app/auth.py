@@ -42,6 +42,7 @@ class Principal:
     label: str
     role: str
     session_id: int | None = None  # the sign-in session, when the caller came with the cookie
+    expires_at: str | None = None  # when that session ends
 
     @property
     def may_act(self) -> bool:
@@ -96,8 +97,8 @@ class KeyService:
         if principal is None:
             return None
         token = secrets.token_urlsafe(32)
-        session_id = await self.db.write(_add_session, hash_key(token), principal.key_id, hours)
-        return token, replace(principal, session_id=session_id)
+        session_id, expires_at = await self.db.write(_add_session, hash_key(token), principal.key_id, hours)
+        return token, replace(principal, session_id=session_id, expires_at=expires_at)
 
     async def session(self, token: str) -> Principal | None:
         """Who a session token belongs to, while the session lives and its key is not revoked."""
@@ -150,26 +151,28 @@ def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | N
     return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
 
 
-def _add_session(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float) -> int:
+def _add_session(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float) -> tuple[int, str]:
     now = utc_now()
     expires = format_time(parse_time(now) + timedelta(hours=hours))
     conn.execute("DELETE FROM login_session WHERE expires_at < ?", (now,))
-    return conn.execute(
+    session_id = conn.execute(
         "INSERT INTO login_session (token_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
         (token_hash, key_id, now, expires),
     ).fetchone()[0]
+    return session_id, expires
 
 
 def _session_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) -> Principal | None:
     row = conn.execute(
-        "SELECT s.id AS session_id, s.token_hash, k.id, k.restaurant_id, r.slug, k.label, k.role"
+        "SELECT s.id AS session_id, s.token_hash, s.expires_at, k.id, k.restaurant_id, r.slug, k.label, k.role"
         " FROM login_session AS s JOIN api_key AS k ON k.id = s.key_id JOIN restaurant AS r ON r.id = k.restaurant_id"
         " WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
         (token_hash, now),
     ).fetchone()
     if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
         return None
-    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], row["session_id"])
+    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], row["session_id"],
+                     row["expires_at"])
 
 
 def _end_session(conn: sqlite3.Connection, token_hash: bytes) -> None:
@@ -177,14 +180,12 @@ def _end_session(conn: sqlite3.Connection, token_hash: bytes) -> None:
 
 
 def _ended(conn: sqlite3.Connection, key_ids: set[int], session_ids: set[int], now: str) -> tuple[set[int], set[int]]:
-    live_keys = {
-        key_id for key_id in key_ids
-        if conn.execute("SELECT 1 FROM api_key WHERE id = ? AND revoked_at IS NULL", (key_id,)).fetchone()
-    }
-    live_sessions = {
-        session_id for session_id in session_ids
-        if conn.execute("SELECT 1 FROM login_session WHERE id = ? AND expires_at > ?", (session_id, now)).fetchone()
-    }
+    keys, sessions = sorted(key_ids), sorted(session_ids)
+    live_keys = {key_id for (key_id,) in conn.execute(
+        f"SELECT id FROM api_key WHERE revoked_at IS NULL AND id IN ({','.join('?' * len(keys))})", keys)}
+    live_sessions = {session_id for (session_id,) in conn.execute(
+        f"SELECT id FROM login_session WHERE expires_at > ? AND id IN ({','.join('?' * len(sessions))})",
+        [now, *sessions])}
     return key_ids - live_keys, session_ids - live_sessions
 
 

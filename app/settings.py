@@ -35,6 +35,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"{text!r} is not on or off")
+    return value in ("on", "true", "1", "yes")
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -82,6 +89,9 @@ class Settings:
     heartbeat_seconds: float = setting(
         30, "Seconds between the server's pings on each dashboard socket; a peer that does not answer "
         "in time is dropped.", _positive_float)
+    ws_compression: bool = setting(
+        False, "Offer per-message compression (permessage-deflate) on dashboard sockets: on or off. "
+        "Off by default: see docs/benchmarks.md for its memory cost.", _switch)
     allowed_origins: tuple[str, ...] = setting(
         (), "Extra exact origins (comma-separated, no wildcards) allowed to open the dashboard socket "
         "besides the server's own.", _origins)

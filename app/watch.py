@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .auth import KeyService
-from .db import Database
+from .db import Database, utc_now
 from .hub import Hub
 from .keys import api_keys_key, broadcast_key, db_key, hub_key
 from .protocol import UNAUTHORIZED
@@ -65,6 +65,12 @@ async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
             broadcast.updates(restaurant_id, await db.read(missed_updates, restaurant_id, delivered))
 
 
+def end_expired(hub: Hub, now: str) -> None:
+    """Sign-in sessions that ran out: known from the principal, no database needed."""
+    hub.close_where(lambda c: c.principal.expires_at is not None and c.principal.expires_at <= now,
+                    UNAUTHORIZED, CLOSE_UNAUTHORIZED)
+
+
 async def end_revoked(keys: KeyService, hub: Hub) -> None:
     key_ids = {c.principal.key_id for c in hub.connections()}
     session_ids = {c.principal.session_id for c in hub.connections() if c.principal.session_id is not None}
@@ -77,12 +83,26 @@ async def end_revoked(keys: KeyService, hub: Hub) -> None:
         )
 
 
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection (our writer, the command line) committed since the last look."""
+    return conn.execute("PRAGMA data_version").fetchone()[0]
+
+
 async def watch(app: web.Application) -> None:
+    db, hub = app[db_key], app[hub_key]
+    last_seen = None
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         try:
-            await catch_up(app[db_key], app[hub_key], app[broadcast_key])
-            await end_revoked(app[api_keys_key], app[hub_key])
+            end_expired(hub, utc_now())
+            if not hub.versions():
+                continue
+            seen = await db.read(data_version)
+            if seen == last_seen:
+                continue  # nothing was written anywhere: an idle server stops here
+            last_seen = seen
+            await catch_up(db, hub, app[broadcast_key])
+            await end_revoked(app[api_keys_key], hub)
         except (sqlite3.Error, ValueError):
             log.exception("watching the database failed; trying again")
 

@@ -64,7 +64,9 @@ async def authenticate(request: web.Request) -> Principal | None:
 async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     principal = await authenticate(request)  # a foreign Origin is refused here, before the upgrade
     ws = web.WebSocketResponse(
-        heartbeat=request.app[settings_key].heartbeat_seconds, max_msg_size=MAX_MESSAGE_BYTES, compress=False
+        heartbeat=request.app[settings_key].heartbeat_seconds,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        compress=request.app[settings_key].ws_compression,
     )
     await ws.prepare(request)
     if principal is None:

@@ -1,0 +1,1 @@
+"""Maître's benchmark harness: `python -m bench` (see docs/benchmarks.md)."""

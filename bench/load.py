@@ -1,0 +1,154 @@
+"""The load side: many real WebSocket dashboards on one event loop, and actions sent at a set rate.
+
+A `Fleet` holds R restaurants x D dashboards. The dashboards of each restaurant take turns
+sending the actions (disable, then enable, each table in turn); every dashboard counts the
+`table_update`s it receives by version. An action's fan-out latency is the time from
+sending it to the moment its update has reached all D dashboards of its restaurant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+
+@dataclass
+class Restaurant:
+    index: int
+    table_ids: list[int]
+    disabled: set[int] = field(default_factory=set)
+    busy: set[int] = field(default_factory=set)
+    sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
+    arrivals: dict[int, list[float]] = field(default_factory=dict)  # version -> [count, time of the last]
+
+
+@dataclass
+class Outcome:
+    sent: int
+    acked: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.seconds if self.seconds else 0.0
+
+
+class Fleet:
+    def __init__(self, session: aiohttp.ClientSession, url_of: Callable[[int], str], dashboards: int,
+                 table_ids: list[list[int]], compress: bool = False) -> None:
+        self.session = session
+        self.url_of = url_of
+        self.dashboards = dashboards
+        self.restaurants = [Restaurant(index, ids) for index, ids in enumerate(table_ids)]
+        self.compress = compress
+        self.readers: list[asyncio.Task[None]] = []
+        self.waiting: dict[tuple[int, int], float] = {}  # (restaurant, version) -> sent at, until all arrived
+        self.refs: dict[int, tuple[Restaurant, int, float]] = {}
+        self.latencies: list[float] = []
+        self.acked = 0
+        self.errors = 0
+        self.counter = itertools.count(1)
+
+    async def connect(self, batch: int = 50) -> None:
+        await self.connect_restaurants(self.restaurants, batch)
+
+    async def connect_restaurants(self, restaurants: list[Restaurant], batch: int = 50) -> None:
+        jobs = [(r, d) for r in restaurants for d in range(self.dashboards)]
+        for start in range(0, len(jobs), batch):
+            await asyncio.gather(*(self._connect_one(r) for r, _ in jobs[start:start + batch]))
+
+    async def _connect_one(self, restaurant: Restaurant) -> None:
+        ws = await self.session.ws_connect(self.url_of(restaurant.index), compress=15 if self.compress else 0,
+                                           max_msg_size=0, heartbeat=None)
+        first = await ws.receive(timeout=30)
+        assert first.type is aiohttp.WSMsgType.TEXT and '"tables_snapshot"' in first.data[:40], first
+        restaurant.sockets.append(ws)
+        self.readers.append(asyncio.create_task(self._read(restaurant, ws)))
+
+    async def _read(self, restaurant: Restaurant, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            now = time.perf_counter()
+            data = json.loads(message.data)
+            kind = data.get("type")
+            if kind == "table_update":
+                seen = restaurant.arrivals.setdefault(data["version"], [0, 0.0])
+                seen[0] += 1
+                seen[1] = now
+                if seen[0] == self.dashboards:
+                    self._complete(restaurant, data["version"])
+            elif kind in ("ack", "error") and "ref" in data:
+                self._answered(data, now)
+
+    def _answered(self, data: dict, now: float) -> None:
+        restaurant, table_id, sent_at = self.refs.pop(data["ref"])
+        restaurant.busy.discard(table_id)
+        if data["type"] == "error":
+            self.errors += 1
+            return
+        self.acked += 1
+        restaurant.disabled ^= {table_id}
+        version = data["version"]
+        seen = restaurant.arrivals.get(version)
+        if seen and seen[0] == self.dashboards:
+            self.latencies.append((seen[1] - sent_at) * 1000)
+            del restaurant.arrivals[version]
+        else:
+            self.waiting[(restaurant.index, version)] = sent_at
+
+    def _complete(self, restaurant: Restaurant, version: int) -> None:
+        sent_at = self.waiting.pop((restaurant.index, version), None)
+        if sent_at is not None:
+            self.latencies.append((restaurant.arrivals.pop(version)[1] - sent_at) * 1000)
+
+    def send_one(self, restaurant: Restaurant) -> bool:
+        free = [t for t in restaurant.table_ids if t not in restaurant.busy]
+        if not free or not restaurant.sockets:
+            return False
+        ref = next(self.counter)
+        table_id = free[ref % len(free)]
+        action = "enable_table" if table_id in restaurant.disabled else "disable_table"
+        restaurant.busy.add(table_id)
+        self.refs[ref] = (restaurant, table_id, time.perf_counter())
+        # each tablet may send 10 messages a second: the actions come from all of the restaurant's dashboards
+        sender = restaurant.sockets[ref % len(restaurant.sockets)]
+        asyncio.ensure_future(sender.send_str(json.dumps({"action": action, "table_id": table_id, "ref": ref})))
+        return True
+
+    async def run(self, rate: float, seconds: float) -> Outcome:
+        """Send actions at `rate` a second, spread over the restaurants, for `seconds`; then let them finish."""
+        self.latencies, self.acked, self.errors = [], 0, 0
+        start = time.perf_counter()
+        sent = 0
+        cycle = itertools.cycle(self.restaurants)
+        while (now := time.perf_counter()) - start < seconds:
+            due = int((now - start) * rate) - sent
+            for _ in range(due):
+                sent += self.send_one(next(cycle))
+            await asyncio.sleep(0.001)
+        elapsed = time.perf_counter() - start
+        deadline = time.perf_counter() + 10
+        while (self.refs or self.waiting) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        return Outcome(sent, self.acked, self.errors, elapsed, list(self.latencies))
+
+    async def close(self) -> None:
+        for reader in self.readers:
+            reader.cancel()
+        await asyncio.gather(*(ws.close() for r in self.restaurants for ws in r.sockets), return_exceptions=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

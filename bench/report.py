@@ -1,0 +1,157 @@
+"""The benchmark's figures, as a markdown table (stdout and docs/benchmarks.md) and a latency plot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .client_cost import ClientCost
+from .load import Outcome, percentile
+
+HOUR = 3600
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f} ms" if value == value else "n/a"
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}x" if reference and value == value and reference == reference else "n/a"
+
+
+@dataclass
+class Report:
+    quick: bool
+    commit_rate: float = 0.0
+    rss_empty: int = 0
+    rss_empty_compressed: int = 0
+    rss_by_connections: dict[int, int] = field(default_factory=dict)
+    rss_compressed: dict[int, int] = field(default_factory=dict)
+    sockets: int = 0
+    dashboards: int = 20
+    update_bytes: int = 0
+    fanout: Outcome | None = None
+    floor: Outcome | None = None
+    ladder: list[tuple[float, Outcome]] = field(default_factory=list)
+    idle_cpu: float = 0.0
+    idle_dashboards: int = 0
+    idle_seconds: float = 0.0
+    heartbeat: float = 0.0
+    poll_cpu: float = 0.0
+    polls: int = 0
+    pollers: int = 0
+    poll_interval: float = 0.0
+    client: ClientCost | None = None
+
+    def sustained(self) -> tuple[float, float]:
+        """The highest acknowledged rate whose p99 fan-out stayed under 50 ms, and that p99."""
+        best = (0.0, float("nan"))
+        for _, outcome in self.ladder:
+            p99 = percentile(outcome.latencies_ms, 99)
+            if p99 < 50 and outcome.rate > best[0]:
+                best = (outcome.rate, p99)
+        return best
+
+    def per_connection(self, rss: dict[int, int], empty: int) -> dict[int, float]:
+        return {count: (kib - empty) / count for count, kib in sorted(rss.items())}
+
+    def markdown(self, command: str, when: datetime, python: str, aiohttp_version: str, cpus: int) -> str:
+        fan, floor = self.fanout, self.floor
+        assert fan is not None and floor is not None
+        lat = {p: percentile(fan.latencies_ms, p) for p in (50, 95, 99, 100)}
+        ref = {p: percentile(floor.latencies_ms, p) for p in (50, 95, 99, 100)}
+        rate, p99_at_rate = self.sustained()
+        ws_cpu_hour = self.idle_cpu / self.idle_dashboards / self.idle_seconds * HOUR
+        # polling measured every `poll_interval` s; the old dashboards poll every 30 s
+        poll_cpu_hour = self.poll_cpu / self.pollers / self.idle_seconds * HOUR * (self.poll_interval / 30)
+        lines = [
+            f"Measured {when:%Y-%m-%d %H:%M} UTC with `{command}`: Python {python}, aiohttp {aiohttp_version}, "
+            f"{cpus} CPUs{' (quick run: small scale, short windows)' if self.quick else ''}.",
+            "",
+            "| Measure | Maître | Reference | Ratio | Target |",
+            "|---|---|---|---|---|",
+        ]
+        for p, name in [(50, "p50"), (95, "p95"), (99, "p99"), (100, "max")]:
+            target = {50: "within 3x of the floor", 99: "under 10 ms"}.get(p, "")
+            lines.append(f"| Fan-out latency {name} ({self.sockets:,} sockets; to all {self.dashboards} "
+                         f"dashboards of a restaurant) | {ms(lat[p])} | {ms(ref[p])} (bare aiohttp broadcast) | "
+                         f"{ratio(lat[p], ref[p])} | {target} |")
+        lines.append(f"| Sustained actions/s, each committed before its ack, p99 fan-out < 50 ms | {rate:,.0f}/s "
+                     f"(p99 {ms(p99_at_rate)}) | {self.commit_rate:,.0f} raw SQLite commits/s | "
+                     f"{ratio(rate, self.commit_rate)} | 2,000/s and a quarter of raw |")
+        plain = self.per_connection(self.rss_by_connections, self.rss_empty)
+        squeezed = self.per_connection(self.rss_compressed, self.rss_empty_compressed)
+        for count, kib in plain.items():
+            other = squeezed.get(count, float("nan"))
+            lines.append(f"| Server memory per idle dashboard at {count:,} connections, compression off (default) | "
+                         f"{kib:.1f} KiB | {other:.1f} KiB with compression on | {ratio(kib, other)} | under 40 KiB |")
+        lines.append(f"| Idle server CPU per dashboard-hour (heartbeats only) | {ws_cpu_hour * 1000:.2f} ms | "
+                     f"{poll_cpu_hour * 1000:.1f} ms polling the grid every 30 s | "
+                     f"{ratio(poll_cpu_hour, ws_cpu_hour).replace('x', '')}x less | at least 100x less |")
+        lines.append(f"| Staleness of a change | p50 {ms(lat[50])} | polling: up to 30 s, 15 s on average | "
+                     f"{ratio(15000, lat[50])} fresher | |")
+        if self.client and self.client.throttled_ms:
+            c = self.client
+            lines.append(f"| Tablet main-thread time per table_update, 40-table grid, 6x CPU throttling | "
+                         f"p50 {ms(percentile(c.throttled_ms, 50))}, p95 {ms(percentile(c.throttled_ms, 95))} | "
+                         f"p50 {ms(percentile(c.unthrottled_ms, 50))} unthrottled | "
+                         f"{ratio(percentile(c.throttled_ms, 50), percentile(c.unthrottled_ms, 50))} | under 4 ms |")
+        if self.client:
+            lines.append(f"| Client script, gzipped | {self.client.script_gzip_bytes:,} bytes | 4,096-byte budget | "
+                         f"{ratio(self.client.script_gzip_bytes, 4096)} | under 4 KiB |")
+            if self.client.note:
+                lines.append(f"| Tablet main-thread time | {self.client.note} | | | |")
+        lines += [
+            "",
+            f"Fan-out: {fan.acked:,} actions at {fan.acked / fan.seconds:,.0f}/s across "
+            f"{self.sockets // self.dashboards} restaurants, {fan.errors} refused; "
+            f"the floor ran the same load ({floor.acked:,} actions). "
+            f"Messages of {self.update_bytes:,} bytes.",
+            "Throughput ladder (offered rate: acknowledged rate, p99): "
+            + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}" for r, o in self.ladder)
+            + ".",
+            f"Idle: {self.idle_dashboards:,} sockets for {self.idle_seconds:.0f} s with pings every "
+            f"{self.heartbeat:.0f} s (six times the default 30 s, so the real cost is lower): "
+            f"{self.idle_cpu:.3f} CPU s. Polling: {self.pollers:,} clients every {self.poll_interval:.0f} s "
+            f"({self.polls:,} requests, {self.poll_cpu:.2f} CPU s), scaled to one request per 30 s.",
+            f"Memory: empty server {self.rss_empty:,} KiB RSS ({self.rss_empty_compressed:,} KiB for the compressed "
+            f"run); " + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(self.rss_by_connections.items()))
+            + ".",
+        ]
+        return "\n".join(lines)
+
+    def document(self, table: str) -> str:
+        previous = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+        notes = ""
+        if previous.exists() and "\n## Notes" in previous.read_text(encoding="utf-8"):
+            notes = previous.read_text(encoding="utf-8").split("\n## Notes", 1)[1]
+        return f"# Benchmarks\n\n## Latest run\n\n{table}\n\n![Fan-out latency](benchmarks.png)\n\n## Notes{notes}"
+
+    def plot(self, path: Path) -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("(no plot: pip install -e '.[bench]' for matplotlib)")
+            return
+        assert self.fanout is not None and self.floor is not None
+        figure, axis = plt.subplots(figsize=(8, 4.5))
+        for outcome, label in [(self.fanout, "Maître"), (self.floor, "bare aiohttp broadcast (floor)")]:
+            values = sorted(outcome.latencies_ms)
+            if values:
+                axis.plot(values, [n / len(values) for n in range(1, len(values) + 1)], label=label)
+        for rate, outcome in self.ladder:
+            values = sorted(outcome.latencies_ms)
+            if values:
+                axis.plot(values, [n / len(values) for n in range(1, len(values) + 1)], linestyle=":",
+                          label=f"Maître at {rate:,.0f} actions/s offered")
+        axis.set_xscale("log")
+        axis.set_xlabel(f"fan-out latency to all {self.dashboards} dashboards of a restaurant (ms, log scale)")
+        axis.set_ylabel("fraction of actions")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
