@@ -7,7 +7,7 @@
   var warnAt = +body.dataset.idleWarning, alertAt = +body.dataset.idleAlert;
   var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
   var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null;
-  var failures = 0, pollTimer = 0, etag = "";
+  var failures = 0, pollTimer = 0, polled = false, opened = false, etag = "";
 
   function card(id) { return document.getElementById("table-" + id); }
 
@@ -25,9 +25,11 @@
     var socket = ws = new WebSocket(scheme + location.host + body.dataset.socket);
     socket.onopen = function () {
       troubleSince = 0;
+      opened = true;
       failures = 0;
       clearInterval(pollTimer);
       pollTimer = 0;
+      polled = false;
       stableTimer = setTimeout(function () { attempt = 0; }, 60000);
       indicator();
     };
@@ -40,8 +42,10 @@
       clearTimeout(stableTimer);
       troubleSince = troubleSince || Date.now();
       if (event.code === 4401) { location.href = body.dataset.login; return; }
-      // a socket that never opens, again and again (a proxy or firewall): poll the grid meanwhile
-      if (++failures >= 3 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
+      // a socket that never opens, again and again (a proxy or firewall?): poll the grid meanwhile
+      failures = opened ? 0 : failures + 1;
+      opened = false;
+      if (failures >= 3 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
       // exponential backoff with full jitter: 0.5 s doubling, capped at 30 s
       var delay = Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
       retryAt = Date.now() + delay;
@@ -74,8 +78,20 @@
     }
   }
 
+  // While the socket is blocked, actions take the HTTP road (the same service, JSON answers).
+  function post(action, fields, id, ref) {
+    var form = new URLSearchParams({csrf_token: body.dataset.csrf});
+    if (fields.to_table_id) form.append("target", fields.to_table_id);
+    fetch("/admin/table/" + id + "/" + action.split("_")[0], {method: "POST", body: form,
+      headers: {Accept: "application/json"}, credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (answer) { answer.ref = ref; settle(answer); poll(); },
+        function () { settle({type: "error", ref: ref, detail: "Not connected. Try again in a moment."}); });
+  }
+
   function poll() {
     fetch(body.dataset.grid, {headers: {"If-None-Match": etag}, credentials: "same-origin"}).then(function (r) {
+      polled = r.ok || r.status === 304;
       if (r.status === 401) location.href = body.dataset.login;
       if (r.status !== 200) return;
       etag = r.headers.get("ETag") || "";
@@ -84,7 +100,7 @@
         version = +etag.replace(/"/g, "") || version;
         refresh();
       });
-    }, function () {});
+    }, function () { polled = false; });
   }
 
   function resync(since) {
@@ -106,7 +122,10 @@
     var ref = "a" + (++seq), target = card(id);
     fields.action = action;
     fields.ref = ref;
-    if (!send(fields)) { note(target, "Not connected. Try again in a moment."); return; }
+    if (!send(fields)) {
+      if (!pollTimer) { note(target, "Not connected. Try again in a moment."); return; }
+      post(action, fields, id, ref);
+    }
     pending[ref] = id;
     busy(target, true);
     setTimeout(function () {
@@ -150,12 +169,7 @@
     var target = event.target.closest(".card");
     if (!target) return;
     var id = +target.dataset.id, button = event.target.closest("button[data-action]");
-    if (!ws || ws.readyState !== 1) {
-      // no socket: the card's own form goes the old way (post, redirect, get)
-      if (button && button.form.csrf_token) button.form.csrf_token.value = body.dataset.csrf;
-      return;
-    }
-    event.preventDefault();
+    event.preventDefault(); // the script takes the forms over; they post by themselves only without it
     if (moveFrom !== null) {
       var from = moveFrom;
       stopMove();
@@ -183,8 +197,8 @@
     var state = "live", text = "Live";
     if (troubleSince && Date.now() - troubleSince < 500) return; // brief trouble is not shown
     if (troubleSince) {
-      state = !navigator.onLine ? "offline" : pollTimer ? "polling" : "reconnecting";
-      text = state === "offline" ? "Offline" : pollTimer ? "Updates every 30 s (live connection blocked)"
+      state = !navigator.onLine ? "offline" : pollTimer && polled ? "polling" : "reconnecting";
+      text = state === "offline" ? "Offline" : state === "polling" ? "Updates every 30 s (live connection blocked)"
         : retryAt > Date.now() ? "Reconnecting in " + Math.ceil((retryAt - Date.now()) / 1000) + " s"
         : "Reconnecting…";
     }
@@ -192,7 +206,10 @@
     indicatorEl.setAttribute("data-state", state);
   }
 
-  function wake() { if (!ws) connect(); }
+  function wake() {
+    if (pollTimer) poll();
+    if (!ws) connect();
+  }
   window.addEventListener("online", wake);
   window.addEventListener("offline", indicator);
   window.addEventListener("pageshow", wake);

@@ -44,17 +44,24 @@ def assert_deprecated(response) -> None:
 # -- the old endpoints ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("verb", "label", "data", "status_after"), [
-    ("close", "1", None, "free"),
-    ("disable", "2", None, "disabled"),
-    ("move", "1", {"target": "TARGET"}, "free"),
-])
-async def test_an_old_endpoint_answers_json_and_pushes_to_the_dashboards(client, bistro, verb, label, data, status_after):
+@pytest.mark.parametrize(
+    ("verb", "label", "data", "status_after"),
+    [
+        ("close", "1", None, "free"),
+        ("disable", "2", None, "disabled"),
+        ("move", "1", {"target": "TARGET"}, "free"),
+    ],
+)
+async def test_an_old_endpoint_answers_json_and_pushes_to_the_dashboards(
+    client, bistro, verb, label, data, status_after
+):
     ws = await client.ws_connect(f"{SOCKET}?token={bistro.viewer}")
     snapshot = await receive(ws)
     if data:
         data = {"target": str(bistro.ids["5"])}
-    response = await client.post(f"/admin/table/{bistro.ids[label]}/{verb}", data=data, headers=bearer(bistro.admin, **JSON))
+    response = await client.post(
+        f"/admin/table/{bistro.ids[label]}/{verb}", data=data, headers=bearer(bistro.admin, **JSON)
+    )
     assert response.status == 200
     assert_deprecated(response)
     body = await response.json()
@@ -65,30 +72,37 @@ async def test_an_old_endpoint_answers_json_and_pushes_to_the_dashboards(client,
 
 
 async def test_the_default_answer_is_the_toast_fragment_for_htmx(client, bistro):
-    done = await client.post(f"/admin/table/{bistro.ids['1']}/close", headers=bearer(bistro.admin, **{"HX-Request": "true"}))
+    done = await client.post(
+        f"/admin/table/{bistro.ids['1']}/close", headers=bearer(bistro.admin, **{"HX-Request": "true"})
+    )
     assert done.status == 200 and done.content_type == "text/html"
     assert_deprecated(done)
     assert (await done.text()).strip() == '<div class="toast-success" role="status">Table 1 closed.</div>'
     again = await client.post(f"/admin/table/{bistro.ids['1']}/close", headers=bearer(bistro.admin))
     assert again.status == 200
-    assert (await again.text()).strip() == '<div class="toast-error" role="status">Table 1 has no guests to close.</div>'
+    assert (
+        await again.text()
+    ).strip() == '<div class="toast-error" role="status">Table 1 has no guests to close.</div>'
 
 
-@pytest.mark.parametrize(("path", "data", "status", "code"), [
-    ("/admin/table/999/close", None, 404, "table_not_found"),
-    ("/admin/table/CAFE1/close", None, 404, "table_not_found"),
-    ("/admin/table/B2/close", None, 409, "no_active_session"),
-    ("/admin/table/B1/disable", None, 409, "table_occupied"),
-    ("/admin/table/B2/enable", None, 409, "not_disabled"),
-    ("/admin/table/B2/restore", None, 409, "no_session_to_restore"),
-    ("/admin/table/B1/move", {"target": "B1"}, 422, "same_table"),
-    ("/admin/table/B2/move", {"target": "B3"}, 409, "no_session_to_move"),
-    ("/admin/table/B1/move", {"target": "CAFE1"}, 404, "target_table_not_found"),
-    ("/admin/table/B1/move", {}, 422, "invalid_action"),
-    ("/admin/table/B1/move", {"target": "three"}, 422, "invalid_action"),
-    ("/admin/table/abc/close", None, 422, "invalid_action"),
-    ("/admin/table/99999999999999999999999/close", None, 422, "invalid_action"),
-])
+@pytest.mark.parametrize(
+    ("path", "data", "status", "code"),
+    [
+        ("/admin/table/999/close", None, 404, "table_not_found"),
+        ("/admin/table/CAFE1/close", None, 404, "table_not_found"),
+        ("/admin/table/B2/close", None, 409, "no_active_session"),
+        ("/admin/table/B1/disable", None, 409, "table_occupied"),
+        ("/admin/table/B2/enable", None, 409, "not_disabled"),
+        ("/admin/table/B2/restore", None, 409, "no_session_to_restore"),
+        ("/admin/table/B1/move", {"target": "B1"}, 422, "same_table"),
+        ("/admin/table/B2/move", {"target": "B3"}, 409, "no_session_to_move"),
+        ("/admin/table/B1/move", {"target": "CAFE1"}, 404, "target_table_not_found"),
+        ("/admin/table/B1/move", {}, 422, "invalid_action"),
+        ("/admin/table/B1/move", {"target": "three"}, 422, "invalid_action"),
+        ("/admin/table/abc/close", None, 422, "invalid_action"),
+        ("/admin/table/99999999999999999999999/close", None, 422, "invalid_action"),
+    ],
+)
 async def test_refusals_carry_their_code_and_http_status(client, bistro, cafe, path, data, status, code):
     names = {"B1": bistro.ids["1"], "B2": bistro.ids["2"], "B3": bistro.ids["3"], "CAFE1": cafe.ids["1"]}
     path = re.sub(r"B\d|CAFE1", lambda m: str(names[m.group(0)]), path)
@@ -119,8 +133,9 @@ async def test_changes_over_http_are_rate_limited_per_key(client, bistro):
         response = await client.post(f"/admin/table/{bistro.ids['3']}/enable", headers=bearer(bistro.admin, **JSON))
         statuses.append(response.status)
     assert statuses.count(409) >= 19 and statuses.count(429) >= 3
-    assert (await (await client.post(f"/admin/table/{bistro.ids['3']}/enable",
-                                     headers=bearer(bistro.admin, **JSON))).json())["code"] == "rate_limited"
+    assert (
+        await (await client.post(f"/admin/table/{bistro.ids['3']}/enable", headers=bearer(bistro.admin, **JSON))).json()
+    )["code"] == "rate_limited"
 
 
 # -- the cookie: CSRF and origin ------------------------------------------------------------------
@@ -143,21 +158,26 @@ async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro):
     assert header.status == 200
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "https://evil.example"},
-    {"Origin": "null", "Referer": "https://evil.example/page"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null", "Referer": "https://evil.example/page"},
+    ],
+)
 async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(client, bistro, headers):
     token = await signed_in_with_token(client, bistro.admin)
-    response = await client.post(f"/admin/table/{bistro.ids['4']}/disable", data={"csrf_token": token},
-                                 headers={**headers, **JSON})
+    response = await client.post(
+        f"/admin/table/{bistro.ids['4']}/disable", data={"csrf_token": token}, headers={**headers, **JSON}
+    )
     assert response.status == 403
 
 
 async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(client, bistro):
     token = await signed_in_with_token(client, bistro.admin)
-    response = await client.post(f"/admin/table/{bistro.ids['1']}/close",
-                                 data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False)
+    response = await client.post(
+        f"/admin/table/{bistro.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
+    )
     assert response.status == 303 and response.headers["Location"] == "/admin/dashboard"
     page = await (await client.get("/admin/dashboard")).text()
     assert '<p class="notice" role="status">Table 1 closed.</p>' in page
@@ -165,8 +185,9 @@ async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(cl
     assert card["data-status"] == "free" and card["buttons"] == ["Restore", "Disable"]
     assert "notice" not in await (await client.get("/admin/dashboard")).text()  # shown once
 
-    refused = await client.post(f"/admin/table/{bistro.ids['1']}/close",
-                                data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False)
+    refused = await client.post(
+        f"/admin/table/{bistro.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
+    )
     assert refused.status == 303
     assert "Table 1 has no guests to close." in await (await client.get("/admin/dashboard")).text()
 
@@ -179,8 +200,9 @@ async def test_the_no_script_move_page(client, bistro, tables):
     assert page.status == 200 and "Move table 1 to" in text
     targets = re.findall(r'name="target" value="(\d+)"', text)
     assert targets == [str(bistro.ids[label]) for label in ("2", "3", "4", "5")]
-    moved = await client.post(f"/admin/table/{bistro.ids['1']}/move",
-                              data={"csrf_token": token, "back": "dashboard", "target": targets[0]})
+    moved = await client.post(
+        f"/admin/table/{bistro.ids['1']}/move", data={"csrf_token": token, "back": "dashboard", "target": targets[0]}
+    )
     assert "Party moved from table 1 to table 2." in await moved.text()
     away = await client.get(f"/admin/table/{bistro.ids['1']}/move", allow_redirects=False)
     assert away.status == 303
@@ -194,7 +216,9 @@ async def test_the_polled_grid_fragment(client, bistro):
     assert response.status == 200 and response.content_type == "text/html"
     grid = cards(await response.text())
     assert [c["data-status"] for c in grid] == ["occupied", "free", "free", "free", "free", "free"]
-    unchanged = await client.get("/admin/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]}))
+    unchanged = await client.get(
+        "/admin/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]})
+    )
     assert unchanged.status == 304
     assert (await client.get("/admin/tables")).status == 401
 
@@ -206,17 +230,22 @@ async def test_the_read_api_with_its_etag(client, bistro):
     assert response.status == 200
     assert await response.json() == snapshot["tables"]
     assert response.headers["ETag"] == f'"{snapshot["version"]}"'
-    same = await client.get("/admin/api/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]}))
+    same = await client.get(
+        "/admin/api/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]})
+    )
     assert same.status == 304 and same.headers["ETag"] == response.headers["ETag"]
     await client.post(f"/admin/table/{bistro.ids['2']}/disable", headers=bearer(bistro.admin))
-    changed = await client.get("/admin/api/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]}))
+    changed = await client.get(
+        "/admin/api/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]})
+    )
     assert changed.status == 200 and changed.headers["ETag"] == f'"{snapshot["version"] + 1}"'
     assert (await client.get("/admin/api/tables")).status == 401
 
 
 async def test_the_events_feed(client, bistro, cafe):
-    await client.post(f"/admin/table/{bistro.ids['1']}/move", data={"target": str(bistro.ids["2"])},
-                      headers=bearer(bistro.admin))
+    await client.post(
+        f"/admin/table/{bistro.ids['1']}/move", data={"target": str(bistro.ids["2"])}, headers=bearer(bistro.admin)
+    )
     await client.post(f"/admin/table/{cafe.ids['1']}/disable", headers=bearer(cafe.admin))
     response = await client.get("/admin/api/events?since=6", headers=bearer(bistro.viewer))
     assert response.status == 200

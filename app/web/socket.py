@@ -81,8 +81,8 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
         return ws
     try:
         version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+        hub.start_at(principal.restaurant_id, version)  # before the next await: the watcher may look meanwhile
         await ws.send_str(request.app[renderer_key].snapshot(version, tables))
-        hub.start_at(principal.restaurant_id, version)
         connection.start(floor=version)
         bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
         async for message in ws:
