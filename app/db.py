@@ -1,14 +1,21 @@
 """The SQLite database: connections, transactions and migrations.
 
 All writes go through one writer connection. A write is a plain function of a
-`sqlite3.Connection` that runs, whole, on that connection's thread inside
-`BEGIN IMMEDIATE ... COMMIT`: one trip to the database thread per operation, and
-operations never interleave. Reads run the same way on a second connection; in
-WAL mode they see the last committed state and do not wait for the writer.
+`sqlite3.Connection` that runs, whole, on that connection's thread: operations are
+serialised and never interleave. Each runs inside its own savepoint within a
+`BEGIN IMMEDIATE ... COMMIT`, so it is atomic on its own: an exception rolls back that
+operation and nothing else. Writes that queue up while a commit is in progress are
+committed together in the next transaction (group commit): one fsync for the batch
+instead of one per operation, and still no caller hears of its write before the commit
+that makes it durable. An idle server commits every write on its own, at once.
+
+Reads run the same way on a second connection; in WAL mode they see the last committed
+state and do not wait for the writer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -108,6 +115,30 @@ def run_in_transaction(conn: sqlite3.Connection, begin: str, fn: Callable[..., T
     return result
 
 
+def run_batch(conn: sqlite3.Connection, batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Outcome]:
+    """Each write in its own savepoint, all in one transaction: [(True, result) or (False, exception)]."""
+    outcomes: list[Outcome] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for fn, args in batch:
+            conn.execute("SAVEPOINT operation")
+            try:
+                outcomes.append((True, fn(conn, *args)))
+            except Exception as error:
+                conn.execute("ROLLBACK TO operation")
+                outcomes.append((False, error))
+            conn.execute("RELEASE operation")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return outcomes
+
+
+Outcome = tuple[bool, Any]
+BATCH_AT_MOST = 128
+
+
 class Database:
     """The writer and reader connections to one SQLite file."""
 
@@ -115,6 +146,8 @@ class Database:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._queued: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._committing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str) -> Database:
@@ -135,14 +168,43 @@ class Database:
         return cls(path, writer, reader)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` in one write transaction; an exception rolls it back and propagates."""
-        return await _on_thread(self._writer, run_in_transaction, "BEGIN IMMEDIATE", fn, *args)
+        """Run `fn(conn, *args)` atomically and durably; its exception rolls it (only it) back and propagates."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((fn, args, done))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_queued())
+        return await done
+
+    async def _commit_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued[:BATCH_AT_MOST], self._queued[BATCH_AT_MOST:]
+                try:
+                    outcomes = await _on_thread(self._writer, run_batch, [(fn, args) for fn, args, _ in batch])
+                except BaseException as error:  # the commit itself failed: none of the batch was written
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(error if isinstance(error, Exception) else RuntimeError(error))
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for (_, _, done), (ok, value) in zip(batch, outcomes, strict=True):
+                    if done.done():
+                        continue
+                    if ok:
+                        done.set_result(value)
+                    else:
+                        done.set_exception(value)
+        finally:
+            self._committing = None
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` against one consistent snapshot of the database."""
         return await _on_thread(self._reader, run_in_transaction, "BEGIN", fn, *args)
 
     async def close(self) -> None:
+        if self._committing is not None:
+            await self._committing
         await self._reader.close()
         await self._writer.close()
 

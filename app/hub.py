@@ -1,8 +1,8 @@
 """The hub: who is connected to which restaurant, and getting each message to them.
 
 It knows connections, versions and messages as text; it knows nothing of SQL or HTML.
-Each connection has a bounded outgoing queue and a task that writes it to the socket,
-so a slow or stuck tablet never delays the others: one whose queue overflows is closed
+A change's message is framed once and the same bytes written to every socket; a slow or
+stuck tablet never delays the others: one whose outgoing buffer overflows is closed
 (1013, try again later) and resynchronises when it reconnects.
 
 Changes reach the hub through a `Publisher`. `LocalPublisher` delivers in this process;
@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -26,7 +27,8 @@ from .auth import Principal
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 256  # messages waiting for one dashboard before it counts as stuck
+BUFFER_LIMIT = 256 * 1024  # bytes waiting for one dashboard before it counts as stuck
+EARLY_AT_MOST = 256  # messages held while the snapshot goes out
 REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
 
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -38,90 +40,95 @@ class Publisher(Protocol):
         """Deliver (version, text) table updates, in version order, to every dashboard of the restaurant."""
 
 
-class Connection:
-    """One dashboard socket: who it is, and the queue its sender task drains."""
+def frame(text: str) -> bytes:
+    """A whole WebSocket text frame, built once and written as it is to every socket that gets it.
 
-    def __init__(self, ws: web.WebSocketResponse, principal: Principal, queue_size: int) -> None:
+    Server frames are never masked, and these are never compressed (an uncompressed message is
+    valid with permessage-deflate too), so the bytes are the same for every connection.
+    """
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+class Connection:
+    """One dashboard socket: who it is, and its transport, written to directly.
+
+    The transport's own write buffer is the connection's outgoing queue: a client that
+    lets it grow past `limit` bytes has stopped reading and is closed (1013), so it never
+    holds the others up nor pins the server's memory.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, principal: Principal,
+                 limit: int) -> None:
         self.ws = ws
+        self.transport = transport
         self.principal = principal
-        self.queue: asyncio.Queue[tuple[int | None, str] | tuple[None, None, int]] = asyncio.Queue(queue_size)
+        self.limit = limit
         self.floor = 0  # updates at or below this version were in the snapshot the client got
-        self.sender: asyncio.Task[Any] | None = None
+        self.early: list[tuple[int | None, bytes]] | None = []  # what came before the snapshot was sent
         self.closing = False
+        self.closer: asyncio.Task[bool] | None = None
 
     def start(self, floor: int) -> None:
-        self.floor = floor
-        self.sender = asyncio.create_task(self._send_all())
+        """The snapshot at version `floor` is sent: from now on, messages go straight out."""
+        early, self.early, self.floor = self.early or [], None, floor
+        for version, data in early:
+            self.send(version, data)
 
-    def send(self, version: int | None, text: str) -> None:
-        """Queue a message (a table update carries its version); a client that is not keeping up is closed."""
-        if self.closing:
+    def send(self, version: int | None, data: bytes) -> None:
+        """Write a frame (a table update carries its version); a client that is not keeping up is closed."""
+        if self.closing or version is not None and version <= self.floor:
             return
-        try:
-            self.queue.put_nowait((version, text))
-        except asyncio.QueueFull:
+        if self.early is not None:
+            self.early.append((version, data))
+            if len(self.early) > EARLY_AT_MOST:
+                self.abort(CLOSE_TRY_AGAIN_LATER)
+            return
+        if self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() > self.limit:
             log.info("closing a dashboard of restaurant %s that stopped reading", self.principal.restaurant_id)
             self.abort(CLOSE_TRY_AGAIN_LATER)
+            return
+        self.transport.write(data)
 
     def close_after(self, text: str, code: int) -> None:
-        """Send `text` after what is queued, then close with `code`."""
-        if not self.closing:
-            self.closing = True
-            self._force((None, text))
-            self._force((None, None, code))
-            if self.sender is None:
-                self.start(self.floor)
+        """Send `text`, then close with `code`."""
+        if self.early is not None:
+            self.start(self.floor)
+        self.send(None, frame(text))
+        self.abort(code)
 
     def abort(self, code: int) -> None:
-        """Close now, dropping what is queued."""
-        if self.closing and self.sender is None:
-            return
-        self.closing = True
-        if self.sender is not None:
-            self.sender.cancel()
-        self.sender = asyncio.create_task(self.ws.close(code=code))
-
-    def _force(self, item: tuple[None, str] | tuple[None, None, int]) -> None:
-        while True:
-            try:
-                self.queue.put_nowait(item)
-                return
-            except asyncio.QueueFull:
-                self.queue.get_nowait()
-
-    async def _send_all(self) -> None:
-        try:
-            while True:
-                item = await self.queue.get()
-                if len(item) == 3:
-                    await self.ws.close(code=item[2])
-                    return
-                version, text = item
-                if version is None or version > self.floor:
-                    await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError) as error:
-            log.debug("dashboard socket went away while sending: %s", error)
+        if not self.closing:
+            self.closing = True
+            self.closer = asyncio.create_task(self.ws.close(code=code))
 
 
 @dataclass
 class Restaurant:
     connections: set[Connection] = field(default_factory=set)
     version: int | None = None  # the last update delivered; None until the first
-    recent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
+    recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
 
 
 class Hub:
-    def __init__(self, max_per_restaurant: int, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, max_per_restaurant: int, buffer_limit: int = BUFFER_LIMIT) -> None:
         self.max_per_restaurant = max_per_restaurant
-        self.queue_size = queue_size
+        self.buffer_limit = buffer_limit
         self.restaurants: dict[int, Restaurant] = {}
 
-    def join(self, principal: Principal, ws: web.WebSocketResponse) -> Connection | None:
+    def join(self, principal: Principal, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Connection | None:
         """A new dashboard of the principal's restaurant, or None when the restaurant has its fill."""
         restaurant = self.restaurants.setdefault(principal.restaurant_id, Restaurant())
         if len(restaurant.connections) >= self.max_per_restaurant:
             return None
-        connection = Connection(ws, principal, self.queue_size)
+        connection = Connection(ws, transport, principal, self.buffer_limit)
         restaurant.connections.add(connection)
         return connection
 
@@ -129,8 +136,7 @@ class Hub:
         restaurant = self.restaurants.get(connection.principal.restaurant_id)
         if restaurant is not None:
             restaurant.connections.discard(connection)
-        if connection.sender is not None and not connection.closing:
-            connection.sender.cancel()
+        connection.closing = True
 
     def connections(self) -> Iterable[Connection]:
         for restaurant in self.restaurants.values():
@@ -158,13 +164,14 @@ class Hub:
         if restaurant.version is not None and version != restaurant.version + 1:
             restaurant.recent.clear()  # replays must never skip a version
         restaurant.version = version
-        restaurant.recent.append((version, text))
+        data = frame(text)
+        restaurant.recent.append((version, data))
         for connection in list(restaurant.connections):
-            connection.send(version, text)
+            connection.send(version, data)
             if connection.closing:
                 restaurant.connections.discard(connection)
 
-    def replay(self, restaurant_id: int, since: int) -> list[str] | None:
+    def replay(self, restaurant_id: int, since: int) -> list[bytes] | None:
         """The updates after `since`, if all of them are still held; None means: send a snapshot."""
         restaurant = self.restaurants.get(restaurant_id)
         if restaurant is None or restaurant.version is None or since > restaurant.version:
@@ -173,7 +180,7 @@ class Hub:
             return []
         if not restaurant.recent or restaurant.recent[0][0] > since + 1:
             return None
-        return [text for version, text in restaurant.recent if version > since]
+        return [data for version, data in restaurant.recent if version > since]
 
     def close_where(self, condition: Callable[[Connection], bool], text: str, code: int) -> int:
         """Say `text` to the matching connections and close them with `code`; returns how many."""

@@ -24,6 +24,7 @@ class Restaurant:
     table_ids: list[int]
     disabled: set[int] = field(default_factory=set)
     busy: set[int] = field(default_factory=set)
+    sent: int = 0
     sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
     arrivals: dict[int, list[float]] = field(default_factory=dict)  # version -> [count, time of the last]
 
@@ -115,12 +116,13 @@ class Fleet:
         if not free or not restaurant.sockets:
             return False
         ref = next(self.counter)
-        table_id = free[ref % len(free)]
+        restaurant.sent += 1
+        table_id = free[restaurant.sent % len(free)]
         action = "enable_table" if table_id in restaurant.disabled else "disable_table"
         restaurant.busy.add(table_id)
         self.refs[ref] = (restaurant, table_id, time.perf_counter())
         # each tablet may send 10 messages a second: the actions come from all of the restaurant's dashboards
-        sender = restaurant.sockets[ref % len(restaurant.sockets)]
+        sender = restaurant.sockets[restaurant.sent % len(restaurant.sockets)]
         asyncio.ensure_future(sender.send_str(json.dumps({"action": action, "table_id": table_id, "ref": ref})))
         return True
 

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from .. import protocol
 from ..auth import SESSION_COOKIE, Principal, origin_allowed
-from ..hub import QUEUE_SIZE, Connection
+from ..hub import EARLY_AT_MOST, Connection, frame
 from ..keys import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key
 from ..limits import TokenBucket
 from ..services.core import Result
@@ -29,7 +29,7 @@ MESSAGES_PER_SECOND = 10
 MESSAGE_BURST = 20
 CLOSE_TOO_MANY = 4429
 LARGEST_ID = 2**62
-REPLAY_AT_MOST = QUEUE_SIZE // 2  # past that, a snapshot is smaller than the replay
+REPLAY_AT_MOST = EARLY_AT_MOST // 2  # past that, a snapshot is smaller than the replay
 
 # action -> (its id fields, in order; the service operation)
 ACTIONS: dict[str, tuple[tuple[str, ...], Callable[..., Awaitable[Result]]]] = {
@@ -74,7 +74,9 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=CLOSE_UNAUTHORIZED)
         return ws
     hub = request.app[hub_key]
-    connection = hub.join(principal, ws)
+    transport = request.transport
+    assert transport is not None  # prepared just above
+    connection = hub.join(principal, ws, transport)
     if connection is None:
         await ws.send_str(protocol.TOO_MANY_CONNECTIONS)
         await ws.close(code=CLOSE_TOO_MANY)
@@ -89,7 +91,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 reply = await answer(request.app, connection, bucket, message)
                 if reply is not None:
-                    connection.send(None, reply)
+                    connection.send(None, frame(reply))
     finally:
         hub.leave(connection)
     return ws
@@ -160,9 +162,9 @@ async def sync(app: web.Application, connection: Connection, request: dict[str, 
     restaurant_id = connection.principal.restaurant_id
     missed = app[hub_key].replay(restaurant_id, since) if since is not None else None
     if since is not None and missed is not None and len(missed) <= REPLAY_AT_MOST:
-        for text in missed:
-            connection.send(None, text)
+        for data in missed:
+            connection.send(None, data)
         return protocol.ack(ref, since + len(missed))
     version, tables = await app[tables_key].list_tables(restaurant_id)
-    connection.send(None, app[renderer_key].snapshot(version, tables))
+    connection.send(None, frame(app[renderer_key].snapshot(version, tables)))
     return protocol.ack(ref, version)
