@@ -43,9 +43,9 @@ class Scale:
     tables: int = 20
     memory_connections: tuple[int, ...] = (1000, 5000)
     background_rate: float = 100.0
-    seconds: float = 15.0
-    rates: tuple[float, ...] = (250, 500, 1000, 1500, 2000, 2500, 3000, 4000)
-    idle_seconds: float = 20.0
+    seconds: float = 10.0
+    rates: tuple[float, ...] = (500, 1000, 1500, 2000, 2500, 3000)
+    idle_seconds: float = 60.0
     commits: int = 3000
     client_updates: int = 30
     extra: dict[str, str] = field(default_factory=dict)
@@ -107,7 +107,7 @@ async def run(scale: Scale, quick: bool) -> Report:
         most = max(scale.memory_connections) // scale.dashboards
         keys, table_ids = await prepare(tmpdir / "maitre.db", max(scale.restaurants, most), scale.tables)
         report.commit_rate = raw_commit_rate(tmpdir / "raw.db", scale.commits)
-        heartbeat = 5.0
+        heartbeat = 30.0  # the default
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(tmpdir / "maitre.db", port, compression=False, heartbeat=heartbeat)

@@ -111,9 +111,8 @@ class Report:
             "Throughput ladder (offered rate: acknowledged rate, p99): "
             + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}" for r, o in self.ladder)
             + ".",
-            f"Idle: {self.idle_dashboards:,} sockets for {self.idle_seconds:.0f} s with pings every "
-            f"{self.heartbeat:.0f} s (six times the default 30 s, so the real cost is lower): "
-            f"{self.idle_cpu:.3f} CPU s. Polling: {self.pollers:,} clients every {self.poll_interval:.0f} s "
+            f"Idle: {self.idle_dashboards:,} sockets for {self.idle_seconds:.0f} s with the server's pings every "
+            f"{self.heartbeat:.0f} s: {self.idle_cpu:.2f} CPU s in all. Polling: {self.pollers:,} clients every {self.poll_interval:.0f} s "
             f"({self.polls:,} requests, {self.poll_cpu:.2f} CPU s), scaled to one request per 30 s.",
             f"Memory: empty server {self.rss_empty:,} KiB RSS ({self.rss_empty_compressed:,} KiB for the compressed "
             f"run); " + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(self.rss_by_connections.items()))

@@ -68,9 +68,10 @@
       if (!old) { resync(); return; } // a table new to this grid: take a fresh snapshot
       var wasBusy = old.classList.contains("busy");
       old.outerHTML = message.html;
-      if (wasBusy) busy(card(message.table.id), true);
+      var fresh = card(message.table.id);
+      if (wasBusy) busy(fresh, true);
       if (moveFrom === message.table.id && message.table.status !== "occupied") stopMove();
-      refresh();
+      if (fresh.dataset.lastActive) tick(fresh, Date.now());
     } else if (message.ref === "sync") {
       syncing = false;
     } else if (message.type === "ack" || message.type === "error") {
@@ -186,11 +187,15 @@
   // Idle time ticks here, from each card's last activity, with no message from the server.
   function refresh() {
     var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now();
-    for (var i = 0; i < cards.length; i++) {
-      var minutes = Math.max(0, Math.floor((now - Date.parse(cards[i].dataset.lastActive)) / 60000));
-      cards[i].querySelector(".minutes").textContent = minutes;
-      cards[i].setAttribute("data-idle", minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "");
-    }
+    for (var i = 0; i < cards.length; i++) tick(cards[i], now);
+  }
+
+  function tick(target, now) { // touches the page only where something changed
+    var minutes = Math.max(0, Math.floor((now - Date.parse(target.dataset.lastActive)) / 60000));
+    var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
+    var shown = target.querySelector(".minutes");
+    if (shown.textContent !== String(minutes)) shown.textContent = minutes;
+    if ((target.getAttribute("data-idle") || "") !== level) target.setAttribute("data-idle", level);
   }
 
   function indicator() {
