@@ -121,6 +121,7 @@ class Hub:
     def __init__(self, max_per_restaurant: int, buffer_limit: int = BUFFER_LIMIT) -> None:
         self.max_per_restaurant = max_per_restaurant
         self.buffer_limit = buffer_limit
+        self.next_expiry: str | None = None  # the earliest end of a connected sign-in session
         self.restaurants: dict[int, Restaurant] = {}
 
     def join(self, principal: Principal, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Connection | None:
@@ -130,6 +131,8 @@ class Hub:
             return None
         connection = Connection(ws, transport, principal, self.buffer_limit)
         restaurant.connections.add(connection)
+        if principal.expires_at is not None:
+            self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)
         return connection
 
     def leave(self, connection: Connection) -> None:
@@ -141,6 +144,14 @@ class Hub:
     def connections(self) -> Iterable[Connection]:
         for restaurant in self.restaurants.values():
             yield from restaurant.connections
+
+    def close_expired(self, now: str, text: str, code: int) -> None:
+        """Close the sockets of sign-in sessions that ended by `now`; looks only once one may have."""
+        if self.next_expiry is None or now < self.next_expiry:
+            return
+        self.close_where(lambda c: c.principal.expires_at is not None and c.principal.expires_at <= now, text, code)
+        ends = [c.principal.expires_at for c in self.connections() if c.principal.expires_at is not None]
+        self.next_expiry = min(ends, default=None)
 
     def count(self, restaurant_id: int) -> int:
         restaurant = self.restaurants.get(restaurant_id)

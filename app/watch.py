@@ -65,12 +65,6 @@ async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
             broadcast.updates(restaurant_id, await db.read(missed_updates, restaurant_id, delivered))
 
 
-def end_expired(hub: Hub, now: str) -> None:
-    """Sign-in sessions that ran out: known from the principal, no database needed."""
-    hub.close_where(lambda c: c.principal.expires_at is not None and c.principal.expires_at <= now,
-                    UNAUTHORIZED, CLOSE_UNAUTHORIZED)
-
-
 async def end_revoked(keys: KeyService, hub: Hub) -> None:
     key_ids = {c.principal.key_id for c in hub.connections()}
     session_ids = {c.principal.session_id for c in hub.connections() if c.principal.session_id is not None}
@@ -94,7 +88,7 @@ async def watch(app: web.Application) -> None:
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         try:
-            end_expired(hub, utc_now())
+            hub.close_expired(utc_now(), UNAUTHORIZED, CLOSE_UNAUTHORIZED)  # sign-ins that ran out
             if not hub.versions():
                 continue
             seen = await db.read(data_version)

@@ -449,3 +449,15 @@ async def test_shutdown_closes_every_socket_with_1001(settings, bistro_place, un
         for ws in sockets:
             message = await ws.receive(timeout=3)
             assert message.type is WSMsgType.CLOSE and message.data == 1001
+
+
+async def test_a_sign_in_that_runs_out_closes_its_socket(aiohttp_client, settings, bistro_place):
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, session_hours=1.5 / 3600)))
+    await sign_in(client, bistro_place.admin)
+    ws = await client.ws_connect(SOCKET, headers={"Origin": f"http://{client.host}:{client.port}"})
+    assert (await receive(ws))["type"] == "tables_snapshot"
+    started = time.monotonic()
+    assert (await receive(ws, timeout=4))["code"] == "unauthorized"
+    closing = await ws.receive(timeout=2)
+    assert closing.type is WSMsgType.CLOSE and closing.data == 4401
+    assert 0.5 < time.monotonic() - started < 3
