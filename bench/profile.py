@@ -28,7 +28,8 @@ async def drive(base: str, keys: list[str], table_ids: list[list[int]], rate: fl
         await fleet.connect()
         outcome = await fleet.run(rate, seconds)
         await fleet.close()
-    print(f"offered {rate:,.0f}/s: sent {outcome.sent:,}, refused {outcome.errors:,}, acknowledged {outcome.rate:,.0f}/s, "
+    print(f"offered {rate:,.0f}/s: sent {outcome.sent:,}, refused {outcome.errors:,}, "
+          f"acknowledged {outcome.rate:,.0f}/s, "
           f"p50 {percentile(outcome.latencies_ms, 50):.2f} ms, p99 {percentile(outcome.latencies_ms, 99):.2f} ms")
 
 

@@ -112,7 +112,8 @@ class Report:
             + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}" for r, o in self.ladder)
             + ".",
             f"Idle: {self.idle_dashboards:,} sockets for {self.idle_seconds:.0f} s with the server's pings every "
-            f"{self.heartbeat:.0f} s: {self.idle_cpu:.2f} CPU s in all. Polling: {self.pollers:,} clients every {self.poll_interval:.0f} s "
+            f"{self.heartbeat:.0f} s: {self.idle_cpu:.2f} CPU s in all. "
+            f"Polling: {self.pollers:,} clients every {self.poll_interval:.0f} s "
             f"({self.polls:,} requests, {self.poll_cpu:.2f} CPU s), scaled to one request per 30 s.",
             f"Memory: empty server {self.rss_empty:,} KiB RSS ({self.rss_empty_compressed:,} KiB for the compressed "
             f"run); " + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(self.rss_by_connections.items()))
