@@ -17,6 +17,8 @@ from .keys import (
     api_keys_key,
     broadcast_key,
     db_key,
+    guest_address_limiter_key,
+    guest_table_limiter_key,
     hub_key,
     login_limiter_key,
     notices_key,
@@ -25,11 +27,13 @@ from .keys import (
     restaurants_key,
     settings_key,
     tables_key,
+    waiters_key,
 )
 from .limits import PerAddress
 from .render import Broadcast, Renderer, setup_filters
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
+from .services.waiters import WaiterService
 from .settings import Settings
 from .watch import watch_ctx
 from .web import routes  # the subpackage app.web; aiohttp's web is not imported by that name here
@@ -41,6 +45,7 @@ STATIC_DIR = PROJECT_DIR / "static"
 
 LOGIN_ATTEMPTS_PER_MINUTE = 10
 HTTP_CHANGES_PER_SECOND = 10
+GUEST_CALLS_PER_MINUTE = 4  # per table; three times that per client address
 
 
 def create_app(settings: Settings) -> Application:
@@ -54,6 +59,8 @@ def create_app(settings: Settings) -> Application:
     app[login_limiter_key] = PerAddress(rate=LOGIN_ATTEMPTS_PER_MINUTE / 60, burst=LOGIN_ATTEMPTS_PER_MINUTE)
     app[request_limiter_key] = PerAddress(rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
     app[notices_key] = OrderedDict()
+    app[guest_table_limiter_key] = PerAddress(rate=GUEST_CALLS_PER_MINUTE / 60, burst=GUEST_CALLS_PER_MINUTE)
+    app[guest_address_limiter_key] = PerAddress(rate=3 * GUEST_CALLS_PER_MINUTE / 60, burst=3 * GUEST_CALLS_PER_MINUTE)
     # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(watch_ctx)
@@ -69,6 +76,7 @@ async def database_ctx(app: Application) -> AsyncIterator[None]:
     app[tables_key] = TableService(db, app[settings_key])
     app[restaurants_key] = RestaurantService(db, app[settings_key])
     app[api_keys_key] = KeyService(db)
+    app[waiters_key] = WaiterService(db, app[settings_key])
     yield
     await db.close()
 

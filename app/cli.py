@@ -71,9 +71,13 @@ def build_parser() -> Parser:
     add.add_argument("--seats", type=int, default=4, help="number of seats (default 4)")
     add.add_argument("--area", default=DEFAULT_AREA, help=f'area of the restaurant (default "{DEFAULT_AREA}")')
     add.set_defaults(run=table_add)
-    listing = with_json(with_db(table.add_parser("list", help="list a restaurant's tables")))
+    listing = with_json(with_db(table.add_parser("list", help="list a restaurant's tables with their guest pages")))
     listing.add_argument("slug")
     listing.set_defaults(run=table_list)
+    rotate = with_db(table.add_parser("rotate-qr", help="give a table a new QR code; printed old ones stop working"))
+    rotate.add_argument("slug")
+    rotate.add_argument("label")
+    rotate.set_defaults(run=table_rotate_qr)
 
     key = commands.add_parser("key", help="make, list and revoke API keys").add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=Parser)
@@ -217,12 +221,29 @@ async def table_add(db: Database, settings: Settings, args: argparse.Namespace) 
 @with_database
 async def table_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
     restaurant = await RestaurantService(db, settings).by_slug(args.slug)
-    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
-    if args.json:
-        print_rows(tables, (), as_json=True)
-    else:
-        rows = [{**table, "label": table["number"]} for table in tables]
-        print_rows(rows, ("id", "label", "area", "seats", "status"), as_json=False)
+    service = TableService(db, settings)
+    _, tables = await service.list_tables(restaurant["id"])
+    tokens = await service.qr_tokens(restaurant["id"])
+    rows = [{**table, "label": table["number"], "qr_token": tokens[table["id"]],
+             "guest_url": settings.guest_url(tokens[table["id"]])} for table in tables]
+    print_rows(rows, ("id", "label", "area", "seats", "status", "guest_url"), as_json=args.json)
+    return 0
+
+
+@with_database
+async def table_rotate_qr(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    service = TableService(db, settings)
+    _, tables = await service.list_tables(restaurant["id"])
+    table = next((t for t in tables if t["number"] == args.label), None)
+    if table is None:
+        raise CliError(f"{args.slug} has no table {args.label!r}")
+    result = await service.rotate_qr(Actor(restaurant["id"], "cli"), table["id"])
+    if not result.ok:
+        raise CliError(result.detail)
+    token = (await service.qr_tokens(restaurant["id"]))[table["id"]]
+    print(f"Table {args.label} of {args.slug} has a new QR code; print it again from /admin/tables/qr.")
+    print(settings.guest_url(token))
     return 0
 
 

@@ -39,6 +39,9 @@ class Publisher(Protocol):
     def publish(self, restaurant_id: int, messages: list[tuple[int, str]]) -> None:
         """Deliver (version, text) table updates, in version order, to every dashboard of the restaurant."""
 
+    def announce(self, restaurant_id: int, text: str) -> None:
+        """Deliver a message that is not a table update (not numbered, not replayed) to those dashboards."""
+
 
 def frame(text: str) -> bytes:
     """A whole WebSocket text frame, built once and written as it is to every socket that gets it.
@@ -182,6 +185,14 @@ class Hub:
             if connection.closing:
                 restaurant.connections.discard(connection)
 
+    def announce(self, restaurant_id: int, text: str) -> None:
+        restaurant = self.restaurants.get(restaurant_id)
+        if restaurant is None:
+            return
+        data = frame(text)
+        for connection in list(restaurant.connections):
+            connection.send(None, data)
+
     def replay(self, restaurant_id: int, since: int) -> list[bytes] | None:
         """The updates after `since`, if all of them are still held; None means: send a snapshot."""
         restaurant = self.restaurants.get(restaurant_id)
@@ -220,3 +231,6 @@ class LocalPublisher:
     def publish(self, restaurant_id: int, messages: list[tuple[int, str]]) -> None:
         for version, text in messages:
             self.hub.deliver(restaurant_id, version, text)
+
+    def announce(self, restaurant_id: int, text: str) -> None:
+        self.hub.announce(restaurant_id, text)

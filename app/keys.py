@@ -13,6 +13,7 @@ from .limits import PerAddress
 from .render import Broadcast, Renderer
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
+from .services.waiters import WaiterService
 from .settings import Settings
 
 settings_key = web.AppKey("settings", Settings)
@@ -20,9 +21,12 @@ db_key = web.AppKey("db", Database)
 tables_key = web.AppKey("tables", TableService)
 restaurants_key = web.AppKey("restaurants", RestaurantService)
 api_keys_key = web.AppKey("api_keys", KeyService)
+waiters_key = web.AppKey("waiters", WaiterService)
 hub_key = web.AppKey("hub", Hub)
 renderer_key = web.AppKey("renderer", Renderer)
 broadcast_key = web.AppKey("broadcast", Broadcast)
 login_limiter_key = web.AppKey("login_limiter", PerAddress)
 request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
+guest_table_limiter_key = web.AppKey("guest_table_limiter", PerAddress)  # guest calls, per table
+guest_address_limiter_key = web.AppKey("guest_address_limiter", PerAddress)  # guest calls, per client address
 notices_key = web.AppKey("notices", OrderedDict)  # session id -> the line its next page shows

@@ -18,7 +18,7 @@ import jinja2
 
 from .db import parse_time
 from .hub import Publisher
-from .services.core import TableUpdate
+from .services.core import Result, TableUpdate
 
 STATUS_WORDS = {"free": "Free", "occupied": "Occupied", "disabled": "Disabled"}
 
@@ -75,3 +75,9 @@ class Broadcast:
     def updates(self, restaurant_id: int, updates: Sequence[TableUpdate]) -> None:
         if updates:
             self.publisher.publish(restaurant_id, [(u.version, self.renderer.update(u)) for u in updates])
+
+    def result(self, restaurant_id: int, result: Result) -> None:
+        """An operation's table updates, then its announcements (a guest's call), to every dashboard."""
+        self.updates(restaurant_id, result.updates)
+        for announcement in result.announcements:
+            self.publisher.announce(restaurant_id, dumps(announcement))

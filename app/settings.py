@@ -57,6 +57,13 @@ def _origins(text: str) -> tuple[str, ...]:
     return origins
 
 
+def _public_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError(f"{text!r} is not an http:// or https:// address")
+    return url
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in LOG_LEVELS:
@@ -92,6 +99,9 @@ class Settings:
     ws_compression: bool = setting(
         False, "Offer per-message compression (permessage-deflate) on dashboard sockets: on or off. "
         "Off by default: see docs/benchmarks.md for its memory cost.", _switch)
+    public_url: str = setting(
+        "", "The address guests' phones reach this server at, printed in the tables' QR codes "
+        "(default: http://HOST:PORT).", _public_url)
     allowed_origins: tuple[str, ...] = setting(
         (), "Extra exact origins (comma-separated, no wildcards) allowed to open the dashboard socket "
         "besides the server's own.", _origins)
@@ -100,6 +110,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.idle_warning_minutes >= self.idle_alert_minutes:
             raise SettingError("idle_warning_minutes must be smaller than idle_alert_minutes")
+
+    def guest_url(self, qr_token: str) -> str:
+        """The address a table's QR code points at."""
+        return f"{self.public_url or f'http://{self.host}:{self.port}'}/t/{qr_token}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

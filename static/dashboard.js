@@ -60,6 +60,7 @@
       version = message.version;
       stopMove();
       refresh();
+      listRequests();
     } else if (message.type === "table_update") {
       if (message.version <= version) return;
       if (message.version > version + 1) { resync(version); return; }
@@ -72,6 +73,10 @@
       if (wasBusy) busy(fresh, true);
       if (moveFrom === message.table.id && message.table.status !== "occupied") stopMove();
       if (fresh.dataset.lastActive) tick(fresh, Date.now());
+      listRequests();
+    } else if (message.type === "waiter_request") {
+      if (navigator.vibrate) navigator.vibrate(200);
+      if (audio) beep();
     } else if (message.ref === "sync") {
       syncing = false;
     } else if (message.type === "ack" || message.type === "error") {
@@ -83,7 +88,9 @@
   function post(action, fields, id, ref) {
     var form = new URLSearchParams({csrf_token: body.dataset.csrf});
     if (fields.to_table_id) form.append("target", fields.to_table_id);
-    fetch("/admin/table/" + id + "/" + action.split("_")[0], {method: "POST", body: form,
+    var url = fields.request_id ? "/admin/request/" + fields.request_id + "/resolve"
+      : "/admin/table/" + id + "/" + action.split("_")[0];
+    fetch(url, {method: "POST", body: form,
       headers: {Accept: "application/json"}, credentials: "same-origin"})
       .then(function (r) { return r.json(); })
       .then(function (answer) { answer.ref = ref; settle(answer); poll(); },
@@ -179,6 +186,7 @@
     }
     if (!button) return;
     if (button.dataset.action === "move_table") startMove(id);
+    else if (button.dataset.requestId) act(button.dataset.action, {request_id: +button.dataset.requestId}, id);
     else act(button.dataset.action, {table_id: id}, id);
   });
   moveBar.querySelector("[data-cancel]").addEventListener("click", stopMove);
@@ -190,13 +198,49 @@
     for (var i = 0; i < cards.length; i++) tick(cards[i], now);
   }
 
-  function tick(target, now) { // touches the page only where something changed
-    var minutes = Math.max(0, Math.floor((now - Date.parse(target.dataset.lastActive)) / 60000));
-    var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
-    var shown = target.querySelector(".minutes");
+  function since(el, iso, now) { // touches the page only where something changed
+    var minutes = Math.max(0, Math.floor((now - Date.parse(iso)) / 60000));
+    var shown = el.querySelector(".minutes");
     if (shown.textContent !== String(minutes)) shown.textContent = minutes;
-    if ((target.getAttribute("data-idle") || "") !== level) target.setAttribute("data-idle", level);
+    return minutes;
   }
+
+  function tick(target, now) {
+    var minutes = since(target.querySelector(".idle"), target.dataset.lastActive, now);
+    var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
+    if ((target.getAttribute("data-idle") || "") !== level) target.setAttribute("data-idle", level);
+    var calls = target.querySelectorAll(".request");
+    for (var i = 0; i < calls.length; i++) since(calls[i], calls[i].dataset.since, now);
+  }
+
+  // The list of calls waiting for the staff, oldest first, drawn from the cards.
+  function listRequests() {
+    var calls = [].slice.call(grid.querySelectorAll(".request")), list = requestsEl.querySelector("ol");
+    calls.sort(function (a, b) { return a.dataset.since < b.dataset.since ? -1 : 1; });
+    list.textContent = "";
+    calls.forEach(function (call) {
+      var item = document.createElement("li");
+      item.textContent = "Table " + call.closest(".card").querySelector("h3").textContent + ": " +
+        (call.dataset.kind === "call_waiter" ? "waiter called" : "bill asked for");
+      list.appendChild(item);
+    });
+    requestsEl.hidden = !calls.length;
+  }
+
+  // Sound on new calls: off until someone taps, as browsers require.
+  var audio = null, soundButton = document.getElementById("sound"), requestsEl = document.getElementById("requests");
+  function beep() {
+    var tone = audio.createOscillator();
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.25);
+  }
+  soundButton.hidden = false;
+  soundButton.addEventListener("click", function () {
+    audio = audio ? null : new (window.AudioContext || window.webkitAudioContext)();
+    soundButton.textContent = audio ? "Sound on" : "Sound off";
+    soundButton.setAttribute("aria-pressed", !!audio);
+  });
 
   function indicator() {
     var state = "live", text = "Live";

@@ -54,9 +54,17 @@ def test_restaurants_tables_and_keys(db_path):
         ("1", 4, "Main room", "free"), ("2", 4, "Main room", "free"), ("3", 4, "Main room", "free"),
         ("Terrace 3", 6, "Terrace", "free"),
     ]
+    assert all(t["guest_url"] == f"http://127.0.0.1:8080/t/{t['qr_token']}" for t in tables)
+    assert len({t["qr_token"] for t in tables}) == 4
     text = ok("table", "list", "bistro", db=db_path).splitlines()
-    assert text[0].split() == ["id", "label", "area", "seats", "status"]
-    assert "Terrace 3" in text[-1]
+    assert text[0].split() == ["id", "label", "area", "seats", "status", "guest_url"]
+    assert "Terrace 3" in text[-1] and tables[-1]["guest_url"] in text[-1]
+
+    rotated = ok("table", "rotate-qr", "bistro", "Terrace 3", db=db_path).splitlines()[-1]
+    after = json.loads(ok("table", "list", "bistro", "--json", db=db_path))
+    assert rotated == after[-1]["guest_url"] != tables[-1]["guest_url"]
+    assert [t["qr_token"] for t in after[:3]] == [t["qr_token"] for t in tables[:3]]
+    assert "no table" in refused("table", "rotate-qr", "bistro", "Nope", db=db_path)
 
     key = ok("key", "add", "bistro", "--label", "bar tablet", "--role", "viewer", db=db_path).splitlines()[-1]
     assert key.startswith("mtr_") and " " not in key

@@ -66,6 +66,7 @@ async def test_free_table_dict(tables, bistro, ids):
         "status": "free",
         "session": None,
         "restorable": False,
+        "requests": [],
     }
 
 

@@ -37,6 +37,9 @@ class Result:
     version: int | None = None
     code: str | None = None
     detail: str | None = None
+    # messages for every dashboard besides the table updates (a guest's call, its resolution)
+    announcements: tuple[dict[str, Any], ...] = ()
+    restaurant_id: int | None = None  # whose dashboards hear of it
 
     @classmethod
     def error(cls, code: str, detail: str) -> Result:
@@ -72,7 +75,7 @@ def record_change(
     write_audit(conn, actor, action, at, version, [table["id"] for table in after], before, after)
     first = version - len(after) + 1
     updates = tuple(TableUpdate(first + offset, table) for offset, table in enumerate(after))
-    return Result(ok=True, updates=updates, version=version)
+    return Result(ok=True, updates=updates, version=version, restaurant_id=actor.restaurant_id)
 
 
 def write_audit(

@@ -8,6 +8,7 @@ is simply not found.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -21,7 +22,10 @@ from .core import Actor, Result, ServiceError, record_change
 TABLE_QUERY = """
 SELECT t.id, t.label, t.seats, t.area, t.enabled, t.seated_at,
        s.id AS session_id, s.guest_count, s.opened_at, s.last_activity_at,
-       last.id AS last_closed_id, last.closed_at AS last_closed_at
+       last.id AS last_closed_id, last.closed_at AS last_closed_at,
+       (SELECT json_group_array(json_object('id', r.id, 'kind', r.kind, 'since', r.created_at))
+        FROM (SELECT id, kind, created_at FROM waiter_request
+              WHERE table_id = t.id AND resolved_at IS NULL ORDER BY id) AS r) AS requests
 FROM dining_table AS t
 LEFT JOIN table_session AS s ON s.table_id = t.id AND s.state = 'active'
 LEFT JOIN table_session AS last ON last.id = (
@@ -96,6 +100,7 @@ def table_dict(row: sqlite3.Row, restore_cutoff: str) -> dict[str, Any]:
         "status": table_status(row),
         "session": session,
         "restorable": restorable(row, restore_cutoff),
+        "requests": json.loads(row["requests"]),  # pending waiter requests, oldest first
     }
 
 
@@ -154,8 +159,16 @@ class TableService:
         rows = conn.execute(TABLE_QUERY.format(where=""), {"restaurant_id": restaurant_id})
         return found["version"], [table_dict(row, cutoff) for row in rows]
 
+    async def qr_tokens(self, restaurant_id: int) -> dict[int, str]:
+        """Each table's guest-page token, by table id (for the printed codes and the command line)."""
+        return await self.db.read(_qr_tokens, restaurant_id)
+
     async def add_table(self, actor: Actor, label: str, seats: int = 4, area: str = DEFAULT_AREA) -> Result:
         return await self._run(actor, _add_table, label, seats, area)
+
+    async def rotate_qr(self, actor: Actor, table_id: int) -> Result:
+        """A new guest-page token for the table: printed codes of the old one stop working."""
+        return await self._run(actor, _rotate_qr, table_id)
 
     async def close_table(self, actor: Actor, table_id: int) -> Result:
         return await self._run(actor, _close, table_id)
@@ -190,9 +203,20 @@ class TableService:
         return operation(Tx(conn, actor, utc_now(), self.settings.restore_window_minutes), *args)
 
 
+def _qr_tokens(conn: sqlite3.Connection, restaurant_id: int) -> dict[int, str]:
+    rows = conn.execute("SELECT id, qr_token FROM dining_table WHERE restaurant_id = ?", (restaurant_id,))
+    return dict(rows.fetchall())
+
+
 def _add_table(tx: Tx, label: str, seats: int, area: str) -> Result:
     table_id = insert_table(tx.conn, tx.actor.restaurant_id, label, seats, area)
     return tx.changed("add_table", table_id)
+
+
+def _rotate_qr(tx: Tx, table_id: int) -> Result:
+    tx.row(table_id)
+    tx.conn.execute("UPDATE dining_table SET qr_token = ? WHERE id = ?", (new_qr_token(), table_id))
+    return tx.changed("rotate_qr", table_id)
 
 
 def _close(tx: Tx, table_id: int) -> Result:
@@ -201,6 +225,11 @@ def _close(tx: Tx, table_id: int) -> Result:
         raise ServiceError("no_active_session", f"Table {row['label']} has no guests to close.")
     tx.conn.execute(
         "UPDATE table_session SET state = 'closed', closed_at = ? WHERE id = ?", (tx.now, row["session_id"])
+    )
+    tx.conn.execute(
+        "UPDATE waiter_request SET resolved_at = ?, resolved_by = 'table closed'"
+        " WHERE table_id = ? AND resolved_at IS NULL",
+        (tx.now, table_id),
     )
     return tx.changed("close_table", table_id)
 
@@ -248,6 +277,10 @@ def _move(tx: Tx, from_table_id: int, to_table_id: int) -> Result:
     if table_status(target) != "free":
         raise ServiceError("target_unavailable", f"Table {target['label']} is {table_status(target)}.")
     tx.conn.execute("UPDATE table_session SET table_id = ? WHERE id = ?", (to_table_id, source["session_id"]))
+    tx.conn.execute(  # the party's calls go with it
+        "UPDATE waiter_request SET table_id = ? WHERE table_id = ? AND resolved_at IS NULL",
+        (to_table_id, from_table_id),
+    )
     tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, to_table_id))
     return tx.changed("move_table", from_table_id, to_table_id)
 
@@ -260,13 +293,18 @@ def _open_session(tx: Tx, table_id: int, guest_count: int | None) -> Result:
         raise ServiceError("table_disabled", f"Table {row['label']} is disabled.")
     if row["session_id"] is not None:
         raise ServiceError("table_occupied", f"Table {row['label']} already has guests.")
+    seat(tx, table_id, guest_count)
+    return tx.changed("open_session", table_id)
+
+
+def seat(tx: Tx, table_id: int, guest_count: int | None) -> None:
+    """A party sits down at a free table."""
     tx.conn.execute(
         "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at)"
         " VALUES (?, 'active', ?, ?, ?)",
         (table_id, guest_count, tx.now, tx.now),
     )
     tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, table_id))
-    return tx.changed("open_session", table_id)
 
 
 def _record_activity(tx: Tx, table_id: int) -> Result:

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from ..keys import broadcast_key, db_key, request_limiter_key, tables_key
+from ..keys import broadcast_key, db_key, request_limiter_key, tables_key, waiters_key
 from ..services.core import Result
 from ..services.tables import TableService
 from .access import TABLE_ID, Refused, caller, read_form
@@ -89,7 +89,7 @@ def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitab
             refusal = Result.error(refused.code, refused.detail)
             return answer(request, refusal, refused.status, toast_status=refused.status)
         result = await operation(request.app[tables_key], principal.actor, *ids)
-        request.app[broadcast_key].updates(principal.restaurant_id, result.updates)
+        request.app[broadcast_key].result(principal.restaurant_id, result)
         if result.ok:
             result = dataclasses.replace(result, detail=DONE[action].format(*(t["number"] for t in result.tables)))
         if back and principal.session_id is not None:
@@ -100,7 +100,31 @@ def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitab
     return handler
 
 
-def answer(request: web.Request, result: Result, status: int, toast_status: int = 200) -> web.StreamResponse:
+async def resolve_request(request: web.Request) -> web.StreamResponse:
+    """`POST /admin/request/{id}/resolve`: a waiter request seen to (a card's Done button without the script)."""
+    back = False
+    try:
+        back = (await read_form(request)).get("back") == "dashboard"
+        principal = await caller(request, changing=True)
+        if not principal.may_act:
+            raise Refused("forbidden", "This key may watch the tables but not change them.", 403)
+        request_id = table_id(request.match_info["id"], "The request")
+    except Refused as refused:
+        if back and refused.status == 401:
+            raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
+        return answer(request, Result.error(refused.code, refused.detail), refused.status, refused.status, {})
+    result = await request.app[waiters_key].resolve(principal.actor, request_id)
+    request.app[broadcast_key].result(principal.restaurant_id, result)
+    if result.ok:
+        result = dataclasses.replace(result, detail=f"Table {result.tables[0]['number']}: seen to.")
+    if back and principal.session_id is not None:
+        remember_notice(request.app, principal.session_id, result.detail or "")
+        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    return answer(request, result, 200 if result.ok else 404, headers={})
+
+
+def answer(request: web.Request, result: Result, status: int, toast_status: int = 200,
+           headers: dict[str, str] = DEPRECATION) -> web.StreamResponse:
     """JSON for programs; otherwise the toast fragment the old dashboards swap in.
 
     A table's refusal (occupied, not found...) is a 200 toast, so that HTMX swaps it in as
@@ -109,12 +133,12 @@ def answer(request: web.Request, result: Result, status: int, toast_status: int 
     if not wants_json(request):
         context = {"ok": result.ok, "message": result.detail}
         toast = aiohttp_jinja2.render_template("_toast.html", request, context, status=toast_status)
-        toast.headers.update(DEPRECATION)
+        toast.headers.update(headers)
         return toast
     if result.ok:
         return web.json_response({"type": "ack", "version": result.version, "tables": result.tables},
-                                 headers=DEPRECATION)
-    return json_error(Refused(result.code or "", result.detail or "", status), DEPRECATION)
+                                 headers=headers)
+    return json_error(Refused(result.code or "", result.detail or "", status), headers)
 
 
 LEGACY_ROUTES: list[tuple[str, str, Operation]] = [

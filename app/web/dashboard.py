@@ -7,11 +7,13 @@ the result shown. The page's script, when it runs, sends the same actions over t
 
 from __future__ import annotations
 
+import io
 import math
 from collections import OrderedDict
 from typing import Any
 
 import aiohttp_jinja2
+import segno
 from aiohttp import web
 
 from ..auth import SESSION_COOKIE, Principal, origin_allowed
@@ -105,9 +107,16 @@ async def dashboard(request: web.Request) -> web.Response:
         "tables": tables,
         "csrf": session_csrf(request),
         "notice": request.app[notices_key].pop(principal.session_id, None),
+        "requests": pending_requests(tables),
         "idle_warning": restaurant["idle_warning_minutes"] or settings.idle_warning_minutes,
         "idle_alert": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes,
     })
+
+
+def pending_requests(tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every pending waiter request of the restaurant, oldest first, with its table's label."""
+    found = [{**r, "table": t["number"]} for t in tables for r in t["requests"]]
+    return sorted(found, key=lambda r: (r["since"], r["id"]))
 
 
 async def grid(request: web.Request) -> web.Response:
@@ -142,3 +151,21 @@ async def move_page(request: web.Request) -> web.Response:
         "targets": [t for t in tables if t["status"] == "free"],
         "csrf": session_csrf(request),
     })
+
+
+async def qr_codes(request: web.Request) -> web.Response:
+    """`GET /admin/tables/qr`: every table's QR code, laid out to print on A4."""
+    principal = await session_or_login(request)
+    settings = request.app[settings_key]
+    restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
+    _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+    tokens = await request.app[tables_key].qr_tokens(principal.restaurant_id)
+    codes = [{"table": table, "svg": qr_svg(settings.guest_url(tokens[table["id"]]))} for table in tables]
+    return page(request, "qr.html", {"restaurant": restaurant, "codes": codes})
+
+
+def qr_svg(url: str) -> str:
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgclass="qr-code",
+                                    title=url)
+    return buffer.getvalue().decode()

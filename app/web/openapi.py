@@ -21,7 +21,7 @@ def ref(schema: str) -> dict[str, str]:
 ID_PATTERN = f"^{TABLE_ID.pattern}$"
 TABLE = {
     "type": "object",
-    "required": ["id", "number", "seats", "area", "status", "session", "restorable"],
+    "required": ["id", "number", "seats", "area", "status", "session", "restorable", "requests"],
     "properties": {
         "id": {"type": "integer"},
         "number": {"type": "string", "description": "The table's label, e.g. 5, T12, Terrace 3"},
@@ -44,6 +44,19 @@ TABLE = {
             ]
         },
         "restorable": {"type": "boolean"},
+        "requests": {
+            "type": "array",
+            "description": "Pending waiter requests, oldest first",
+            "items": {
+                "type": "object",
+                "required": ["id", "kind", "since"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "kind": {"type": "string", "enum": ["call_waiter", "ask_for_bill"]},
+                    "since": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
     },
 }
 ERROR = {
@@ -130,6 +143,26 @@ def build() -> dict[str, Any]:
             "404": {"description": "Not a table id"},
         },
     }
+    paths["/admin/request/{id}/resolve"] = {"post": {
+        "summary": "A guest's waiter request seen to",
+        "operationId": "resolve_request",
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": ID_PATTERN}}],
+        "requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object",
+            "properties": {"csrf_token": {"type": "string"}, "back": {"type": "string"}},
+        }}}},
+        "responses": {
+            "200": {"description": "Seen to (JSON with Accept: application/json; otherwise a toast)",
+                    "content": {"application/json": {"schema": ref("Ack")},
+                                "text/html": {"schema": {"type": "string"}}}},
+            "303": {"description": "With back=dashboard: back to the dashboard"},
+            "401": error_response("No valid credentials", toast=True),
+            "403": error_response("A viewer key, or a cookie request without its CSRF token", toast=True),
+            "404": error_response("request_not_found", toast=True),
+            "422": error_response("Not a request id", toast=True),
+        },
+    }}
     paths["/admin/api/tables"] = {
         "get": {
             "summary": "All tables of the key's restaurant, as the dashboard shows them",

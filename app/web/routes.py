@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import api, dashboard, home, openapi, socket
+from . import api, dashboard, guest, home, openapi, socket
 
 
 def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
@@ -18,6 +18,10 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_get("/admin/dashboard", dashboard.dashboard, name="dashboard")
     app.router.add_get("/admin/ws/dashboard", socket.dashboard_socket, name="dashboard_socket")
     app.router.add_get("/admin/tables", dashboard.grid, name="grid")
+    app.router.add_get("/admin/tables/qr", dashboard.qr_codes, name="qr_codes")
+    app.router.add_post("/admin/request/{id}/resolve", api.resolve_request, name="resolve_request")
+    app.router.add_get("/t/{token}", guest.page, name="guest")
+    app.router.add_post("/t/{token}/{kind}", guest.call, name="guest_call")
     app.router.add_get("/admin/table/{id}/move", dashboard.move_page, name="move_page")
     # the old dashboard's endpoints, deprecated but kept working
     for verb, action, operation in api.LEGACY_ROUTES:

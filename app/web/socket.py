@@ -16,10 +16,9 @@ from aiohttp import WSMsgType, web
 from .. import protocol
 from ..auth import SESSION_COOKIE, Principal, origin_allowed
 from ..hub import EARLY_AT_MOST, Connection, frame
-from ..keys import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key
+from ..keys import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
 from ..limits import TokenBucket
 from ..services.core import Result
-from ..services.tables import TableService
 from ..watch import CLOSE_UNAUTHORIZED
 
 log = logging.getLogger(__name__)
@@ -31,13 +30,15 @@ CLOSE_TOO_MANY = 4429
 LARGEST_ID = 2**62
 REPLAY_AT_MOST = EARLY_AT_MOST // 2  # past that, a snapshot is smaller than the replay
 
-# action -> (its id fields, in order; the service operation)
-ACTIONS: dict[str, tuple[tuple[str, ...], Callable[..., Awaitable[Result]]]] = {
-    "close_table": (("table_id",), TableService.close_table),
-    "disable_table": (("table_id",), TableService.disable_table),
-    "enable_table": (("table_id",), TableService.enable_table),
-    "restore_table": (("table_id",), TableService.restore_table),
-    "move_table": (("from_table_id", "to_table_id"), TableService.move_table),
+Operation = Callable[[web.Application], Callable[..., Awaitable[Result]]]
+# action -> (its id fields, in order; the service operation, found on the application)
+ACTIONS: dict[str, tuple[tuple[str, ...], Operation]] = {
+    "close_table": (("table_id",), lambda app: app[tables_key].close_table),
+    "disable_table": (("table_id",), lambda app: app[tables_key].disable_table),
+    "enable_table": (("table_id",), lambda app: app[tables_key].enable_table),
+    "restore_table": (("table_id",), lambda app: app[tables_key].restore_table),
+    "move_table": (("from_table_id", "to_table_id"), lambda app: app[tables_key].move_table),
+    "resolve_waiter_request": (("request_id",), lambda app: app[waiters_key].resolve),
 }
 
 
@@ -149,8 +150,8 @@ async def perform(
     ids = [request.get(name) for name in fields]
     if not all(is_int(value) for value in ids):
         raise BadMessage("invalid_action", f"{action} needs {' and '.join(fields)} as whole numbers.", ref)
-    result = await operation(app[tables_key], principal.actor, *ids)
-    app[broadcast_key].updates(principal.restaurant_id, result.updates)
+    result = await operation(app)(principal.actor, *ids)
+    app[broadcast_key].result(principal.restaurant_id, result)
     return protocol.reply(result, ref)
 
 

@@ -1,0 +1,127 @@
+"""Guests at their table's page: calling a waiter, asking for the bill; staff resolving those calls.
+
+A guest is known only by the table's QR token. The first guest action seats a party at a
+free table (or joins the one there), and every guest action counts as activity. A second
+pending request of the same kind at the same table is refused, not counted twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..db import Database, utc_now
+from ..settings import Settings
+from .core import Actor, Result, ServiceError
+from .tables import TABLE_QUERY, Tx, restore_cutoff, seat, table_dict
+
+KINDS = {"call_waiter": "call a waiter", "ask_for_bill": "ask for the bill"}
+GUEST = "guest"
+
+
+@dataclass(frozen=True)
+class GuestTable:
+    """What a guest's page shows: where they are, and how their last call stands."""
+
+    restaurant: str
+    table: dict[str, Any]
+    pending: tuple[str, ...]  # kinds still waiting for the staff
+    answered: bool  # a call of this party's has been seen to by the staff
+
+
+class WaiterService:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def guest_table(self, token: str) -> GuestTable | None:
+        return await self.db.read(self._guest_table, token)
+
+    async def request(self, token: str, kind: str) -> Result:
+        """A guest's call: `call_waiter` or `ask_for_bill`. Unknown tokens are `table_not_found`."""
+        try:
+            return await self.db.write(self._request, token, kind)
+        except ServiceError as error:
+            return Result.error(error.code, error.detail)
+
+    async def resolve(self, actor: Actor, request_id: int) -> Result:
+        """Staff have seen to a request. Another restaurant's request is `request_not_found`."""
+        try:
+            return await self.db.write(self._resolve, actor, request_id)
+        except ServiceError as error:
+            return Result.error(error.code, error.detail)
+
+    def _guest_table(self, conn: sqlite3.Connection, token: str) -> GuestTable | None:
+        found = _table_of(conn, token)
+        if found is None:
+            return None
+        table_id, restaurant_id, name = found
+        now = utc_now()
+        row = conn.execute(TABLE_QUERY.format(where="AND t.id = :table_id"),
+                           {"restaurant_id": restaurant_id, "table_id": table_id}).fetchone()
+        table = table_dict(row, restore_cutoff(conn, restaurant_id, self.settings.restore_window_minutes, now))
+        answered = False
+        if table["session"] is not None:
+            answered = conn.execute(
+                "SELECT 1 FROM waiter_request WHERE table_id = ? AND created_at >= ? AND resolved_at IS NOT NULL"
+                " AND resolved_by != 'table closed'",
+                (table_id, table["session"]["opened_at"]),
+            ).fetchone() is not None
+        return GuestTable(name, table, tuple(r["kind"] for r in table["requests"]), answered)
+
+    def _request(self, conn: sqlite3.Connection, token: str, kind: str) -> Result:
+        if kind not in KINDS:
+            raise ServiceError("invalid_kind", "A request is to call a waiter or to ask for the bill.")
+        found = _table_of(conn, token)
+        if found is None:
+            raise ServiceError("table_not_found", "This table's code is not known here.")
+        table_id, restaurant_id, _ = found
+        tx = Tx(conn, Actor(restaurant_id, GUEST), utc_now(), self.settings.restore_window_minutes)
+        row = tx.row(table_id)
+        if not row["enabled"]:
+            raise ServiceError("table_disabled", "This table is not available right now.")
+        if row["session_id"] is None:
+            seat(tx, table_id, None)
+        else:
+            conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["session_id"]))
+        if conn.execute("SELECT 1 FROM waiter_request WHERE table_id = ? AND kind = ? AND resolved_at IS NULL",
+                        (table_id, kind)).fetchone():
+            raise ServiceError("request_already_pending", "The staff already have your request; they are coming.")
+        request_id = conn.execute(
+            "INSERT INTO waiter_request (table_id, kind, created_at) VALUES (?, ?, ?) RETURNING id",
+            (table_id, kind, tx.now),
+        ).fetchone()[0]
+        result = tx.changed(kind, table_id)
+        table = result.tables[0]
+        announcement = {"type": "waiter_request",
+                        "request": {"id": request_id, "kind": kind, "since": tx.now, "table_id": table_id,
+                                    "table": table["number"]}}
+        return replace(result, announcements=(announcement,))
+
+    def _resolve(self, conn: sqlite3.Connection, actor: Actor, request_id: int) -> Result:
+        found = conn.execute(
+            "SELECT r.table_id FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
+            " WHERE r.id = ? AND t.restaurant_id = ? AND r.resolved_at IS NULL",
+            (request_id, actor.restaurant_id),
+        ).fetchone()
+        if found is None:
+            raise ServiceError("request_not_found", "That request was already seen to, or does not exist.")
+        tx = Tx(conn, actor, utc_now(), self.settings.restore_window_minutes)
+        tx.row(found["table_id"])
+        conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ? WHERE id = ?",
+                     (tx.now, actor.name, request_id))
+        result = tx.changed("resolve_waiter_request", found["table_id"])
+        announcement = {"type": "waiter_request_resolved", "request_id": request_id, "table_id": found["table_id"]}
+        return replace(result, announcements=(announcement,))
+
+
+def _table_of(conn: sqlite3.Connection, token: str) -> tuple[int, int, str] | None:
+    if not 10 <= len(token) <= 64:
+        return None
+    row = conn.execute(
+        "SELECT t.id, t.restaurant_id, r.name FROM dining_table AS t JOIN restaurant AS r ON r.id = t.restaurant_id"
+        " WHERE t.qr_token = ?",
+        (token,),
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else None

@@ -1,0 +1,58 @@
+"""The guest's page, `/t/{qr_token}`: call a waiter or ask for the bill, from a phone, without signing in.
+
+Plain forms, post/redirect/get: it works without a script. The redirect carries only a
+fixed word (`?done=call_waiter`, `?problem=rate_limited`), never text to show.
+"""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ..keys import broadcast_key, guest_address_limiter_key, guest_table_limiter_key, waiters_key
+from ..services.waiters import KINDS
+from .dashboard import refuse_foreign_origin
+
+DONE = {
+    "call_waiter": "The staff have your call. Someone will be with you shortly.",
+    "ask_for_bill": "The staff have your request for the bill.",
+}
+PROBLEMS = {
+    "request_already_pending": "The staff already have that request; they are coming.",
+    "rate_limited": "Too many taps for now. Please wait a minute and try again.",
+    "table_disabled": "This table is not available right now. Please ask a member of staff.",
+}
+
+
+async def page(request: web.Request) -> web.Response:
+    found = await request.app[waiters_key].guest_table(request.match_info["token"])
+    if found is None:
+        return aiohttp_jinja2.render_template("guest_missing.html", request, {}, status=404)
+    response = aiohttp_jinja2.render_template("guest.html", request, {
+        "place": found,
+        "token": request.match_info["token"],
+        # a reload after the staff saw to it shows how things stand now, not the old confirmation
+        "done": DONE.get(request.query.get("done", "")) if request.query.get("done") in found.pending else None,
+        "problem": PROBLEMS.get(request.query.get("problem", "")),
+    })
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def call(request: web.Request) -> web.Response:
+    refuse_foreign_origin(request)
+    token, kind = request.match_info["token"], request.match_info["kind"]
+    back = request.app.router["guest"].url_for(token=token)
+    if kind not in KINDS:
+        raise web.HTTPNotFound()
+    address = request.remote or "unknown"
+    if not (request.app[guest_table_limiter_key].take(token) and request.app[guest_address_limiter_key].take(address)):
+        raise web.HTTPSeeOther(back.with_query(problem="rate_limited"))
+    result = await request.app[waiters_key].request(token, kind)
+    if result.code == "table_not_found":
+        return aiohttp_jinja2.render_template("guest_missing.html", request, {}, status=404)
+    if not result.ok:
+        raise web.HTTPSeeOther(back.with_query(problem=result.code or ""))
+    if result.restaurant_id is not None:
+        request.app[broadcast_key].result(result.restaurant_id, result)
+    raise web.HTTPSeeOther(back.with_query(done=kind))
