@@ -61,8 +61,10 @@ class Fleet:
     async def connect(self, batch: int = 50) -> None:
         await self.connect_restaurants(self.restaurants, batch)
 
-    async def connect_restaurants(self, restaurants: list[Restaurant], batch: int = 50) -> None:
-        jobs = [(r, d) for r in restaurants for d in range(self.dashboards)]
+    async def connect_restaurants(self, restaurants: list[Restaurant], batch: int = 50,
+                                  each: int | None = None) -> None:
+        """`each` dashboards (all of them by default) for each of these restaurants."""
+        jobs = [(r, d) for r in restaurants for d in range(self.dashboards if each is None else each)]
         for start in range(0, len(jobs), batch):
             await asyncio.gather(*(self._connect_one(r) for r, _ in jobs[start:start + batch]))
 

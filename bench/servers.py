@@ -56,6 +56,12 @@ class Process:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        self.close()
+
+    def close(self) -> None:
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start_server(db: Path, port: int, compression: bool, heartbeat: float) -> Process:

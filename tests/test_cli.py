@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -140,6 +141,10 @@ class Server:
                 break
         else:
             raise AssertionError("the server stopped before it listened:\n" + "\n".join(self.output))
+        self.log: list[str] = []
+        # keep draining its output: a full pipe would block a chatty server mid-request
+        self.reader = threading.Thread(target=lambda: self.log.extend(self.process.stdout), daemon=True)
+        self.reader.start()
 
     def get(self, path: str) -> tuple[int, str]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
@@ -148,14 +153,14 @@ class Server:
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
         try:
-            self.rest = self.process.communicate(timeout=20)[0]
-            return self.process.returncode
+            return self.process.wait(timeout=20)
         finally:
+            self.reader.join(5)
             self.process.stdout.close()
 
     def process_output(self) -> str:
         """Everything the server printed, once it has stopped (its log included)."""
-        return "\n".join(self.output) + "\n" + self.rest
+        return "\n".join(self.output) + "\n" + "".join(self.log)
 
 
 def test_first_start_creates_the_demo_then_later_starts_do_not(tmp_path):
