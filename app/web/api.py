@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from ..auth import Principal
 from ..keys import broadcast_key, db_key, request_limiter_key, tables_key, waiters_key
 from ..services.core import Result
 from ..services.tables import TableService
@@ -30,7 +31,7 @@ DEPRECATION = {
     "Deprecation": "@1795564800",  # 2026-11-25, when the live dashboard replaced them (RFC 9745)
     "Link": '</docs/protocol.md>; rel="deprecation"; type="text/markdown"',
 }
-NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found"}
+NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found", "request_not_found"}
 BAD_INPUT = {"invalid_action", "same_table"}
 DONE = {
     "close_table": "Table {0} closed.",
@@ -66,61 +67,66 @@ def table_id(text: str | None, field: str) -> int:
     return int(text)
 
 
+Perform = Callable[[web.Request, Any, Principal], Awaitable[Result]]
+
+
+async def change(request: web.Request, perform: Perform, done: Callable[[Result], str],
+                 headers: dict[str, str]) -> web.StreamResponse:
+    """One change over HTTP: who asks, may they, then the service, the push to the dashboards, and the answer.
+
+    `perform(request, form, principal)` reads the ids and calls the service; `done` words a success.
+    Our own no-script forms send `back=dashboard`: post, redirect, get, with the result shown there.
+    """
+    back = False
+    try:
+        form = await read_form(request)
+        back = form.get("back") == "dashboard"
+        principal = await caller(request, changing=True)
+        if not principal.may_act:
+            raise Refused("forbidden", "This key may watch the tables but not change them.", 403)
+        if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
+            raise Refused("rate_limited", "Too many requests; slow down.", 429)
+        result = await perform(request, form, principal)
+    except Refused as refused:
+        if back and refused.status == 401:
+            raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
+        return answer(request, Result.error(refused.code, refused.detail), refused.status, refused.status, headers)
+    request.app[broadcast_key].result(principal.restaurant_id, result)
+    if result.ok:
+        result = dataclasses.replace(result, detail=done(result))
+    if back and principal.session_id is not None:
+        remember_notice(request.app, principal.session_id, result.detail or "")
+        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for(), headers=headers)
+    return answer(request, result, 200 if result.ok else status_of(result.code or ""), headers=headers)
+
+
 def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """A handler for one old endpoint: `POST /admin/table/{id}/<verb>`."""
 
+    async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
+        ids = [table_id(request.match_info["id"], "The table")]
+        if action == "move_table":
+            target = form.get("target")
+            ids.append(table_id(target if isinstance(target, str) else None, "target"))
+        return await operation(request.app[tables_key], principal.actor, *ids)
+
+    def done(result: Result) -> str:
+        return DONE[action].format(*(t["number"] for t in result.tables))
+
     async def handler(request: web.Request) -> web.StreamResponse:
-        back = False
-        try:
-            form = await read_form(request)
-            back = form.get("back") == "dashboard"  # our own no-script form: post, redirect, get
-            principal = await caller(request, changing=True)
-            if not principal.may_act:
-                raise Refused("forbidden", "This key may watch the tables but not change them.", 403)
-            if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
-                raise Refused("rate_limited", "Too many requests; slow down.", 429)
-            ids = [table_id(request.match_info["id"], "The table")]
-            if action == "move_table":
-                target = form.get("target")
-                ids.append(table_id(target if isinstance(target, str) else None, "target"))
-        except Refused as refused:
-            if back and refused.status == 401:
-                raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-            refusal = Result.error(refused.code, refused.detail)
-            return answer(request, refusal, refused.status, toast_status=refused.status)
-        result = await operation(request.app[tables_key], principal.actor, *ids)
-        request.app[broadcast_key].result(principal.restaurant_id, result)
-        if result.ok:
-            result = dataclasses.replace(result, detail=DONE[action].format(*(t["number"] for t in result.tables)))
-        if back and principal.session_id is not None:
-            remember_notice(request.app, principal.session_id, result.detail or "")
-            raise web.HTTPSeeOther(request.app.router["dashboard"].url_for(), headers=DEPRECATION)
-        return answer(request, result, 200 if result.ok else status_of(result.code or ""))
+        return await change(request, perform, done, DEPRECATION)
 
     return handler
 
 
 async def resolve_request(request: web.Request) -> web.StreamResponse:
     """`POST /admin/request/{id}/resolve`: a waiter request seen to (a card's Done button without the script)."""
-    back = False
-    try:
-        back = (await read_form(request)).get("back") == "dashboard"
-        principal = await caller(request, changing=True)
-        if not principal.may_act:
-            raise Refused("forbidden", "This key may watch the tables but not change them.", 403)
+
+    async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
         request_id = table_id(request.match_info["id"], "The request")
-    except Refused as refused:
-        if back and refused.status == 401:
-            raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-        return answer(request, Result.error(refused.code, refused.detail), refused.status, refused.status, {})
-    result = await request.app[waiters_key].resolve(principal.actor, request_id)
-    request.app[broadcast_key].result(principal.restaurant_id, result)
-    if result.ok:
-        result = dataclasses.replace(result, detail=f"Table {result.tables[0]['number']}: seen to.")
-    if back and principal.session_id is not None:
-        remember_notice(request.app, principal.session_id, result.detail or "")
-        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
-    return answer(request, result, 200 if result.ok else 404, headers={})
+        return await request.app[waiters_key].resolve(principal.actor, request_id)
+
+    return await change(request, perform, lambda result: f"Table {result.tables[0]['number']}: seen to.", {})
 
 
 def answer(request: web.Request, result: Result, status: int, toast_status: int = 200,

@@ -161,6 +161,7 @@ def build() -> dict[str, Any]:
             "403": error_response("A viewer key, or a cookie request without its CSRF token", toast=True),
             "404": error_response("request_not_found", toast=True),
             "422": error_response("Not a request id", toast=True),
+            "429": error_response("rate_limited: over 10 changes a second for this key", toast=True),
         },
     }}
     paths["/admin/api/tables"] = {
