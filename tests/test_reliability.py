@@ -272,3 +272,83 @@ async def test_a_compressed_frame_that_inflates_past_the_limit_is_refused(aiohtt
     await receive(again)
     await again.send_str('{"action":"ping"}')
     assert (await receive(again)) == {"type": "pong"}
+
+
+async def test_slowly_dripped_fragments_cannot_pin_memory(aiohttp_client, settings, db):
+    """A raw client sends one message in 100-byte continuation frames, slowly: past 4 KiB in all, it is cut off."""
+    import base64
+    import struct
+
+    place = await make_place(db, settings, "drip", 1)
+    client = await aiohttp_client(create_app(settings))
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET {SOCKET}?token={place.admin} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+
+    def fragment(payload: bytes, first: bool, last: bool) -> bytes:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        opcode = 0x1 if first else 0x0
+        return struct.pack("!BB", (0x80 if last else 0) | opcode, 0x80 | len(payload)) + mask + masked
+
+    received = bytearray()
+
+    async def collect() -> None:  # read while writing: once the server closes, what it sent is still here
+        try:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+        except ConnectionError:
+            pass
+
+    collecting = asyncio.create_task(collect())
+    sent = 0
+    for n in range(60):  # 6,000 bytes offered, 100 at a time
+        try:
+            writer.write(fragment(b"x" * 100, first=n == 0, last=False))
+            await writer.drain()
+        except ConnectionError:
+            break
+        sent += 100
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(collecting, 5)
+    close = bytes(received[received.rindex(b"\x88"):])
+    assert struct.unpack("!H", close[2:4])[0] == 1009, "refused once the fragments passed 4 KiB"
+    assert 4096 < sent < 6000, "cut off soon after the limit, not at the end"
+    writer.close()
+
+
+def test_oversized_frames_leave_the_servers_memory_where_it_was(tmp_path):
+    server = Server(tmp_path)
+    key = next(line for line in server.output if line.startswith("Admin key")).rsplit(" ", 1)[1]
+
+    def rss_kib() -> int:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+    async def flood(times: int) -> list[int]:
+        import aiohttp
+
+        codes = []
+        async with aiohttp.ClientSession() as session:
+            for _ in range(times):
+                async with session.ws_connect(f"http://127.0.0.1:{server.port}/admin/ws/dashboard?token={key}") as ws:
+                    await ws.receive()
+                    try:
+                        await ws.send_str("x" * (1 << 20))  # 1 MiB, against a 4 KiB limit
+                        codes.append((await ws.receive(timeout=10)).data)
+                    except ConnectionError:
+                        codes.append("cut off while sending")  # the server closed before the rest arrived
+        return codes
+
+    try:
+        asyncio.run(flood(10))  # warm up: code paths, buffers
+        before = rss_kib()
+        codes = asyncio.run(flood(100))  # 100 MiB offered
+        after = rss_kib()
+    finally:
+        assert server.stop() == 0
+    assert set(codes) <= {1009, "cut off while sending"} and len(codes) == 100
+    assert after - before < 8 * 1024, f"RSS grew from {before} to {after} KiB"
