@@ -63,13 +63,18 @@ async def caller(request: web.Request, changing: bool = False) -> Principal:
     return principal
 
 
+def foreign_origin(request: web.Request) -> bool:
+    """An Origin that is another site's. A null or missing one is not (see the module's docstring)."""
+    origin = request.headers.get("Origin", "null")
+    return origin != "null" and not origin_allowed(request, request.app[settings_key].allowed_origins)
+
+
 async def check_own_page(request: web.Request) -> None:
     allowed = request.app[settings_key].allowed_origins
-    origin = request.headers.get("Origin", "null")
     referer = request.headers.get("Referer")
-    if origin != "null" and not origin_allowed(request, allowed):
+    if foreign_origin(request):
         raise Refused("forbidden", "This request came from another site.", 403)
-    if origin == "null" and referer and not _same_site(request, referer, allowed):
+    if request.headers.get("Origin", "null") == "null" and referer and not _same_site(request, referer, allowed):
         raise Refused("forbidden", "This request came from another site.", 403)
     sent = request.headers.get("X-CSRF-Token")
     if sent is None:

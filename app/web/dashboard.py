@@ -16,9 +16,9 @@ import aiohttp_jinja2
 import segno
 from aiohttp import web
 
-from ..auth import SESSION_COOKIE, Principal, origin_allowed
+from ..auth import SESSION_COOKIE, Principal
 from ..keys import api_keys_key, login_limiter_key, notices_key, restaurants_key, settings_key, tables_key
-from .access import TABLE_ID, Refused, caller, check_own_page, session_csrf, signed_in
+from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, session_csrf, signed_in
 
 NOTICES_KEPT = 10_000
 
@@ -33,8 +33,7 @@ def remember_notice(app: web.Application, session_id: int, text: str) -> None:
 
 def refuse_foreign_origin(request: web.Request) -> None:
     """The sign-in form posted from another site is refused (see access.py on `Origin: null`)."""
-    origin = request.headers.get("Origin", "null")
-    if origin != "null" and not origin_allowed(request, request.app[settings_key].allowed_origins):
+    if foreign_origin(request):
         raise web.HTTPForbidden(text="This form must be sent from Maître's own page.")
 
 
