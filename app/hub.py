@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 BUFFER_LIMIT = 256 * 1024  # bytes waiting for one dashboard before it counts as stuck
 EARLY_AT_MOST = 256  # messages held while the snapshot goes out
 REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
+CLOSE_GRACE = 5.0  # seconds a dashboard being closed has to take its close frame before it is cut off
 
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_GOING_AWAY = 1001
@@ -75,7 +76,7 @@ class Connection:
         self.floor = 0  # updates at or below this version were in the snapshot the client got
         self.early: list[tuple[int | None, bytes]] | None = []  # what came before the snapshot was sent
         self.closing = False
-        self.closer: asyncio.Task[bool] | None = None
+        self.closer: asyncio.Task[None] | None = None
 
     def start(self, floor: int) -> None:
         """The snapshot at version `floor` is sent: from now on, messages go straight out."""
@@ -110,7 +111,30 @@ class Connection:
     def abort(self, code: int) -> None:
         if not self.closing:
             self.closing = True
-            self.closer = asyncio.create_task(self.ws.close(code=code))
+            self.closer = asyncio.create_task(self._close(code))
+
+    async def _close(self, code: int) -> None:
+        """Send the close frame; a client that has not taken it within CLOSE_GRACE is cut off.
+
+        Closing waits for the outgoing buffer to drain, and a client that stopped reading
+        never drains it: without the cut, its socket and the bytes waiting for it would
+        stay until it read again, however long that took.
+        """
+        try:
+            await asyncio.wait_for(self.ws.close(code=code), CLOSE_GRACE)
+        except TimeoutError:
+            self.transport.abort()
+
+    def release(self) -> None:
+        """Its handler is done with it: bytes still waiting to go out are dropped with the socket.
+
+        They would wait for a peer that has vanished (its heartbeat went unanswered) until
+        TCP gave up on it, a quarter of an hour later, holding the socket all that time.
+        A close under way (see `abort`) is left to finish within its grace.
+        """
+        self.closing = True
+        if (self.closer is None or self.closer.done()) and self.transport.get_write_buffer_size():
+            self.transport.abort()
 
 
 @dataclass
@@ -142,7 +166,7 @@ class Hub:
         restaurant = self.restaurants.get(connection.principal.restaurant_id)
         if restaurant is not None:
             restaurant.connections.discard(connection)
-        connection.closing = True
+        connection.release()
 
     def connections(self) -> Iterable[Connection]:
         for restaurant in self.restaurants.values():

@@ -20,7 +20,7 @@ from bench.crash import run as crash_loop
 
 from .html import cards
 from .test_cli import RUN_PY, Server
-from .test_socket import SOCKET, make_place, receive
+from .test_socket import SOCKET, make_place, receive, upgrade_request
 
 
 async def test_killing_the_server_loses_no_acknowledged_action(tmp_path):
@@ -249,7 +249,7 @@ def test_the_log_never_shows_a_key_or_a_session(tmp_path):
 async def test_reconnect_churn_leaves_memory_and_files_flat(tmp_path):
     from bench.soak import run as soak
 
-    result = await soak(tmp_path, sockets=100, seconds=10, churn=20)
+    result = await soak(tmp_path, sockets=100, seconds=10, rate=20, sample=5, report=lambda line: None)
     assert result.reconnects >= 100
     assert result.fds_end == result.fds_start
     assert result.rss_end < result.rss_start * 1.3
@@ -276,16 +276,12 @@ async def test_a_compressed_frame_that_inflates_past_the_limit_is_refused(aiohtt
 
 async def test_slowly_dripped_fragments_cannot_pin_memory(aiohttp_client, settings, db):
     """A raw client sends one message in 100-byte continuation frames, slowly: past 4 KiB in all, it is cut off."""
-    import base64
     import struct
 
     place = await make_place(db, settings, "drip", 1)
     client = await aiohttp_client(create_app(settings))
     reader, writer = await asyncio.open_connection(client.host, client.port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write((f"GET {SOCKET}?token={place.admin} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n"
-                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    writer.write(upgrade_request(client.host, client.port, place.admin))
     assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
 
     def fragment(payload: bytes, first: bool, last: bool) -> bytes:
