@@ -9,8 +9,10 @@ sending it to the moment its update has reached all D dashboards of its restaura
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ class Fleet:
         self.waiting: dict[tuple[int, int], float] = {}  # (restaurant, version) -> sent at, until all arrived
         self.refs: dict[int, tuple[Restaurant, int, float]] = {}
         self.latencies: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (sent at, latency in ms), for looking at a stretch of a run
         self.acked = 0
         self.errors = 0
         self.counter = itertools.count(1)
@@ -103,7 +106,7 @@ class Fleet:
         version = data["version"]
         seen = restaurant.arrivals.get(version)
         if seen and seen[0] == self.dashboards:
-            self.latencies.append((seen[1] - sent_at) * 1000)
+            self._latency(sent_at, seen[1])
             del restaurant.arrivals[version]
         else:
             self.waiting[(restaurant.index, version)] = sent_at
@@ -111,7 +114,11 @@ class Fleet:
     def _complete(self, restaurant: Restaurant, version: int) -> None:
         sent_at = self.waiting.pop((restaurant.index, version), None)
         if sent_at is not None:
-            self.latencies.append((restaurant.arrivals.pop(version)[1] - sent_at) * 1000)
+            self._latency(sent_at, restaurant.arrivals.pop(version)[1])
+
+    def _latency(self, sent_at: float, arrived_at: float) -> None:
+        self.latencies.append((arrived_at - sent_at) * 1000)
+        self.timeline.append((sent_at, self.latencies[-1]))
 
     def send_one(self, restaurant: Restaurant) -> bool:
         free = [t for t in restaurant.table_ids if t not in restaurant.busy]
@@ -130,7 +137,7 @@ class Fleet:
 
     async def run(self, rate: float, seconds: float) -> Outcome:
         """Send actions at `rate` a second, spread over the restaurants, for `seconds`; then let them finish."""
-        self.latencies, self.acked, self.errors = [], 0, 0
+        self.latencies, self.timeline, self.acked, self.errors = [], [], 0, 0
         start = time.perf_counter()
         sent = 0
         cycle = itertools.cycle(self.restaurants)
@@ -149,6 +156,13 @@ class Fleet:
         for reader in self.readers:
             reader.cancel()
         await asyncio.gather(*(ws.close() for r in self.restaurants for ws in r.sockets), return_exceptions=True)
+
+
+def upgrade_request(host: str, port: int, key: str) -> bytes:
+    """The opening handshake a raw client sends for the dashboard socket, with an API key."""
+    nonce = base64.b64encode(os.urandom(16)).decode()
+    return (f"GET /admin/ws/dashboard?token={key} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -16,3 +16,15 @@ def test_the_quick_benchmark_runs_and_prints_every_measure():
     for measure in ("Fan-out latency p99", "Sustained actions/s", "Server memory per idle dashboard",
                     "Idle server CPU per dashboard-hour", "Client script, gzipped"):
         assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
+
+
+def test_the_stuck_tablet_benchmark_runs_and_prints_its_percentiles():
+    """`python -m bench.stuck`, shortened: both runs happen and their latencies are reported (not judged)."""
+    run = subprocess.run([sys.executable, "-m", "bench.stuck", "--seconds", "3", "--rate", "100"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "errors 0 and 0" in run.stdout
+    rows = {line[:34].strip(): line[34:].split() for line in run.stdout.splitlines()[2:]}
+    for name in ("the 20th reads", "the 20th frozen: the whole run"):
+        count, *percentiles = rows[name]
+        assert int(count) >= 250 and all(float(p) > 0 for p in percentiles), run.stdout

@@ -19,9 +19,10 @@ from aiohttp.test_utils import unused_port
 from app import create_app
 from app import hub as hub_module
 from app.keys import hub_key
+from bench.load import upgrade_request
 
 from . import netns
-from .test_socket import SOCKET, dashboard, make_place, receive, upgrade_request
+from .test_socket import SOCKET, dashboard, make_place, receive
 
 HEARTBEAT = 1.0
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import json
-import os
 import re
 import time
 from typing import Any
@@ -28,13 +26,6 @@ from app.settings import Settings
 from .html import cards
 
 SOCKET = "/admin/ws/dashboard"
-
-
-def upgrade_request(host: str, port: int, key: str) -> bytes:
-    """The opening handshake a raw client sends for the dashboard socket, with an API key."""
-    nonce = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET {SOCKET}?token={key} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
 @dataclasses.dataclass
