@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from .servers import Process, free_port, prepare
+from .servers import ROOT, free_port, maitre, prepare
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 TIMING = """
@@ -62,8 +60,7 @@ async def measure_client(tmpdir: Path, updates: int) -> ClientCost:
 
     keys, table_ids = await prepare(tmpdir / "client.db", 1, 40)
     port = free_port()
-    server = Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(tmpdir / "client.db"), "--port",
-                      str(port), "--no-demo", "--log-level", "WARNING"], ready="Running on")
+    server = maitre(tmpdir / "client.db", port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with async_playwright() as playwright, aiohttp.ClientSession() as session:

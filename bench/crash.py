@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .servers import ROOT, Process, free_port, prepare
+from .servers import free_port, maitre, prepare
 
 
 @dataclass
@@ -80,8 +80,7 @@ async def run(kills: int, directory: Path, tablets: int = 4) -> Tally:
     tally = Tally()
     for _ in range(kills):
         port = free_port()
-        server = Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(db), "--port", str(port),
-                          "--no-demo", "--log-level", "WARNING"], ready="Running on")
+        server = maitre(db, port)
         before = len(tally.acknowledged)
         feeding = asyncio.create_task(stream(f"http://127.0.0.1:{port}/admin/ws/dashboard?token={keys[0]}",
                                              table_ids[0], tally, tablets))

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 from pathlib import Path
 
 import aiohttp
 
 from .load import Fleet
-from .servers import ROOT, Process, free_port, prepare
+from .servers import free_port, maitre, prepare
 
 
 async def idle_cpu(db: Path, keys: list[str], table_ids: list[list[int]], heartbeat: float, seconds: float) -> float:
     port = free_port()
-    server = Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(db), "--port", str(port),
-                      "--no-demo", "--log-level", "WARNING", "--heartbeat-seconds", str(heartbeat)],
-                     ready="Running on")
+    server = maitre(db, port, "--heartbeat-seconds", str(heartbeat))
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             fleet = Fleet(session, lambda r: f"http://127.0.0.1:{port}/admin/ws/dashboard?token={keys[r]}", 20,

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from .load import Fleet, percentile
-from .servers import ROOT, Process, free_port, prepare
+from .servers import ROOT, free_port, maitre, prepare
 
 
 async def drive(base: str, keys: list[str], table_ids: list[list[int]], rate: float, seconds: float) -> None:
@@ -48,8 +48,7 @@ def main() -> None:
         db = Path(tmp) / "maitre.db"
         keys, table_ids = asyncio.run(prepare(db, args.restaurants, 20))
         port = free_port()
-        server = Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(db), "--port", str(port),
-                          "--no-demo", "--log-level", "WARNING"], ready="Running on")
+        server = maitre(db, port)
         recorder = subprocess.Popen([spy, "record", "--pid", str(server.process.pid), "--rate", "250",
                                      "--output", str(args.out), "--format", args.format, "--nonblocking"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -64,11 +64,15 @@ class Process:
             self.process.stdout.close()
 
 
-def start_server(db: Path, port: int, compression: bool, heartbeat: float) -> Process:
+def maitre(db: Path, port: int, *flags: str) -> Process:
+    """`python run.py serve` on this database and port: no demo, warnings only, and these flags."""
     return Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(db), "--port", str(port), "--no-demo",
-                    "--log-level", "WARNING", "--max-connections-per-restaurant", "100000",
-                    "--heartbeat-seconds", str(heartbeat), "--ws-compression", "on" if compression else "off"],
-                   ready="Running on")
+                    "--log-level", "WARNING", *flags], ready="Running on")
+
+
+def start_server(db: Path, port: int, compression: bool, heartbeat: float) -> Process:
+    return maitre(db, port, "--max-connections-per-restaurant", "100000", "--heartbeat-seconds", str(heartbeat),
+                  "--ws-compression", "on" if compression else "off")
 
 
 async def prepare(db_path: Path, restaurants: int, tables: int) -> tuple[list[str], list[list[int]]]:

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import os
 import random
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import aiohttp
 from app.hub import REPLAY_SIZE
 
 from .load import Fleet
-from .servers import ROOT, Process, free_port, prepare
+from .servers import free_port, maitre, prepare
 
 
 @dataclass
@@ -92,9 +91,7 @@ async def run(directory: Path, sockets: int, seconds: float, rate: float, sample
     restaurants = max(1, sockets // 20)
     keys, table_ids = await prepare(directory / "maitre.db", restaurants, 10)
     port = free_port()
-    server = Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(directory / "maitre.db"), "--port",
-                      str(port), "--no-demo", "--log-level", "WARNING", "--max-connections-per-restaurant", "40"],
-                     ready="Running on")
+    server = maitre(directory / "maitre.db", port, "--max-connections-per-restaurant", "40")
     pid = server.process.pid
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:

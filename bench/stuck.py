@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import socket
 import struct
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from .load import Fleet, Outcome, percentile, upgrade_request
-from .servers import ROOT, Process, free_port, prepare
+from .servers import free_port, maitre, prepare
 
 SOCKET = "/admin/ws/dashboard"
 TCP_ESTABLISHED = 1
@@ -80,8 +79,7 @@ async def frozen_tablet(port: int, key: str) -> socket.socket:
 async def run(directory: Path, rate: float, seconds: float) -> Stuck:
     keys, table_ids = await prepare(directory / "maitre.db", 1, 10)
     port = free_port()
-    server = Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(directory / "maitre.db"), "--port",
-                      str(port), "--no-demo", "--log-level", "WARNING"], ready="Running on")
+    server = maitre(directory / "maitre.db", port)
     url = f"http://127.0.0.1:{port}{SOCKET}?token={keys[0]}"
     try:
         async with aiohttp.ClientSession() as session:
