@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -123,7 +124,7 @@ class Connection:
         try:
             await asyncio.wait_for(self.ws.close(code=code), CLOSE_GRACE)
         except TimeoutError:
-            self.transport.abort()
+            self.cut()
 
     def release(self) -> None:
         """Its handler is done with it: bytes still waiting to go out are dropped with the socket.
@@ -134,7 +135,19 @@ class Connection:
         """
         self.closing = True
         if (self.closer is None or self.closer.done()) and self.transport.get_write_buffer_size():
-            self.transport.abort()
+            self.cut()
+
+    def cut(self) -> None:
+        """Reset the connection: nothing more is sent, here or by the kernel, and the client sees a reset.
+
+        A plain close would leave what the kernel already holds (up to a few MB) to be
+        retried to a client that does not take it; a zero linger time discards it now.
+        """
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
 
 @dataclass
