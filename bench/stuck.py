@@ -39,6 +39,8 @@ class Stuck:
     stuck: Outcome
     while_stuck: list[float]  # latencies of the actions sent before the frozen tablet was cut off
     after: list[float]
+    reading_before: list[float]  # the first run, split at the same moment, for a like-for-like comparison
+    reading_after: list[float]
     cut_after: float | None  # seconds from the start of the second run
     rss: tuple[int, int, int]  # KiB: before the runs, after the first, after the second
 
@@ -53,7 +55,9 @@ class Stuck:
             f"errors {self.reading.errors} and {self.stuck.errors}; "
             f"server RSS {self.rss[0]:,} -> {self.rss[1]:,} -> {self.rss[2]:,} KiB",
             f"{'latency to all 19 others, ms':<34}{'n':>7}  {'p50':>7}  {'p95':>7}  {'p99':>7}  {'max':>7}",
-            row("the 20th reads", self.reading.latencies_ms),
+            row("the 20th reads: the whole run", self.reading.latencies_ms),
+            row("  the same stretch as 'connected'", self.reading_before),
+            row("  the same stretch as 'cut off'", self.reading_after),
             row("the 20th frozen: the whole run", self.stuck.latencies_ms),
             row("  while it was connected", self.while_stuck),
             row("  after it was cut off", self.after),
@@ -89,7 +93,9 @@ async def run(directory: Path, rate: float, seconds: float) -> Stuck:
 
             twentieth = await session.ws_connect(url)
             draining = asyncio.create_task(drain(twentieth))
+            started = time.perf_counter()
             reading = await fleet.run(rate, seconds)
+            reading_timeline = [(sent - started, ms) for sent, ms in fleet.timeline]
             draining.cancel()
             await twentieth.close()
             rss_reading = server.rss_kib()
@@ -111,14 +117,14 @@ async def run(directory: Path, rate: float, seconds: float) -> Stuck:
             await fleet.close()
     finally:
         server.stop()
-    cut_at = cut[0] if cut else None
-    if cut_at is None:
-        while_stuck, after = [ms for _, ms in fleet.timeline], []
-    else:
-        while_stuck = [ms for sent, ms in fleet.timeline if sent < cut_at]
-        after = [ms for sent, ms in fleet.timeline if sent >= cut_at]
-    return Stuck(rate, reading, stuck, while_stuck, after, None if cut_at is None else cut_at - started,
-                 (rss_start, rss_reading, rss_stuck))
+    cut_after = cut[0] - started if cut else seconds
+    stuck_timeline = [(sent - started, ms) for sent, ms in fleet.timeline]
+
+    def split(timeline: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+        return [ms for at, ms in timeline if at < cut_after], [ms for at, ms in timeline if at >= cut_after]
+
+    return Stuck(rate, reading, stuck, *split(stuck_timeline), *split(reading_timeline),
+                 cut_after if cut else None, (rss_start, rss_reading, rss_stuck))
 
 
 async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:

@@ -25,6 +25,6 @@ def test_the_stuck_tablet_benchmark_runs_and_prints_its_percentiles():
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "errors 0 and 0" in run.stdout
     rows = {line[:34].strip(): line[34:].split() for line in run.stdout.splitlines()[2:]}
-    for name in ("the 20th reads", "the 20th frozen: the whole run"):
+    for name in ("the 20th reads: the whole run", "the 20th frozen: the whole run"):
         count, *percentiles = rows[name]
         assert int(count) >= 250 and all(float(p) > 0 for p in percentiles), run.stdout
