@@ -253,7 +253,7 @@ async def test_reconnect_churn_leaves_memory_and_files_flat(tmp_path):
     result = await soak(tmp_path, sockets=100, seconds=10, rate=20, sample=5, report=lambda line: None)
     assert result.reconnects >= 100
     assert result.fds_end == result.fds_start
-    assert result.rss_end < result.rss_start * 1.3
+    assert result.rss_end < result.rss_start * 1.1  # after the warm-up: the bounded buffers are already full
 
 
 async def test_a_compressed_frame_that_inflates_past_the_limit_is_refused(aiohttp_client, settings, db):
