@@ -194,8 +194,10 @@
 
   // Idle time ticks here, from each card's last activity, with no message from the server.
   function refresh() {
-    var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now();
-    for (var i = 0; i < cards.length; i++) tick(cards[i], now);
+    var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now(), i;
+    for (i = 0; i < cards.length; i++) tick(cards[i], now);
+    var ending = grid.querySelectorAll("form[data-until]"); // a Restore whose window has run out goes
+    for (i = 0; i < ending.length; i++) if (Date.parse(ending[i].dataset.until) <= now) ending[i].remove();
   }
 
   function since(el, iso, now) { // touches the page only where something changed

@@ -66,6 +66,7 @@ async def test_free_table_dict(tables, bistro, ids):
         "status": "free",
         "session": None,
         "restorable": False,
+        "restorable_until": None,
         "requests": [],
     }
 
@@ -155,6 +156,7 @@ async def test_close_ends_the_session(tables, bistro, ids, db_path):
     state, closed_at = conn.execute("SELECT state, closed_at FROM table_session WHERE id = ?", (session_id,)).fetchone()
     conn.close()
     assert state == "closed" and closed_at.endswith("Z")
+    assert parse_time(closed["restorable_until"]) - parse_time(closed_at) == timedelta(minutes=30)
 
 
 async def test_close_errors(tables, bistro, ids):
@@ -228,11 +230,14 @@ async def test_restore_only_within_the_window(tables, bistro, ids, db_path):
     await tables.close_table(bistro, ids["1"])
     await tables.close_table(bistro, ids["2"])
     backdate_closes(db_path, minutes=29)
-    assert (await table(tables, bistro, ids["1"]))["restorable"] is True
+    one_left = await table(tables, bistro, ids["1"])
+    assert one_left["restorable"] is True
+    assert timedelta(0) < parse_time(one_left["restorable_until"]) - parse_time(utc_now()) <= timedelta(minutes=1)
     assert (await tables.restore_table(bistro, ids["1"])).ok
 
     backdate_closes(db_path, minutes=31)
-    assert (await table(tables, bistro, ids["2"]))["restorable"] is False
+    too_late = await table(tables, bistro, ids["2"])
+    assert too_late["restorable"] is False and too_late["restorable_until"] is None
     assert_error(await tables.restore_table(bistro, ids["2"]), "no_session_to_restore")
 
 
@@ -244,6 +249,8 @@ async def test_a_restaurant_can_set_its_own_restore_window(tables, bistro, ids, 
     await seat(tables, bistro, ids["1"])
     await tables.close_table(bistro, ids["1"])
     backdate_closes(db_path, minutes=90)
+    until = parse_time((await table(tables, bistro, ids["1"]))["restorable_until"])
+    assert timedelta(minutes=29) < until - parse_time(utc_now()) <= timedelta(minutes=30)
     assert (await tables.restore_table(bistro, ids["1"])).ok
 
 

@@ -12,6 +12,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -71,18 +72,30 @@ def table_status(row: sqlite3.Row) -> str:
     return "occupied" if row["session_id"] is not None else "free"
 
 
-def restorable(row: sqlite3.Row, restore_cutoff: str) -> bool:
-    """A free, enabled table whose last party left within the window, with nobody seated since."""
-    closed_at = row["last_closed_at"]
-    return (
-        table_status(row) == "free"
-        and closed_at is not None
-        and closed_at >= restore_cutoff
-        and (row["seated_at"] is None or row["seated_at"] <= closed_at)
-    )
+@dataclass(frozen=True)
+class RestoreWindow:
+    """How long after a close a party can be restored, as it stands at one moment."""
+
+    minutes: int
+    cutoff: str  # the earliest close that can still be restored
+
+    def restorable_until(self, row: sqlite3.Row) -> str | None:
+        """When the table's Restore runs out; None if it cannot be restored now.
+
+        Restorable: free and enabled, its last party left within the window, nobody seated since.
+        """
+        closed_at = row["last_closed_at"]
+        if (
+            table_status(row) == "free"
+            and closed_at is not None
+            and closed_at >= self.cutoff
+            and (row["seated_at"] is None or row["seated_at"] <= closed_at)
+        ):
+            return format_time(parse_time(closed_at) + timedelta(minutes=self.minutes))
+        return None
 
 
-def table_dict(row: sqlite3.Row, restore_cutoff: str) -> dict[str, Any]:
+def table_dict(row: sqlite3.Row, window: RestoreWindow) -> dict[str, Any]:
     """A table as a dashboard shows it."""
     session = None
     if row["session_id"] is not None:
@@ -99,18 +112,19 @@ def table_dict(row: sqlite3.Row, restore_cutoff: str) -> dict[str, Any]:
         "area": row["area"],
         "status": table_status(row),
         "session": session,
-        "restorable": restorable(row, restore_cutoff),
+        "restorable": (until := window.restorable_until(row)) is not None,
+        "restorable_until": until,  # the page takes its Restore button away then
         "requests": json.loads(row["requests"]),  # pending waiter requests, oldest first
     }
 
 
-def restore_cutoff(conn: sqlite3.Connection, restaurant_id: int, default_window: int, now: str) -> str:
-    """The earliest close that can still be restored: the restaurant's window, or the server's."""
+def restore_window(conn: sqlite3.Connection, restaurant_id: int, default_window: int, now: str) -> RestoreWindow:
+    """The restaurant's restore window (or the server's), as of `now`."""
     row = conn.execute(
         "SELECT coalesce(restore_window_minutes, ?) FROM restaurant WHERE id = ?", (default_window, restaurant_id)
     ).fetchone()
     window = row[0] if row else default_window
-    return format_time(parse_time(now) - timedelta(minutes=window))
+    return RestoreWindow(window, format_time(parse_time(now) - timedelta(minutes=window)))
 
 
 class Tx:
@@ -120,7 +134,7 @@ class Tx:
         self.conn = conn
         self.actor = actor
         self.now = now
-        self.restore_cutoff = restore_cutoff(conn, actor.restaurant_id, default_window, now)
+        self.window = restore_window(conn, actor.restaurant_id, default_window, now)
         self.before: dict[int, dict[str, Any]] = {}
 
     def row(self, table_id: int, missing: str = "table_not_found") -> sqlite3.Row:
@@ -131,12 +145,12 @@ class Tx:
         ).fetchone()
         if row is None:
             raise ServiceError(missing, f"There is no table {table_id}.")
-        self.before.setdefault(table_id, table_dict(row, self.restore_cutoff))
+        self.before.setdefault(table_id, table_dict(row, self.window))
         return row
 
     def changed(self, action: str, *table_ids: int) -> Result:
         before = [self.before.get(table_id) for table_id in table_ids]
-        after = [table_dict(self.row(table_id), self.restore_cutoff) for table_id in table_ids]
+        after = [table_dict(self.row(table_id), self.window) for table_id in table_ids]
         return record_change(self.conn, self.actor, action, self.now, before, after)
 
 
@@ -155,9 +169,9 @@ class TableService:
         found = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
         if found is None:
             raise LookupError(f"no restaurant with id {restaurant_id}")
-        cutoff = restore_cutoff(conn, restaurant_id, self.settings.restore_window_minutes, utc_now())
+        window = restore_window(conn, restaurant_id, self.settings.restore_window_minutes, utc_now())
         rows = conn.execute(TABLE_QUERY.format(where=""), {"restaurant_id": restaurant_id})
-        return found["version"], [table_dict(row, cutoff) for row in rows]
+        return found["version"], [table_dict(row, window) for row in rows]
 
     async def qr_tokens(self, restaurant_id: int) -> dict[int, str]:
         """Each table's guest-page token, by table id (for the printed codes and the command line)."""
@@ -258,7 +272,7 @@ def _restore(tx: Tx, table_id: int) -> Result:
         raise ServiceError("table_occupied", f"Table {row['label']} already has guests.")
     if not row["enabled"]:
         raise ServiceError("table_disabled", f"Table {row['label']} is disabled.")
-    if not restorable(row, tx.restore_cutoff):
+    if tx.window.restorable_until(row) is None:
         raise ServiceError("no_session_to_restore", f"Table {row['label']} has no recently closed party to restore.")
     tx.conn.execute(
         "UPDATE table_session SET state = 'active', closed_at = NULL, last_activity_at = ? WHERE id = ?",

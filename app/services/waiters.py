@@ -14,7 +14,7 @@ from typing import Any
 from ..db import Database, utc_now
 from ..settings import Settings
 from .core import Actor, Result, ServiceError
-from .tables import TABLE_QUERY, Tx, restore_cutoff, seat, table_dict
+from .tables import TABLE_QUERY, Tx, restore_window, seat, table_dict
 
 KINDS = {"call_waiter": "call a waiter", "ask_for_bill": "ask for the bill"}
 GUEST = "guest"
@@ -60,7 +60,7 @@ class WaiterService:
         now = utc_now()
         row = conn.execute(TABLE_QUERY.format(where="AND t.id = :table_id"),
                            {"restaurant_id": restaurant_id, "table_id": table_id}).fetchone()
-        table = table_dict(row, restore_cutoff(conn, restaurant_id, self.settings.restore_window_minutes, now))
+        table = table_dict(row, restore_window(conn, restaurant_id, self.settings.restore_window_minutes, now))
         answered = False
         if table["session"] is not None:
             answered = conn.execute(

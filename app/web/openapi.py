@@ -21,7 +21,7 @@ def ref(schema: str) -> dict[str, str]:
 ID_PATTERN = f"^{TABLE_ID.pattern}$"
 TABLE = {
     "type": "object",
-    "required": ["id", "number", "seats", "area", "status", "session", "restorable", "requests"],
+    "required": ["id", "number", "seats", "area", "status", "session", "restorable", "restorable_until", "requests"],
     "properties": {
         "id": {"type": "integer"},
         "number": {"type": "string", "description": "The table's label, e.g. 5, T12, Terrace 3"},
@@ -44,6 +44,10 @@ TABLE = {
             ]
         },
         "restorable": {"type": "boolean"},
+        "restorable_until": {
+            "type": ["string", "null"], "format": "date-time",
+            "description": "When Restore runs out; null when the table cannot be restored now",
+        },
         "requests": {
             "type": "array",
             "description": "Pending waiter requests, oldest first",

@@ -160,6 +160,25 @@ async def test_changes_in_one_page_show_in_another_without_reload(browser, serve
     await assert_not_reloaded(b)
 
 
+async def test_restore_leaves_the_card_when_its_window_runs_out(browser, server):
+    """The server would refuse Restore after 30 minutes; the tablet takes the button away then, by its clock."""
+    context = await browser.new_context()
+    context.set_default_timeout(10_000)
+    await context.clock.install()  # the tablet's clock, to be moved on by the test
+    page = await context.new_page()
+    await open_signed_in(page, server, server.admin_key())
+    await button(page, 1, "close_table").click()
+    await expect_status(page, 1, "free")
+    await expect(button(page, 1, "restore_table")).to_be_visible()
+
+    await page.clock.fast_forward("29:00")  # the page's 15 s check runs: still within the window
+    await expect(button(page, 1, "restore_table")).to_be_visible()
+    await page.clock.fast_forward("01:30")
+    await expect(button(page, 1, "restore_table")).to_have_count(0)
+    assert await labels(page, 1) == ["Disable"]
+    await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
+
+
 async def test_page_recovers_by_itself_after_a_server_restart(browser, server):
     page = await sign_in(browser, server, server.admin_key())
     await mark_no_reload(page)
