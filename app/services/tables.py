@@ -127,6 +127,13 @@ def restore_window(conn: sqlite3.Connection, restaurant_id: int, default_window:
     return RestoreWindow(window, format_time(parse_time(now) - timedelta(minutes=window)))
 
 
+def table_row(conn: sqlite3.Connection, restaurant_id: int, table_id: int) -> sqlite3.Row | None:
+    """One table of the restaurant as `TABLE_QUERY` reads it; None if the restaurant has no such table."""
+    return conn.execute(
+        TABLE_QUERY.format(where="AND t.id = :table_id"), {"restaurant_id": restaurant_id, "table_id": table_id}
+    ).fetchone()
+
+
 class Tx:
     """One operation's transaction: the connection, the actor, the time, and the tables read before."""
 
@@ -139,10 +146,7 @@ class Tx:
 
     def row(self, table_id: int, missing: str = "table_not_found") -> sqlite3.Row:
         """The table's current row; first reads are kept as the audit's 'before'."""
-        row = self.conn.execute(
-            TABLE_QUERY.format(where="AND t.id = :table_id"),
-            {"restaurant_id": self.actor.restaurant_id, "table_id": table_id},
-        ).fetchone()
+        row = table_row(self.conn, self.actor.restaurant_id, table_id)
         if row is None:
             raise ServiceError(missing, f"There is no table {table_id}.")
         self.before.setdefault(table_id, table_dict(row, self.window))

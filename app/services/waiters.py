@@ -14,7 +14,7 @@ from typing import Any
 from ..db import Database, utc_now
 from ..settings import Settings
 from .core import Actor, Result, ServiceError
-from .tables import TABLE_QUERY, Tx, restore_window, seat, table_dict
+from .tables import Tx, restore_window, seat, table_dict, table_row
 
 KINDS = {"call_waiter": "call a waiter", "ask_for_bill": "ask for the bill"}
 GUEST = "guest"
@@ -58,8 +58,8 @@ class WaiterService:
             return None
         table_id, restaurant_id, name = found
         now = utc_now()
-        row = conn.execute(TABLE_QUERY.format(where="AND t.id = :table_id"),
-                           {"restaurant_id": restaurant_id, "table_id": table_id}).fetchone()
+        row = table_row(conn, restaurant_id, table_id)
+        assert row is not None  # found by its token just above, in the same read
         table = table_dict(row, restore_window(conn, restaurant_id, self.settings.restore_window_minutes, now))
         answered = False
         if table["session"] is not None:
