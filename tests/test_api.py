@@ -114,6 +114,15 @@ async def test_refusals_carry_their_code_and_http_status(client, bistro, cafe, p
     assert body["type"] == "error" and body["code"] == code and body["detail"]
 
 
+async def test_a_malformed_id_is_named_for_what_it_should_be(client, bistro):
+    for path, wording in (("/admin/table/abc/close", "The table must be a table id"),
+                          ("/admin/request/abc/resolve", "The request must be a waiter request's id")):
+        response = await client.post(path, headers=bearer(bistro.admin, **JSON))
+        assert response.status == 422
+        body = await response.json()
+        assert body["code"] == "invalid_action" and body["detail"].startswith(wording), body
+
+
 async def test_credentials_and_roles(client, bistro):
     path = f"/admin/table/{bistro.ids['1']}/close"
     nobody = await client.post(path, headers=JSON)

@@ -61,9 +61,10 @@ def json_error(refused: Refused, headers: dict[str, str] | None = None) -> web.R
                              status=refused.status, headers=headers)
 
 
-def table_id(text: str | None, field: str) -> int:
+def parse_id(text: str | None, field: str, kind: str) -> int:
+    """A table's or a request's id from a path or a form; anything else is refused (422)."""
     if text is None or not TABLE_ID.fullmatch(text):
-        raise Refused("invalid_action", f"{field} must be a table id (a whole number).", 422)
+        raise Refused("invalid_action", f"{field} must be {kind} id (a whole number).", 422)
     return int(text)
 
 
@@ -104,10 +105,10 @@ def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitab
     """A handler for one old endpoint: `POST /admin/table/{id}/<verb>`."""
 
     async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
-        ids = [table_id(request.match_info["id"], "The table")]
+        ids = [parse_id(request.match_info["id"], "The table", "a table")]
         if action == "move_table":
             target = form.get("target")
-            ids.append(table_id(target if isinstance(target, str) else None, "target"))
+            ids.append(parse_id(target if isinstance(target, str) else None, "target", "a table"))
         return await operation(request.app[tables_key], principal.actor, *ids)
 
     def done(result: Result) -> str:
@@ -123,7 +124,7 @@ async def resolve_request(request: web.Request) -> web.StreamResponse:
     """`POST /admin/request/{id}/resolve`: a waiter request seen to (a card's Done button without the script)."""
 
     async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
-        request_id = table_id(request.match_info["id"], "The request")
+        request_id = parse_id(request.match_info["id"], "The request", "a waiter request's")
         return await request.app[waiters_key].resolve(principal.actor, request_id)
 
     return await change(request, perform, lambda result: f"Table {result.tables[0]['number']}: seen to.", {})
