@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from .auth import Principal
 
@@ -125,16 +125,19 @@ class Connection:
             await asyncio.wait_for(self.ws.close(code=code), CLOSE_GRACE)
         except TimeoutError:
             self.cut()
+        else:
+            if self.transport.get_write_buffer_size():  # it was already closed (a missed pong): nothing drains
+                self.cut()
 
     def release(self) -> None:
-        """Its handler is done with it: bytes still waiting to go out are dropped with the socket.
+        """Its handler is done with it. If its peer vanished (a pong went unanswered), reset it.
 
-        They would wait for a peer that has vanished (its heartbeat went unanswered) until
-        TCP gave up on it, a quarter of an hour later, holding the socket all that time.
-        A close under way (see `abort`) is left to finish within its grace.
+        aiohttp then closes the transport, and a close waits for the buffer to drain: bytes
+        still waiting would hold the socket until TCP gave up, a quarter of an hour later.
+        A close the client asked for, or one under way (see `abort`), ends as it would.
         """
         self.closing = True
-        if (self.closer is None or self.closer.done()) and self.transport.get_write_buffer_size():
+        if self.closer is None and self.ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
             self.cut()
 
     def cut(self) -> None:
@@ -148,6 +151,19 @@ class Connection:
             with contextlib.suppress(OSError):  # already closed
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
+
+
+def give_up_after(transport: asyncio.Transport, seconds: float) -> None:
+    """Have the kernel drop the connection once what it sent has gone unacknowledged this long.
+
+    This is TCP_USER_TIMEOUT. It covers a peer that vanished, even after its socket was
+    closed: the kernel would otherwise keep retrying that orphaned socket for minutes. A
+    peer that is alive but not reading still acknowledges, so this does not end it.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, min(int(seconds * 1000), 2**31 - 1))
 
 
 @dataclass

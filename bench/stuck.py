@@ -68,14 +68,14 @@ def tcp_state(sock: socket.socket) -> int:
     return struct.unpack("B", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1))[0]
 
 
-async def frozen_tablet(port: int, key: str) -> socket.socket:
-    """Shake hands, read the 101 and nothing after it, ever."""
+async def frozen_tablet(port: int, key: str, host: str = "127.0.0.1") -> socket.socket:
+    """A raw client with a 16 KiB receive buffer: it shakes hands, reads the 101 and nothing after it, ever."""
     loop = asyncio.get_running_loop()
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
     sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", port))
-    await loop.sock_sendall(sock, upgrade_request("127.0.0.1", port, key))
+    await loop.sock_connect(sock, (host, port))
+    await loop.sock_sendall(sock, upgrade_request(host, port, key))
     assert (await loop.sock_recv(sock, 12)) == b"HTTP/1.1 101"
     return sock
 

@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from .. import protocol
 from ..auth import SESSION_COOKIE, Principal, origin_allowed
-from ..hub import EARLY_AT_MOST, Connection, frame
+from ..hub import EARLY_AT_MOST, Connection, frame, give_up_after
 from ..keys import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
 from ..limits import TokenBucket
 from ..services.core import Result
@@ -64,8 +64,9 @@ async def authenticate(request: web.Request) -> Principal | None:
 
 async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     principal = await authenticate(request)  # a foreign Origin is refused here, before the upgrade
+    heartbeat = request.app[settings_key].heartbeat_seconds
     ws = web.WebSocketResponse(
-        heartbeat=request.app[settings_key].heartbeat_seconds,
+        heartbeat=heartbeat,
         max_msg_size=MAX_MESSAGE_BYTES,
         compress=request.app[settings_key].ws_compression,
     )
@@ -77,6 +78,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[hub_key]
     transport = request.transport
     assert transport is not None  # prepared just above
+    give_up_after(transport, 2 * heartbeat)  # a tablet that vanished is gone from the kernel too
     connection = hub.join(principal, ws, transport)
     if connection is None:
         await ws.send_str(protocol.TOO_MANY_CONNECTIONS)
