@@ -73,6 +73,7 @@
       if (wasBusy) busy(fresh, true);
       if (moveFrom === message.table.id && message.table.status !== "occupied") stopMove();
       if (fresh.dataset.lastActive) tick(fresh, Date.now());
+      expire(fresh, Date.now());
       listRequests();
     } else if (message.type === "waiter_request") {
       if (navigator.vibrate) navigator.vibrate(200);
@@ -194,10 +195,14 @@
 
   // Idle time ticks here, from each card's last activity, with no message from the server.
   function refresh() {
-    var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now(), i;
-    for (i = 0; i < cards.length; i++) tick(cards[i], now);
-    var ending = grid.querySelectorAll("form[data-until]"); // a Restore whose window has run out goes
-    for (i = 0; i < ending.length; i++) if (Date.parse(ending[i].dataset.until) <= now) ending[i].remove();
+    var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now();
+    for (var i = 0; i < cards.length; i++) tick(cards[i], now);
+    expire(grid, now);
+  }
+
+  function expire(root, now) { // a Restore whose window has run out goes
+    var ending = root.querySelectorAll("form[data-until]");
+    for (var i = 0; i < ending.length; i++) if (Date.parse(ending[i].dataset.until) <= now) ending[i].remove();
   }
 
   function since(el, iso, now) { // touches the page only where something changed

@@ -21,7 +21,7 @@ def ref(schema: str) -> dict[str, str]:
 ID_PATTERN = f"^{TABLE_ID.pattern}$"
 TABLE = {
     "type": "object",
-    "required": ["id", "number", "seats", "area", "status", "session", "restorable", "restorable_until", "requests"],
+    "required": ["id", "number", "seats", "area", "status", "session", "restorable", "requests"],
     "properties": {
         "id": {"type": "integer"},
         "number": {"type": "string", "description": "The table's label, e.g. 5, T12, Terrace 3"},
@@ -46,7 +46,8 @@ TABLE = {
         "restorable": {"type": "boolean"},
         "restorable_until": {
             "type": ["string", "null"], "format": "date-time",
-            "description": "When Restore runs out; null when the table cannot be restored now",
+            "description": "When Restore runs out; null when the table cannot be restored now "
+                           "(absent from events recorded before it existed)",
         },
         "requests": {
             "type": "array",
