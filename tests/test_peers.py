@@ -153,8 +153,9 @@ async def test_a_frozen_dashboard_is_cut_off_after_its_close_grace(aiohttp_clien
     frozen = await frozen_tablet(client.port, place.admin, client.host)
     local_port = frozen.getsockname()[1]
     awake, _ = await dashboard(client, place.viewer)
-    while not (frozen_connections := [c for c in hub.connections() if c.principal.role == "admin"]):
-        await asyncio.sleep(0.01)
+    while not (frozen_connections := [c for c in hub.connections() if c.principal.role == "admin"]) \
+            or frozen_connections[0].early is not None:
+        await asyncio.sleep(0.01)  # until its snapshot is out: from then on, updates go to its socket
     (connection,) = frozen_connections
     assert open_between(client.port, local_port) == 1
 
@@ -196,16 +197,16 @@ async def test_a_tablet_that_leaves_with_updates_still_queued_gets_them_and_its_
     client = await aiohttp_client(create_app(settings))
     hub = client.app[hub_key]
     leaving = await frozen_tablet(client.port, place.admin, client.host)  # not reading for now
-    while not (connections := list(hub.connections())):
-        await asyncio.sleep(0.01)
+    while not (connections := list(hub.connections())) or connections[0].early is not None:
+        await asyncio.sleep(0.01)  # until its snapshot is out: from then on, updates go to its socket
     (connection,) = connections
     n = 0
-    while connection.transport.get_write_buffer_size() < 50_000:  # queued, well under the 256 KiB limit
+    while connection.transport.get_write_buffer_size() < 50_000 and n < 1000:  # well under the 256 KiB limit
         n += 1
         hub.deliver(place.actor.restaurant_id, 100 + n,
                     json.dumps({"type": "table_update", "version": 100 + n, "pad": "x" * 16_000}))
         await asyncio.sleep(0)
-    assert not connection.closing
+    assert not connection.closing and connection.transport.get_write_buffer_size() >= 50_000
     loop = asyncio.get_running_loop()
     mask = os.urandom(4)
     code = struct.pack("!H", 1000)
