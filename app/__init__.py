@@ -13,7 +13,13 @@ from aiohttp.web import Application
 from .auth import KeyService
 from .db import Database
 from .hub import Hub, LocalPublisher
-from .keys import (
+from .limits import PerAddress
+from .render import Broadcast, Renderer, setup_filters
+from .services.restaurants import RestaurantService
+from .services.tables import TableService
+from .services.waiters import WaiterService
+from .settings import Settings
+from .typedefs import (
     api_keys_key,
     broadcast_key,
     db_key,
@@ -29,12 +35,6 @@ from .keys import (
     tables_key,
     waiters_key,
 )
-from .limits import PerAddress
-from .render import Broadcast, Renderer, setup_filters
-from .services.restaurants import RestaurantService
-from .services.tables import TableService
-from .services.waiters import WaiterService
-from .settings import Settings
 from .watch import watch_ctx
 from .web import routes  # the subpackage app.web; aiohttp's web is not imported by that name here
 from .web.security import security_headers

@@ -1,13 +1,14 @@
-"""API keys and dashboard sign-in sessions; the Origin check.
+"""API keys and dashboard sign-ins; the Origin check.
 
 A key is 192 random bits, shown once when it is made. The database keeps only its
 SHA-256 (a key that random needs no slow hash), looked up by that hash and compared
 in constant time. A key belongs to one restaurant and has a role: an admin may act,
 a viewer may only watch.
 
-Signing in to the dashboard with a key starts a session: a random id in an HttpOnly
-cookie, kept in the database as a SHA-256 only. A session ends when it expires, when
-its owner signs out, or when its key is revoked.
+Signing in to the dashboard with a key starts a sign-in: a random token in an HttpOnly
+cookie, kept in the database (table `login_session`) as a SHA-256 only. A sign-in ends
+when it expires, when its owner signs out, or when its key is revoked. (A seated party
+is a "party" in the code; "session" survives only in the wire format and table names.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .services.core import Actor, ServiceError, write_audit
 from .services.restaurants import find_restaurant
 
 KEY_PREFIX = "mtr_"
-SESSION_COOKIE = "maitre_session"
+SIGN_IN_COOKIE = "maitre_session"
 ROLES = ("admin", "viewer")
 
 
@@ -41,8 +42,8 @@ class Principal:
     restaurant_slug: str
     label: str
     role: str
-    session_id: int | None = None  # the sign-in session, when the caller came with the cookie
-    expires_at: str | None = None  # when that session ends
+    sign_in_id: int | None = None  # the sign-in, when the caller came with the cookie
+    expires_at: str | None = None  # when that sign-in ends
 
     @property
     def may_act(self) -> bool:
@@ -62,7 +63,7 @@ def hash_key(key: str) -> bytes:
 
 
 def csrf_token(session_token: str) -> str:
-    """The session's CSRF token: derived from the HttpOnly cookie, so another site cannot know it."""
+    """The sign-in's CSRF token: derived from the HttpOnly cookie, so another site cannot know it."""
     digest = hashlib.sha256(b"maitre-csrf:" + session_token.encode("utf-8", "surrogatepass")).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
@@ -92,26 +93,26 @@ class KeyService:
         return await self.db.read(_authenticate, hash_key(key))
 
     async def sign_in(self, key: str, hours: float) -> tuple[str, Principal] | None:
-        """Start a sign-in session for a valid key: the session token (for the cookie) and who it is."""
+        """Start a sign-in for a valid key: its token (for the cookie) and who it is."""
         principal = await self.authenticate(key)
         if principal is None:
             return None
         token = secrets.token_urlsafe(32)
-        session_id, expires_at = await self.db.write(_add_session, hash_key(token), principal.key_id, hours)
-        return token, replace(principal, session_id=session_id, expires_at=expires_at)
+        sign_in_id, expires_at = await self.db.write(_add_sign_in, hash_key(token), principal.key_id, hours)
+        return token, replace(principal, sign_in_id=sign_in_id, expires_at=expires_at)
 
-    async def session(self, token: str) -> Principal | None:
-        """Who a session token belongs to, while the session lives and its key is not revoked."""
+    async def signed_in_as(self, token: str) -> Principal | None:
+        """Who a sign-in token belongs to, while the sign-in lasts and its key is not revoked."""
         if len(token) > 100:
             return None
-        return await self.db.read(_session_principal, hash_key(token), utc_now())
+        return await self.db.read(_sign_in_principal, hash_key(token), utc_now())
 
     async def sign_out(self, token: str) -> None:
-        await self.db.write(_end_session, hash_key(token))
+        await self.db.write(_end_sign_in, hash_key(token))
 
-    async def ended(self, key_ids: set[int], session_ids: set[int]) -> tuple[set[int], set[int]]:
-        """Of these keys and sessions, the keys now revoked and the sessions now over."""
-        return await self.db.read(_ended, key_ids, session_ids, utc_now())
+    async def ended(self, key_ids: set[int], sign_in_ids: set[int]) -> tuple[set[int], set[int]]:
+        """Of these keys and sign-ins, the keys now revoked and the sign-ins now over."""
+        return await self.db.read(_ended, key_ids, sign_in_ids, utc_now())
 
     async def revoke(self, key_id: int, actor: str = "cli") -> dict[str, Any]:
         return await self.db.write(_revoke_key, key_id, actor)
@@ -151,42 +152,42 @@ def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | N
     return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
 
 
-def _add_session(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float) -> tuple[int, str]:
+def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float) -> tuple[int, str]:
     now = utc_now()
     expires = format_time(parse_time(now) + timedelta(hours=hours))
     conn.execute("DELETE FROM login_session WHERE expires_at < ?", (now,))
-    session_id = conn.execute(
+    sign_in_id = conn.execute(
         "INSERT INTO login_session (token_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
         (token_hash, key_id, now, expires),
     ).fetchone()[0]
-    return session_id, expires
+    return sign_in_id, expires
 
 
-def _session_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) -> Principal | None:
+def _sign_in_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) -> Principal | None:
     row = conn.execute(
-        "SELECT s.id AS session_id, s.token_hash, s.expires_at, k.id, k.restaurant_id, r.slug, k.label, k.role"
+        "SELECT s.id AS sign_in_id, s.token_hash, s.expires_at, k.id, k.restaurant_id, r.slug, k.label, k.role"
         " FROM login_session AS s JOIN api_key AS k ON k.id = s.key_id JOIN restaurant AS r ON r.id = k.restaurant_id"
         " WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
         (token_hash, now),
     ).fetchone()
     if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
         return None
-    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], row["session_id"],
+    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], row["sign_in_id"],
                      row["expires_at"])
 
 
-def _end_session(conn: sqlite3.Connection, token_hash: bytes) -> None:
+def _end_sign_in(conn: sqlite3.Connection, token_hash: bytes) -> None:
     conn.execute("DELETE FROM login_session WHERE token_hash = ?", (token_hash,))
 
 
-def _ended(conn: sqlite3.Connection, key_ids: set[int], session_ids: set[int], now: str) -> tuple[set[int], set[int]]:
-    keys, sessions = sorted(key_ids), sorted(session_ids)
+def _ended(conn: sqlite3.Connection, key_ids: set[int], sign_in_ids: set[int], now: str) -> tuple[set[int], set[int]]:
+    keys, sign_ins = sorted(key_ids), sorted(sign_in_ids)
     live_keys = {key_id for (key_id,) in conn.execute(
         f"SELECT id FROM api_key WHERE revoked_at IS NULL AND id IN ({','.join('?' * len(keys))})", keys)}
-    live_sessions = {session_id for (session_id,) in conn.execute(
-        f"SELECT id FROM login_session WHERE expires_at > ? AND id IN ({','.join('?' * len(sessions))})",
-        [now, *sessions])}
-    return key_ids - live_keys, session_ids - live_sessions
+    live_sign_ins = {sign_in_id for (sign_in_id,) in conn.execute(
+        f"SELECT id FROM login_session WHERE expires_at > ? AND id IN ({','.join('?' * len(sign_ins))})",
+        [now, *sign_ins])}
+    return key_ids - live_keys, sign_in_ids - live_sign_ins
 
 
 def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str) -> dict[str, Any]:

@@ -177,7 +177,7 @@ class Hub:
     def __init__(self, max_per_restaurant: int, buffer_limit: int = BUFFER_LIMIT) -> None:
         self.max_per_restaurant = max_per_restaurant
         self.buffer_limit = buffer_limit
-        self.next_expiry: str | None = None  # the earliest end of a connected sign-in session
+        self.next_expiry: str | None = None  # the earliest end of a connected sign-in
         self.restaurants: dict[int, Restaurant] = {}
 
     def join(self, principal: Principal, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Connection | None:
@@ -202,7 +202,7 @@ class Hub:
             yield from restaurant.connections
 
     def close_expired(self, now: str, text: str, code: int) -> None:
-        """Close the sockets of sign-in sessions that ended by `now`; looks only once one may have."""
+        """Close the sockets of sign-ins that ended by `now`; looks only once one may have."""
         if self.next_expiry is None or now < self.next_expiry:
             return
         self.close_where(lambda c: c.principal.expires_at is not None and c.principal.expires_at <= now, text, code)

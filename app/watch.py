@@ -4,7 +4,7 @@ The command line (or a second server) writes to the same database file. Twice a
 second this task compares each watched restaurant's version with the last update the
 hub delivered and publishes what it missed, straight from the audit log (which holds
 every changed table as the dashboard shows it). It also closes the sockets of keys
-that were revoked and of sign-in sessions that ended.
+that were revoked and of sign-ins that ended.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from aiohttp import web
 from .auth import KeyService
 from .db import Database, utc_now
 from .hub import Hub
-from .keys import api_keys_key, broadcast_key, db_key, hub_key
 from .protocol import UNAUTHORIZED
 from .render import Broadcast
 from .services.core import TableUpdate
+from .typedefs import api_keys_key, broadcast_key, db_key, hub_key
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,13 @@ async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
 
 async def end_revoked(keys: KeyService, hub: Hub) -> None:
     key_ids = {c.principal.key_id for c in hub.connections()}
-    session_ids = {c.principal.session_id for c in hub.connections() if c.principal.session_id is not None}
+    sign_in_ids = {c.principal.sign_in_id for c in hub.connections() if c.principal.sign_in_id is not None}
     if not key_ids:
         return
-    revoked, ended = await keys.ended(key_ids, session_ids)
+    revoked, ended = await keys.ended(key_ids, sign_in_ids)
     if revoked or ended:
         hub.close_where(
-            lambda c: c.principal.key_id in revoked or c.principal.session_id in ended, UNAUTHORIZED, CLOSE_UNAUTHORIZED
+            lambda c: c.principal.key_id in revoked or c.principal.sign_in_id in ended, UNAUTHORIZED, CLOSE_UNAUTHORIZED
         )
 
 

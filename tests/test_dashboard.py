@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from app import create_app
-from app.auth import SESSION_COOKIE
+from app.auth import SIGN_IN_COOKIE
 from app.services.core import Actor
 
 from .html import cards
@@ -49,7 +49,7 @@ async def test_signing_in_sets_a_strict_session_cookie_and_goes_to_the_dashboard
     _, admin, _ = place
     response = await sign_in(client, admin)
     assert response.status == 303 and response.headers["Location"] == "/admin/dashboard"
-    cookie = SimpleCookie(response.headers["Set-Cookie"])[SESSION_COOKIE]
+    cookie = SimpleCookie(response.headers["Set-Cookie"])[SIGN_IN_COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/admin"
     assert not cookie["secure"]  # plain HTTP here; over HTTPS it is Secure
     assert admin not in response.headers["Set-Cookie"]
@@ -61,7 +61,7 @@ async def test_signing_in_sets_a_strict_session_cookie_and_goes_to_the_dashboard
 async def test_the_session_is_stored_only_as_a_hash(client, place, db_path):
     _, admin, _ = place
     response = await sign_in(client, admin)
-    token = SimpleCookie(response.headers["Set-Cookie"])[SESSION_COOKIE].value
+    token = SimpleCookie(response.headers["Set-Cookie"])[SIGN_IN_COOKIE].value
     conn = sqlite3.connect(db_path)
     stored = conn.execute("SELECT token_hash FROM login_session").fetchall()
     conn.close()
@@ -74,7 +74,7 @@ async def test_a_wrong_key_shows_the_form_again_with_a_message(client, place):
     response = await sign_in(client, "mtr_wrong")
     assert response.status == 401
     assert "not recognised" in await response.text()
-    assert SESSION_COOKIE not in response.cookies
+    assert SIGN_IN_COOKIE not in response.cookies
 
 
 async def test_sign_in_attempts_are_rate_limited_per_address(client, place):
@@ -147,11 +147,11 @@ async def test_sessions_expire_on_the_server(aiohttp_client, settings, place):
     _, admin, _ = place
     client = await aiohttp_client(create_app(dataclasses.replace(settings, session_hours=1 / 3600)))
     response = await sign_in(client, admin)
-    token = SimpleCookie(response.headers["Set-Cookie"])[SESSION_COOKIE].value
+    token = SimpleCookie(response.headers["Set-Cookie"])[SIGN_IN_COOKIE].value
     assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 200
     await asyncio.sleep(1.1)
     client.session.cookie_jar.clear()
-    stale = await client.get("/admin/dashboard", allow_redirects=False, headers={"Cookie": f"{SESSION_COOKIE}={token}"})
+    stale = await client.get("/admin/dashboard", allow_redirects=False, headers={"Cookie": f"{SIGN_IN_COOKIE}={token}"})
     assert stale.status == 303
 
 

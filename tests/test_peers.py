@@ -18,7 +18,7 @@ from aiohttp.test_utils import unused_port
 
 from app import create_app
 from app import hub as hub_module
-from app.keys import hub_key
+from app.typedefs import hub_key
 from bench.stuck import frozen_tablet, tcp_state
 
 from . import netns

@@ -17,11 +17,11 @@ from aiohttp.test_utils import TestClient
 from app import create_app
 from app.auth import KeyService
 from app.db import Database
-from app.keys import hub_key
 from app.services.core import Actor
 from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
+from app.typedefs import hub_key
 
 from .html import cards
 

@@ -1,6 +1,6 @@
 """Who is asking, over HTTP: a Bearer key or the sign-in cookie, and for a cookie, proof it is our own page.
 
-With the cookie, a request that changes something needs the session's CSRF token (a
+With the cookie, a request that changes something needs the sign-in's CSRF token (a
 form field `csrf_token` or the `X-CSRF-Token` header) and must not come from a foreign
 Origin or Referer. Our pages send `Referrer-Policy: no-referrer`, under which browsers
 send `Origin: null` and no Referer even with their own form posts: so a null or missing
@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 
-from ..auth import SESSION_COOKIE, Principal, csrf_token, origin_allowed
-from ..keys import api_keys_key, settings_key
+from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_allowed
+from ..typedefs import api_keys_key, settings_key
 
 TABLE_ID = re.compile(r"[1-9][0-9]{0,17}")  # a table id as a path or form field
 
@@ -37,12 +37,12 @@ UNAUTHORIZED = Refused("unauthorized", "Sign in, or send an API key as 'Authoriz
 
 
 async def signed_in(request: web.Request) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    return await request.app[api_keys_key].session(token) if token else None
+    token = request.cookies.get(SIGN_IN_COOKIE)
+    return await request.app[api_keys_key].signed_in_as(token) if token else None
 
 
-def session_csrf(request: web.Request) -> str | None:
-    token = request.cookies.get(SESSION_COOKIE)
+def sign_in_csrf(request: web.Request) -> str | None:
+    token = request.cookies.get(SIGN_IN_COOKIE)
     return csrf_token(token) if token else None
 
 
@@ -80,7 +80,7 @@ async def check_own_page(request: web.Request) -> None:
     if sent is None:
         field = (await read_form(request)).get("csrf_token")
         sent = field if isinstance(field, str) else None
-    expected = session_csrf(request)
+    expected = sign_in_csrf(request)
     if not sent or expected is None or not _equal(sent, expected):
         raise Refused("forbidden", "The form has expired. Reload the page and try again.", 403)
 

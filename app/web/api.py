@@ -18,9 +18,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..auth import Principal
-from ..keys import broadcast_key, db_key, request_limiter_key, tables_key, waiters_key
 from ..services.core import Result
 from ..services.tables import TableService
+from ..typedefs import broadcast_key, db_key, request_limiter_key, tables_key, waiters_key
 from .access import TABLE_ID, Refused, caller, read_form
 from .dashboard import remember_notice
 from .socket import is_int
@@ -95,8 +95,8 @@ async def change(request: web.Request, perform: Perform, done: Callable[[Result]
     request.app[broadcast_key].result(principal.restaurant_id, result)
     if result.ok:
         result = dataclasses.replace(result, detail=done(result))
-    if back and principal.session_id is not None:
-        remember_notice(request.app, principal.session_id, result.detail or "")
+    if back and principal.sign_in_id is not None:
+        remember_notice(request.app, principal.sign_in_id, result.detail or "")
         raise web.HTTPSeeOther(request.app.router["dashboard"].url_for(), headers=headers)
     return answer(request, result, 200 if result.ok else status_of(result.code or ""), headers=headers)
 

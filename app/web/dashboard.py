@@ -16,17 +16,17 @@ import aiohttp_jinja2
 import segno
 from aiohttp import web
 
-from ..auth import SESSION_COOKIE, Principal
-from ..keys import api_keys_key, login_limiter_key, notices_key, restaurants_key, settings_key, tables_key
-from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, session_csrf, signed_in
+from ..auth import SIGN_IN_COOKIE, Principal
+from ..typedefs import api_keys_key, login_limiter_key, notices_key, restaurants_key, settings_key, tables_key
+from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, sign_in_csrf, signed_in
 
 NOTICES_KEPT = 10_000
 
 
-def remember_notice(app: web.Application, session_id: int, text: str) -> None:
-    """A line to show on the session's next dashboard page (post/redirect/get)."""
+def remember_notice(app: web.Application, sign_in_id: int, text: str) -> None:
+    """A line to show on the sign-in's next dashboard page (post/redirect/get)."""
     notices: OrderedDict[int, str] = app[notices_key]
-    notices[session_id] = text
+    notices[sign_in_id] = text
     if len(notices) > NOTICES_KEPT:
         notices.popitem(last=False)
 
@@ -62,14 +62,14 @@ async def login(request: web.Request) -> web.Response:
     token, _ = signed
     response = web.HTTPSeeOther(request.app.router["dashboard"].url_for())
     response.set_cookie(
-        SESSION_COOKIE, token, path="/admin", httponly=True, samesite="Strict", secure=request.secure,
+        SIGN_IN_COOKIE, token, path="/admin", httponly=True, samesite="Strict", secure=request.secure,
         max_age=math.ceil(settings.session_hours * 3600),
     )
     raise response
 
 
 async def logout(request: web.Request) -> web.Response:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(SIGN_IN_COOKIE)
     if token:
         try:
             await check_own_page(request)
@@ -77,11 +77,11 @@ async def logout(request: web.Request) -> web.Response:
             raise web.HTTPForbidden(text=refused.detail) from None
         await request.app[api_keys_key].sign_out(token)
     response = web.HTTPSeeOther(request.app.router["login"].url_for())
-    response.del_cookie(SESSION_COOKIE, path="/admin")
+    response.del_cookie(SIGN_IN_COOKIE, path="/admin")
     raise response
 
 
-async def session_or_login(request: web.Request) -> Principal:
+async def signed_in_or_login(request: web.Request) -> Principal:
     principal = await signed_in(request)
     if principal is None:
         raise web.HTTPSeeOther(request.app.router["login"].url_for())
@@ -95,7 +95,7 @@ def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Re
 
 
 async def dashboard(request: web.Request) -> web.Response:
-    principal = await session_or_login(request)
+    principal = await signed_in_or_login(request)
     settings = request.app[settings_key]
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
@@ -104,8 +104,8 @@ async def dashboard(request: web.Request) -> web.Response:
         "principal": principal,
         "version": version,
         "tables": tables,
-        "csrf": session_csrf(request),
-        "notice": request.app[notices_key].pop(principal.session_id, None),
+        "csrf": sign_in_csrf(request),
+        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
         "requests": pending_requests(tables),
         "idle_warning": restaurant["idle_warning_minutes"] or settings.idle_warning_minutes,
         "idle_alert": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes,
@@ -128,7 +128,7 @@ async def grid(request: web.Request) -> web.Response:
     etag = f'"{version}"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    response = aiohttp_jinja2.render_template("_grid.html", request, {"tables": tables, "csrf": session_csrf(request)})
+    response = aiohttp_jinja2.render_template("_grid.html", request, {"tables": tables, "csrf": sign_in_csrf(request)})
     response.headers.update({"ETag": etag, "Cache-Control": "no-cache"})
     return response
 
@@ -137,24 +137,24 @@ async def move_page(request: web.Request) -> web.Response:
     """`GET /admin/table/{id}/move`: where the party can go, for a tablet without the script."""
     if not TABLE_ID.fullmatch(request.match_info["id"]):
         raise web.HTTPNotFound(text="There is no such table.")
-    principal = await session_or_login(request)
+    principal = await signed_in_or_login(request)
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
     source = next((t for t in tables if str(t["id"]) == request.match_info["id"]), None)
     if source is None or source["status"] != "occupied":
-        if principal.session_id is not None:
-            remember_notice(request.app, principal.session_id,
+        if principal.sign_in_id is not None:
+            remember_notice(request.app, principal.sign_in_id,
                             "That table has no guests to move." if source else "There is no such table.")
         raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
     return page(request, "move.html", {
         "source": source,
         "targets": [t for t in tables if t["status"] == "free"],
-        "csrf": session_csrf(request),
+        "csrf": sign_in_csrf(request),
     })
 
 
 async def qr_codes(request: web.Request) -> web.Response:
     """`GET /admin/tables/qr`: every table's QR code, laid out to print on A4."""
-    principal = await session_or_login(request)
+    principal = await signed_in_or_login(request)
     settings = request.app[settings_key]
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)

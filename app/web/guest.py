@@ -9,8 +9,8 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from ..keys import broadcast_key, guest_address_limiter_key, guest_table_limiter_key, waiters_key
 from ..services.waiters import KINDS
+from ..typedefs import broadcast_key, guest_address_limiter_key, guest_table_limiter_key, waiters_key
 from .dashboard import refuse_foreign_origin
 
 DONE = {

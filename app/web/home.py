@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..keys import db_key
+from ..typedefs import db_key
 
 
 async def index(request: web.Request) -> web.Response:

@@ -14,11 +14,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .. import protocol
-from ..auth import SESSION_COOKIE, Principal, origin_allowed
+from ..auth import SIGN_IN_COOKIE, Principal, origin_allowed
 from ..hub import EARLY_AT_MOST, Connection, frame, give_up_after
-from ..keys import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
 from ..limits import TokenBucket
 from ..services.core import Result
+from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
 from ..watch import CLOSE_UNAUTHORIZED
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,12 @@ async def authenticate(request: web.Request) -> Principal | None:
     token = request.query.get("token")
     if token is not None:
         return await keys.authenticate(token)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = request.cookies.get(SIGN_IN_COOKIE)
     if cookie is None:
         return None
     if not origin_allowed(request, request.app[settings_key].allowed_origins):
         raise web.HTTPForbidden(text="This socket only opens from Maître's own page.")
-    return await keys.session(cookie)
+    return await keys.signed_in_as(cookie)
 
 
 async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:

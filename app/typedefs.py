@@ -29,4 +29,4 @@ login_limiter_key = web.AppKey("login_limiter", PerAddress)
 request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
 guest_table_limiter_key = web.AppKey("guest_table_limiter", PerAddress)  # guest calls, per table
 guest_address_limiter_key = web.AppKey("guest_address_limiter", PerAddress)  # guest calls, per client address
-notices_key = web.AppKey("notices", OrderedDict)  # session id -> the line its next page shows
+notices_key = web.AppKey("notices", OrderedDict)  # sign-in id -> the line its next page shows
