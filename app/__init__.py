@@ -11,8 +11,9 @@ import jinja2
 from aiohttp.web import Application
 
 from .auth import KeyService
+from .bus import LocalPublisher
 from .db import Database
-from .hub import Hub, LocalPublisher
+from .hub import Hub
 from .limits import PerAddress
 from .render import Broadcast, Renderer, setup_filters
 from .services.restaurants import RestaurantService

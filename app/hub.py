@@ -1,169 +1,26 @@
-"""The hub: who is connected to which restaurant, and getting each message to them.
+"""The hub's registry: who is connected to which restaurant, at which version.
 
-It knows connections, versions and messages as text; it knows nothing of SQL or HTML.
-A change's message is framed once and the same bytes written to every socket; a slow or
-stuck tablet never delays the others: one whose outgoing buffer overflows is closed
-(1013, try again later) and resynchronises when it reconnects.
-
-Changes reach the hub through a `Publisher`. `LocalPublisher` delivers in this process;
-a Redis pub/sub publisher can take its place for several worker processes without
-touching the services or the handlers.
+Only this module knows restaurants. It keeps each restaurant's dashboards, the last
+update delivered to them and the recent updates `sync` can replay, and fans each
+message out to those dashboards; writing to a socket, bounding and closing it is
+app/sockets.py's business. Changes arrive through the bus (app/bus.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import socket
-import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from .auth import Principal
+from .protocol import CLOSE_GOING_AWAY
+from .sockets import BUFFER_LIMIT, Connection, frame
 
-log = logging.getLogger(__name__)
-
-BUFFER_LIMIT = 256 * 1024  # bytes waiting for one dashboard before it counts as stuck
-EARLY_AT_MOST = 256  # messages held while the snapshot goes out
 REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
-CLOSE_GRACE = 5.0  # seconds a dashboard being closed has to take its close frame before it is cut off
-
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_GOING_AWAY = 1001
-
-
-class Publisher(Protocol):
-    def publish(self, restaurant_id: int, messages: list[tuple[int, str]]) -> None:
-        """Deliver (version, text) table updates, in version order, to every dashboard of the restaurant."""
-
-    def announce(self, restaurant_id: int, text: str) -> None:
-        """Deliver a message that is not a table update (not numbered, not replayed) to those dashboards."""
-
-
-def frame(text: str) -> bytes:
-    """A whole WebSocket text frame, built once and written as it is to every socket that gets it.
-
-    Server frames are never masked, and these are never compressed (an uncompressed message is
-    valid with permessage-deflate too), so the bytes are the same for every connection.
-    """
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
-
-
-class Connection:
-    """One dashboard socket: who it is, and its transport, written to directly.
-
-    The transport's own write buffer is the connection's outgoing queue: a client that
-    lets it grow past `limit` bytes has stopped reading and is closed (1013), so it never
-    holds the others up nor pins the server's memory.
-    """
-
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, principal: Principal,
-                 limit: int) -> None:
-        self.ws = ws
-        self.transport = transport
-        self.principal = principal
-        self.limit = limit
-        self.floor = 0  # updates at or below this version were in the snapshot the client got
-        self.early: list[tuple[int | None, bytes]] | None = []  # what came before the snapshot was sent
-        self.closing = False
-        self.closer: asyncio.Task[None] | None = None
-
-    def start(self, floor: int) -> None:
-        """The snapshot at version `floor` is sent: from now on, messages go straight out."""
-        early, self.early, self.floor = self.early or [], None, floor
-        for version, data in early:
-            self.send(version, data)
-
-    def send(self, version: int | None, data: bytes) -> None:
-        """Write a frame (a table update carries its version); a client that is not keeping up is closed."""
-        if self.closing or version is not None and version <= self.floor:
-            return
-        if self.early is not None:
-            self.early.append((version, data))
-            if len(self.early) > EARLY_AT_MOST:
-                self.abort(CLOSE_TRY_AGAIN_LATER)
-            return
-        if self.transport.is_closing():
-            return
-        if self.transport.get_write_buffer_size() > self.limit:
-            log.info("closing a dashboard of restaurant %s that stopped reading", self.principal.restaurant_id)
-            self.abort(CLOSE_TRY_AGAIN_LATER)
-            return
-        self.transport.write(data)
-
-    def close_after(self, text: str, code: int) -> None:
-        """Send `text`, then close with `code`."""
-        if self.early is not None:
-            self.start(self.floor)
-        self.send(None, frame(text))
-        self.abort(code)
-
-    def abort(self, code: int) -> None:
-        if not self.closing:
-            self.closing = True
-            self.closer = asyncio.create_task(self._close(code))
-
-    async def _close(self, code: int) -> None:
-        """Send the close frame; a client that has not taken it within CLOSE_GRACE is cut off.
-
-        Closing waits for the outgoing buffer to drain, and a client that stopped reading
-        never drains it: without the cut, its socket and the bytes waiting for it would
-        stay until it read again, however long that took.
-        """
-        try:
-            await asyncio.wait_for(self.ws.close(code=code), CLOSE_GRACE)
-        except TimeoutError:
-            self.cut()
-        else:
-            if self.transport.get_write_buffer_size():  # it was already closed (a missed pong): nothing drains
-                self.cut()
-
-    def release(self) -> None:
-        """Its handler is done with it. If its peer vanished (a pong went unanswered), reset it.
-
-        aiohttp then closes the transport, and a close waits for the buffer to drain: bytes
-        still waiting would hold the socket until TCP gave up, a quarter of an hour later.
-        A close the client asked for, or one under way (see `abort`), ends as it would.
-        """
-        self.closing = True
-        if self.closer is None and self.ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
-            self.cut()
-
-    def cut(self) -> None:
-        """Reset the connection: nothing more is sent, here or by the kernel, and the client sees a reset.
-
-        A plain close would leave what the kernel already holds (up to a few MB) to be
-        retried to a client that does not take it; a zero linger time discards it now.
-        """
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):  # already closed
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.transport.abort()
-
-
-def give_up_after(transport: asyncio.Transport, seconds: float) -> None:
-    """Have the kernel drop the connection once what it sent has gone unacknowledged this long.
-
-    This is TCP_USER_TIMEOUT. It covers a peer that vanished, even after its socket was
-    closed: the kernel would otherwise keep retrying that orphaned socket for minutes. A
-    peer that is alive but not reading still acknowledges, so this does not end it.
-    """
-    sock = transport.get_extra_info("socket")
-    if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, min(int(seconds * 1000), 2**31 - 1))
 
 
 @dataclass
@@ -274,16 +131,3 @@ class Hub:
         with contextlib.suppress(Exception):
             await asyncio.gather(*closing, return_exceptions=True)
 
-
-class LocalPublisher:
-    """Delivers in this process, synchronously, so updates keep the order the database gave them."""
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-
-    def publish(self, restaurant_id: int, messages: list[tuple[int, str]]) -> None:
-        for version, text in messages:
-            self.hub.deliver(restaurant_id, version, text)
-
-    def announce(self, restaurant_id: int, text: str) -> None:
-        self.hub.announce(restaurant_id, text)

@@ -1,13 +1,25 @@
-"""The dashboard socket's small server messages (the card-carrying ones are built in render.py)."""
+"""The dashboard socket's close codes and small server messages (the card-carrying ones are built in render.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from .render import dumps
 from .services.core import Result
 
 Ref = str | int | None
+
+# The close codes Maître chooses, declared here only (aiohttp closes a too-large message with 1009).
+CLOSE_GOING_AWAY = 1001  # the server is shutting down: reconnect, to the next server
+CLOSE_TRY_AGAIN_LATER = 1013  # the client stopped reading: reconnect, and take a snapshot
+CLOSE_UNAUTHORIZED = 4401  # no valid key or sign-in, or it ended: sign in again
+CLOSE_TOO_MANY_CONNECTIONS = 4429  # the restaurant has its fill of dashboards
+
+
+def dumps(message: dict[str, Any]) -> str:
+    """A message as compact JSON text, as every socket message is sent."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
 
 PONG = dumps({"type": "pong"})
 

@@ -8,7 +8,6 @@ out to twenty dashboards costs twenty socket writes and nothing more.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import groupby
@@ -16,8 +15,9 @@ from typing import Any
 
 import jinja2
 
+from .bus import Publisher
 from .db import parse_time
-from .hub import Publisher
+from .protocol import dumps
 from .services.core import Result, TableUpdate
 
 STATUS_WORDS = {"free": "Free", "occupied": "Occupied", "disabled": "Disabled"}
@@ -40,10 +40,6 @@ def setup_filters(env: jinja2.Environment) -> None:
     env.filters["minutes_since"] = minutes_since
     env.globals["status_word"] = STATUS_WORDS.__getitem__
     env.globals["by_area"] = by_area
-
-
-def dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
 class Renderer:

@@ -20,7 +20,7 @@ from aiohttp import web
 from .auth import KeyService
 from .db import Database, utc_now
 from .hub import Hub
-from .protocol import UNAUTHORIZED
+from .protocol import CLOSE_UNAUTHORIZED, UNAUTHORIZED
 from .render import Broadcast
 from .services.core import TableUpdate
 from .typedefs import api_keys_key, broadcast_key, db_key, hub_key
@@ -28,7 +28,6 @@ from .typedefs import api_keys_key, broadcast_key, db_key, hub_key
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
-CLOSE_UNAUTHORIZED = 4401
 
 
 def missed_updates(conn: sqlite3.Connection, restaurant_id: int, after: int) -> list[TableUpdate]:

@@ -16,8 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
-from app import create_app
-from app import hub as hub_module
+from app import create_app, sockets
 from app.typedefs import hub_key
 from bench.stuck import frozen_tablet, tcp_state
 
@@ -121,7 +120,7 @@ async def test_a_tablet_whose_network_vanishes_is_removed_within_two_heartbeats(
                 # sockets give up after two heartbeats unacknowledged). A flood may overflow the queue before the
                 # heartbeat notices: then it is closed with 1013 and, never taking the close frame, cut off after
                 # the close grace.
-                while (left := towards_tablet(link)) and time.monotonic() - cut < hub_module.CLOSE_GRACE + 2:
+                while (left := towards_tablet(link)) and time.monotonic() - cut < sockets.CLOSE_GRACE + 2:
                     await asyncio.sleep(0.05)
                 assert left == [], left
 
@@ -146,7 +145,7 @@ async def test_a_tablet_whose_network_vanishes_is_removed_within_two_heartbeats(
 async def test_a_frozen_dashboard_is_cut_off_after_its_close_grace(aiohttp_client, settings, db, monkeypatch):
     """A tablet that stops reading and never reads again: closed with 1013 once its buffer overflows, and
     when it has not taken even the close frame within the grace, its socket is cut and what waited is freed."""
-    monkeypatch.setattr(hub_module, "CLOSE_GRACE", 1.0)
+    monkeypatch.setattr(sockets, "CLOSE_GRACE", 1.0)
     place = await make_place(db, settings, "frozen", 2)
     client = await aiohttp_client(create_app(settings))
     hub = client.app[hub_key]

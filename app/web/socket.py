@@ -15,18 +15,16 @@ from aiohttp import WSMsgType, web
 
 from .. import protocol
 from ..auth import SIGN_IN_COOKIE, Principal, origin_allowed
-from ..hub import EARLY_AT_MOST, Connection, frame, give_up_after
 from ..limits import TokenBucket
 from ..services.core import Result
+from ..sockets import EARLY_AT_MOST, Connection, frame, give_up_after
 from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
-from ..watch import CLOSE_UNAUTHORIZED
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4096
 MESSAGES_PER_SECOND = 10
 MESSAGE_BURST = 20
-CLOSE_TOO_MANY = 4429
 LARGEST_ID = 2**62
 REPLAY_AT_MOST = EARLY_AT_MOST // 2  # past that, a snapshot is smaller than the replay
 
@@ -73,7 +71,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     if principal is None:
         await ws.send_str(protocol.UNAUTHORIZED)
-        await ws.close(code=CLOSE_UNAUTHORIZED)
+        await ws.close(code=protocol.CLOSE_UNAUTHORIZED)
         return ws
     hub = request.app[hub_key]
     transport = request.transport
@@ -82,7 +80,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     connection = hub.join(principal, ws, transport)
     if connection is None:
         await ws.send_str(protocol.TOO_MANY_CONNECTIONS)
-        await ws.close(code=CLOSE_TOO_MANY)
+        await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
         return ws
     try:
         version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)

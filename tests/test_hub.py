@@ -1,0 +1,143 @@
+"""Unit tests of the registry (app/hub.py): who is connected to which restaurant, at which version.
+
+No socket, no server: dashboards are Connections over the stand-ins of tests/test_sockets.py.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from aiohttp import web
+
+from app.hub import REPLAY_SIZE, Hub
+from app.sockets import Connection, frame
+
+from .test_sockets import RecordingTransport, StandInSocket, principal
+
+BISTRO, CAFE = 1, 2
+
+
+def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1,
+         expires_at: str | None = None) -> tuple[Connection, RecordingTransport]:
+    """A dashboard of the restaurant whose snapshot is out, and what was written to it."""
+    transport = RecordingTransport()
+    ws = cast(web.WebSocketResponse, StandInSocket())
+    connection = hub.join(principal(restaurant_id, key_id, expires_at), ws, transport)
+    assert connection is not None
+    connection.start(floor=0)
+    return connection, transport
+
+
+def update(version: int) -> str:
+    return f'{{"type":"table_update","version":{version}}}'
+
+
+def deliver(hub: Hub, versions: range | list[int], restaurant_id: int = BISTRO) -> None:
+    for version in versions:
+        hub.deliver(restaurant_id, version, update(version))
+
+
+def test_replay_gives_the_updates_after_since_in_order() -> None:
+    hub = Hub(max_per_restaurant=5)
+    deliver(hub, range(1, 5))
+    assert hub.replay(BISTRO, 1) == [frame(update(2)), frame(update(3)), frame(update(4))]
+    assert hub.replay(BISTRO, 4) == []
+
+
+def test_a_gap_in_versions_clears_the_replay_buffer() -> None:
+    hub = Hub(max_per_restaurant=5)
+    deliver(hub, [1, 2, 5])
+    assert hub.replay(BISTRO, 2) is None, "3 and 4 were never delivered: a replay would skip them"
+    assert hub.replay(BISTRO, 4) == [frame(update(5))]
+
+
+def test_replay_needs_a_snapshot_when_since_is_ahead_or_older_than_what_is_held() -> None:
+    hub = Hub(max_per_restaurant=5)
+    assert hub.replay(BISTRO, 0) is None, "nothing delivered yet"
+    deliver(hub, range(1, REPLAY_SIZE + 3))  # versions 1 and 2 have left the buffer
+    assert hub.replay(BISTRO, REPLAY_SIZE + 3) is None
+    assert hub.replay(BISTRO, 1) is None
+    assert len(hub.replay(BISTRO, 2) or []) == REPLAY_SIZE, "all that is held, from version 3"
+    assert hub.replay(CAFE, 0) is None
+
+
+def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> None:
+    hub = Hub(max_per_restaurant=5)
+    hub.start_at(BISTRO, 7)
+    assert hub.versions() == {}, "no dashboard: the hub does not track the restaurant"
+    join(hub)
+    hub.start_at(BISTRO, 7)
+    hub.start_at(BISTRO, 9)
+    assert hub.versions() == {BISTRO: 7}
+    hub.deliver(BISTRO, 8, update(8))
+    hub.start_at(BISTRO, 20)
+    assert hub.versions() == {BISTRO: 8}
+
+
+def test_an_old_version_is_dropped() -> None:
+    hub = Hub(max_per_restaurant=5)
+    _, transport = join(hub)
+    deliver(hub, [1, 2])
+    hub.deliver(BISTRO, 2, "a second version 2")
+    hub.deliver(BISTRO, 1, "an old version 1")
+    assert transport.written == [frame(update(1)), frame(update(2))]
+    assert hub.replay(BISTRO, 0) == [frame(update(1)), frame(update(2))]
+
+
+def test_updates_reach_only_the_restaurants_dashboards() -> None:
+    hub = Hub(max_per_restaurant=5)
+    _, bistro = join(hub, BISTRO)
+    _, cafe = join(hub, CAFE)
+    deliver(hub, [1], BISTRO)
+    assert bistro.written == [frame(update(1))] and cafe.written == []
+
+
+def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
+    hub = Hub(max_per_restaurant=5)
+    _, transport = join(hub)
+    deliver(hub, [1])
+    hub.announce(BISTRO, '{"type":"waiter_request"}')
+    assert transport.written == [frame(update(1)), frame('{"type":"waiter_request"}')]
+    assert hub.versions() == {BISTRO: 1}
+    assert hub.replay(BISTRO, 0) == [frame(update(1))]
+
+
+async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> None:
+    hub = Hub(max_per_restaurant=5, buffer_limit=100)
+    stuck, stuck_transport = join(hub, key_id=1)
+    join(hub, key_id=2)
+    stuck_transport.buffered = 101
+    deliver(hub, [1])
+    assert stuck.closing and hub.count(BISTRO) == 1
+    assert stuck.closer is not None
+    await stuck.closer
+
+
+async def test_close_expired_looks_only_once_a_sign_in_may_have_ended() -> None:
+    hub = Hub(max_per_restaurant=5)
+    early, _ = join(hub, key_id=1, expires_at="2030-01-01T10:00:00.000Z")
+    late, _ = join(hub, key_id=2, expires_at="2030-01-01T12:00:00.000Z")
+    join(hub, key_id=3)  # an API key: it does not end
+    assert hub.next_expiry == "2030-01-01T10:00:00.000Z"
+    hub.close_expired("2030-01-01T09:59:59.999Z", "ended", 4401)
+    assert hub.count(BISTRO) == 3 and not early.closing
+    hub.close_expired("2030-01-01T10:00:00.000Z", "ended", 4401)
+    assert early.closing and not late.closing and hub.count(BISTRO) == 2
+    assert hub.next_expiry == "2030-01-01T12:00:00.000Z"
+    hub.close_expired("2030-01-01T13:00:00.000Z", "ended", 4401)
+    assert late.closing and hub.count(BISTRO) == 1 and hub.next_expiry is None
+    for connection in (early, late):
+        assert connection.closer is not None
+        await connection.closer
+        assert cast(StandInSocket, connection.ws).closed_with == [4401]
+
+
+def test_a_restaurant_has_at_most_its_connections() -> None:
+    hub = Hub(max_per_restaurant=2)
+    first, _ = join(hub, BISTRO)
+    join(hub, BISTRO)
+    assert hub.join(principal(BISTRO), cast(web.WebSocketResponse, StandInSocket()), RecordingTransport()) is None
+    join(hub, CAFE)  # another restaurant counts its own
+    hub.leave(first)
+    join(hub, BISTRO)
+    assert (hub.count(BISTRO), hub.count(CAFE)) == (2, 1)
