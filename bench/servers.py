@@ -1,4 +1,4 @@
-"""Starting the servers under test as processes, and the data they serve."""
+"""Starting the servers under test as processes (the benchmarks and the tests alike), and the data they serve."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from app.auth import KeyService
@@ -17,6 +17,8 @@ from app.services.tables import TableService
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN_PY = ROOT / "run.py"
+START_SECONDS = 30
 
 
 def free_port() -> int:
@@ -25,20 +27,39 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Process:
-    """A server started as its own process, with its CPU time and memory read from /proc."""
+def environment() -> dict[str, str]:
+    """This process's environment without any MAITRE_* setting, so only the flags passed count."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")} | {"PYTHONUNBUFFERED": "1"}
 
-    def __init__(self, args: list[str], ready: str) -> None:
-        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env={k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")})
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 30
-        while ready:
-            line = self.process.stdout.readline()
-            if not line or time.monotonic() > deadline:
-                raise RuntimeError(f"{args[2]} did not start")
-            if ready in line:
-                break
+
+class Process:
+    """A server started as its own process, ready once it prints `ready` (at once if `ready` is empty).
+
+    Its output is drained into `output` line by line, as long as it runs: a full pipe would block a
+    chatty server mid-request. Its CPU time and memory are read from /proc.
+    """
+
+    def __init__(self, args: list[str], ready: str = "Running on", cwd: Path = ROOT) -> None:
+        self.output: list[str] = []
+        self.process = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=environment())
+        listening = threading.Event()
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line.rstrip("\n"))
+                if ready in line:
+                    listening.set()
+            listening.set()
+
+        self.reader = threading.Thread(target=read, name="server-output", daemon=True)
+        self.reader.start()
+        if ready and not (listening.wait(START_SECONDS) and any(ready in line for line in self.output)):
+            self.process.kill()
+            self.process.wait()
+            self.close()
+            raise RuntimeError(f"{' '.join(args[1:3])} did not start:\n" + "\n".join(self.output))
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -50,7 +71,8 @@ class Process:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGINT, as Ctrl+C does, then SIGKILL if it still runs 30 s later; returns its exit status."""
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=30)
@@ -58,15 +80,18 @@ class Process:
             self.process.kill()
             self.process.wait()
         self.close()
+        return self.process.returncode
 
     def close(self) -> None:
+        """Once the process has ended: the rest of its output read, its pipe closed."""
+        self.reader.join(5)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
 
 def maitre(db: Path, port: int, *flags: str) -> Process:
     """`python run.py serve` on this database and port: no demo, warnings only, and these flags."""
-    return Process([sys.executable, str(ROOT / "run.py"), "serve", "--db", str(db), "--port", str(port), "--no-demo",
+    return Process([sys.executable, str(RUN_PY), "serve", "--db", str(db), "--port", str(port), "--no-demo",
                     "--log-level", "WARNING", *flags], ready="Running on")
 
 

@@ -4,13 +4,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
+from app import create_app
 from app.auth import KeyService
 from app.db import Database
 from app.services.core import Actor
 from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
+
+from .support import Place, make_place
 
 
 @pytest.fixture
@@ -57,3 +61,21 @@ async def cafe(restaurants: RestaurantService) -> Actor:
     """A second restaurant on the same server."""
     restaurant = await restaurants.add("cafe", "Café", tables=3)
     return Actor(restaurant["id"], "cafe admin")
+
+
+@pytest.fixture
+async def bistro_place(db: Database, settings: Settings) -> Place:
+    """The bistro (tables 1..6) with its ids and keys, for the tests that speak to the app over HTTP or sockets."""
+    return await make_place(db, settings, "bistro", 6)
+
+
+@pytest.fixture
+async def cafe_place(db: Database, settings: Settings) -> Place:
+    """The café (tables 1..3) with its ids and keys."""
+    return await make_place(db, settings, "cafe", 3)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings: Settings) -> TestClient:
+    """The app on a test server, with a client to it."""
+    return await aiohttp_client(create_app(settings))

@@ -7,29 +7,17 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
-from app import create_app
-
 from .html import cards
-from .test_socket import SOCKET, Place, make_place, receive
+from .support import SOCKET, Place, receive
 
 JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-async def client(aiohttp_client, settings) -> TestClient:
-    return await aiohttp_client(create_app(settings))
-
-
-@pytest.fixture
-async def bistro(db, settings, tables) -> Place:
-    place = await make_place(db, settings, "bistro", 6)
-    await tables.open_session(place.actor, place.ids["1"], 2)
-    return place
-
-
-@pytest.fixture
-async def cafe(db, settings) -> Place:
-    return await make_place(db, settings, "cafe", 2)
+async def bistro_place(bistro_place: Place, tables) -> Place:
+    """The bistro, with a party of two at table 1 in every test here."""
+    await tables.open_session(bistro_place.actor, bistro_place.ids["1"], 2)
+    return bistro_place
 
 
 def bearer(key: str, **extra: str) -> dict[str, str]:
@@ -53,32 +41,32 @@ def assert_deprecated(response) -> None:
     ],
 )
 async def test_an_old_endpoint_answers_json_and_pushes_to_the_dashboards(
-    client, bistro, verb, label, data, status_after
+    client, bistro_place, verb, label, data, status_after
 ):
-    ws = await client.ws_connect(f"{SOCKET}?token={bistro.viewer}")
+    ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
     snapshot = await receive(ws)
     if data:
-        data = {"target": str(bistro.ids["5"])}
+        data = {"target": str(bistro_place.ids["5"])}
     response = await client.post(
-        f"/admin/table/{bistro.ids[label]}/{verb}", data=data, headers=bearer(bistro.admin, **JSON)
+        f"/admin/table/{bistro_place.ids[label]}/{verb}", data=data, headers=bearer(bistro_place.admin, **JSON)
     )
     assert response.status == 200
     assert_deprecated(response)
     body = await response.json()
     assert body["type"] == "ack" and body["version"] == snapshot["version"] + len(body["tables"])
-    assert body["tables"][0]["id"] == bistro.ids[label] and body["tables"][0]["status"] == status_after
+    assert body["tables"][0]["id"] == bistro_place.ids[label] and body["tables"][0]["status"] == status_after
     pushed = await receive(ws)
     assert pushed["type"] == "table_update" and pushed["table"] == body["tables"][0]
 
 
-async def test_the_default_answer_is_the_toast_fragment_for_htmx(client, bistro):
+async def test_the_default_answer_is_the_toast_fragment_for_htmx(client, bistro_place):
     done = await client.post(
-        f"/admin/table/{bistro.ids['1']}/close", headers=bearer(bistro.admin, **{"HX-Request": "true"})
+        f"/admin/table/{bistro_place.ids['1']}/close", headers=bearer(bistro_place.admin, **{"HX-Request": "true"})
     )
     assert done.status == 200 and done.content_type == "text/html"
     assert_deprecated(done)
     assert (await done.text()).strip() == '<div class="toast-success" role="status">Table 1 closed.</div>'
-    again = await client.post(f"/admin/table/{bistro.ids['1']}/close", headers=bearer(bistro.admin))
+    again = await client.post(f"/admin/table/{bistro_place.ids['1']}/close", headers=bearer(bistro_place.admin))
     assert again.status == 200
     assert (
         await again.text()
@@ -103,47 +91,50 @@ async def test_the_default_answer_is_the_toast_fragment_for_htmx(client, bistro)
         ("/admin/table/99999999999999999999999/close", None, 422, "invalid_action"),
     ],
 )
-async def test_refusals_carry_their_code_and_http_status(client, bistro, cafe, path, data, status, code):
-    names = {"B1": bistro.ids["1"], "B2": bistro.ids["2"], "B3": bistro.ids["3"], "CAFE1": cafe.ids["1"]}
+async def test_refusals_carry_their_code_and_http_status(client, bistro_place, cafe_place, path, data, status, code):
+    names = {"B1": bistro_place.ids["1"], "B2": bistro_place.ids["2"], "B3": bistro_place.ids["3"],
+             "CAFE1": cafe_place.ids["1"]}
     path = re.sub(r"B\d|CAFE1", lambda m: str(names[m.group(0)]), path)
     data = {k: str(names.get(v, v)) for k, v in (data or {}).items()}
-    response = await client.post(path, data=data, headers=bearer(bistro.admin, **JSON))
+    response = await client.post(path, data=data, headers=bearer(bistro_place.admin, **JSON))
     assert response.status == status
     assert_deprecated(response)
     body = await response.json()
     assert body["type"] == "error" and body["code"] == code and body["detail"]
 
 
-async def test_a_malformed_id_is_named_for_what_it_should_be(client, bistro):
+async def test_a_malformed_id_is_named_for_what_it_should_be(client, bistro_place):
     for path, wording in (("/admin/table/abc/close", "The table must be a table id"),
                           ("/admin/request/abc/resolve", "The request must be a waiter request's id")):
-        response = await client.post(path, headers=bearer(bistro.admin, **JSON))
+        response = await client.post(path, headers=bearer(bistro_place.admin, **JSON))
         assert response.status == 422
         body = await response.json()
         assert body["code"] == "invalid_action" and body["detail"].startswith(wording), body
 
 
-async def test_credentials_and_roles(client, bistro):
-    path = f"/admin/table/{bistro.ids['1']}/close"
+async def test_credentials_and_roles(client, bistro_place):
+    path = f"/admin/table/{bistro_place.ids['1']}/close"
     nobody = await client.post(path, headers=JSON)
     assert nobody.status == 401 and (await nobody.json())["code"] == "unauthorized"
     assert nobody.headers["WWW-Authenticate"].startswith("Bearer")
     wrong = await client.post(path, headers=bearer("mtr_wrong", **JSON))
     assert wrong.status == 401
-    not_bearer = await client.post(path, headers={"Authorization": f"Basic {bistro.admin}", **JSON})
+    not_bearer = await client.post(path, headers={"Authorization": f"Basic {bistro_place.admin}", **JSON})
     assert not_bearer.status == 401
-    viewer = await client.post(path, headers=bearer(bistro.viewer, **JSON))
+    viewer = await client.post(path, headers=bearer(bistro_place.viewer, **JSON))
     assert viewer.status == 403 and (await viewer.json())["code"] == "forbidden"
 
 
-async def test_changes_over_http_are_rate_limited_per_key(client, bistro):
+async def test_changes_over_http_are_rate_limited_per_key(client, bistro_place):
     statuses = []
     for _ in range(25):
-        response = await client.post(f"/admin/table/{bistro.ids['3']}/enable", headers=bearer(bistro.admin, **JSON))
+        response = await client.post(f"/admin/table/{bistro_place.ids['3']}/enable",
+                                     headers=bearer(bistro_place.admin, **JSON))
         statuses.append(response.status)
     assert statuses.count(409) >= 19 and statuses.count(429) >= 3
     assert (
-        await (await client.post(f"/admin/table/{bistro.ids['3']}/enable", headers=bearer(bistro.admin, **JSON))).json()
+        await (await client.post(f"/admin/table/{bistro_place.ids['3']}/enable",
+                                 headers=bearer(bistro_place.admin, **JSON))).json()
     )["code"] == "rate_limited"
 
 
@@ -156,9 +147,9 @@ async def signed_in_with_token(client: TestClient, key: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro):
-    token = await signed_in_with_token(client, bistro.admin)
-    path = f"/admin/table/{bistro.ids['4']}/disable"
+async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro_place):
+    token = await signed_in_with_token(client, bistro_place.admin)
+    path = f"/admin/table/{bistro_place.ids['4']}/disable"
     missing = await client.post(path, headers=JSON)
     assert missing.status == 403 and (await missing.json())["code"] == "forbidden"
     wrong = await client.post(path, data={"csrf_token": ("y" if token[0] == "x" else "x") + token[1:]}, headers=JSON)
@@ -174,98 +165,102 @@ async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro):
         {"Origin": "null", "Referer": "https://evil.example/page"},
     ],
 )
-async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(client, bistro, headers):
-    token = await signed_in_with_token(client, bistro.admin)
+async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(client, bistro_place, headers):
+    token = await signed_in_with_token(client, bistro_place.admin)
     response = await client.post(
-        f"/admin/table/{bistro.ids['4']}/disable", data={"csrf_token": token}, headers={**headers, **JSON}
+        f"/admin/table/{bistro_place.ids['4']}/disable", data={"csrf_token": token}, headers={**headers, **JSON}
     )
     assert response.status == 403
 
 
-async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(client, bistro):
-    token = await signed_in_with_token(client, bistro.admin)
+async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(client, bistro_place):
+    token = await signed_in_with_token(client, bistro_place.admin)
     response = await client.post(
-        f"/admin/table/{bistro.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
+        f"/admin/table/{bistro_place.ids['1']}/close",
+        data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
     )
     assert response.status == 303 and response.headers["Location"] == "/admin/dashboard"
     page = await (await client.get("/admin/dashboard")).text()
     assert '<p class="notice" role="status">Table 1 closed.</p>' in page
-    card = next(c for c in cards(page) if c["id"] == f"table-{bistro.ids['1']}")
+    card = next(c for c in cards(page) if c["id"] == f"table-{bistro_place.ids['1']}")
     assert card["data-status"] == "free" and card["buttons"] == ["Restore", "Disable"]
     assert "notice" not in await (await client.get("/admin/dashboard")).text()  # shown once
 
     refused = await client.post(
-        f"/admin/table/{bistro.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
+        f"/admin/table/{bistro_place.ids['1']}/close",
+        data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
     )
     assert refused.status == 303
     assert "Table 1 has no guests to close." in await (await client.get("/admin/dashboard")).text()
 
 
-async def test_the_no_script_move_page(client, bistro, tables):
-    await tables.disable_table(bistro.actor, bistro.ids["6"])
-    token = await signed_in_with_token(client, bistro.admin)
-    page = await client.get(f"/admin/table/{bistro.ids['1']}/move")
+async def test_the_no_script_move_page(client, bistro_place, tables):
+    await tables.disable_table(bistro_place.actor, bistro_place.ids["6"])
+    token = await signed_in_with_token(client, bistro_place.admin)
+    page = await client.get(f"/admin/table/{bistro_place.ids['1']}/move")
     text = await page.text()
     assert page.status == 200 and "Move table 1 to" in text
     targets = re.findall(r'name="target" value="(\d+)"', text)
-    assert targets == [str(bistro.ids[label]) for label in ("2", "3", "4", "5")]
+    assert targets == [str(bistro_place.ids[label]) for label in ("2", "3", "4", "5")]
     moved = await client.post(
-        f"/admin/table/{bistro.ids['1']}/move", data={"csrf_token": token, "back": "dashboard", "target": targets[0]}
+        f"/admin/table/{bistro_place.ids['1']}/move",
+        data={"csrf_token": token, "back": "dashboard", "target": targets[0]}
     )
     assert "Party moved from table 1 to table 2." in await moved.text()
-    away = await client.get(f"/admin/table/{bistro.ids['1']}/move", allow_redirects=False)
+    away = await client.get(f"/admin/table/{bistro_place.ids['1']}/move", allow_redirects=False)
     assert away.status == 303
 
 
 # -- reading --------------------------------------------------------------------------------------
 
 
-async def test_the_polled_grid_fragment(client, bistro):
-    response = await client.get("/admin/tables", headers=bearer(bistro.viewer))
+async def test_the_polled_grid_fragment(client, bistro_place):
+    response = await client.get("/admin/tables", headers=bearer(bistro_place.viewer))
     assert response.status == 200 and response.content_type == "text/html"
     grid = cards(await response.text())
     assert [c["data-status"] for c in grid] == ["occupied", "free", "free", "free", "free", "free"]
     unchanged = await client.get(
-        "/admin/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]})
+        "/admin/tables", headers=bearer(bistro_place.viewer, **{"If-None-Match": response.headers["ETag"]})
     )
     assert unchanged.status == 304
     assert (await client.get("/admin/tables")).status == 401
 
 
-async def test_the_read_api_with_its_etag(client, bistro):
-    ws = await client.ws_connect(f"{SOCKET}?token={bistro.viewer}")
+async def test_the_read_api_with_its_etag(client, bistro_place):
+    ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
     snapshot = await receive(ws)
-    response = await client.get("/admin/api/tables", headers=bearer(bistro.viewer))
+    response = await client.get("/admin/api/tables", headers=bearer(bistro_place.viewer))
     assert response.status == 200
     assert await response.json() == snapshot["tables"]
     assert response.headers["ETag"] == f'"{snapshot["version"]}"'
     same = await client.get(
-        "/admin/api/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]})
+        "/admin/api/tables", headers=bearer(bistro_place.viewer, **{"If-None-Match": response.headers["ETag"]})
     )
     assert same.status == 304 and same.headers["ETag"] == response.headers["ETag"]
-    await client.post(f"/admin/table/{bistro.ids['2']}/disable", headers=bearer(bistro.admin))
+    await client.post(f"/admin/table/{bistro_place.ids['2']}/disable", headers=bearer(bistro_place.admin))
     changed = await client.get(
-        "/admin/api/tables", headers=bearer(bistro.viewer, **{"If-None-Match": response.headers["ETag"]})
+        "/admin/api/tables", headers=bearer(bistro_place.viewer, **{"If-None-Match": response.headers["ETag"]})
     )
     assert changed.status == 200 and changed.headers["ETag"] == f'"{snapshot["version"] + 1}"'
     assert (await client.get("/admin/api/tables")).status == 401
 
 
-async def test_the_events_feed(client, bistro, cafe):
+async def test_the_events_feed(client, bistro_place, cafe_place):
     await client.post(
-        f"/admin/table/{bistro.ids['1']}/move", data={"target": str(bistro.ids["2"])}, headers=bearer(bistro.admin)
+        f"/admin/table/{bistro_place.ids['1']}/move",
+        data={"target": str(bistro_place.ids["2"])}, headers=bearer(bistro_place.admin)
     )
-    await client.post(f"/admin/table/{cafe.ids['1']}/disable", headers=bearer(cafe.admin))
-    response = await client.get("/admin/api/events?since=6", headers=bearer(bistro.viewer))
+    await client.post(f"/admin/table/{cafe_place.ids['1']}/disable", headers=bearer(cafe_place.admin))
+    response = await client.get("/admin/api/events?since=6", headers=bearer(bistro_place.viewer))
     assert response.status == 200
     body = await response.json()
     assert body["version"] == 9 and body["more"] is False
     assert [(e["version"], e["action"]) for e in body["events"]] == [(7, "open_session"), (9, "move_table")]
     move = body["events"][1]
     assert move["actor"] == "admin tablet" and [t["status"] for t in move["tables"]] == ["free", "occupied"]
-    assert all(t["id"] in bistro.ids.values() for e in body["events"] for t in e["tables"])
+    assert all(t["id"] in bistro_place.ids.values() for e in body["events"] for t in e["tables"])
     for bad in ("", "?since=-1", "?since=soon", "?since=1e3"):
-        refused = await client.get(f"/admin/api/events{bad}", headers=bearer(bistro.viewer))
+        refused = await client.get(f"/admin/api/events{bad}", headers=bearer(bistro_place.viewer))
         assert refused.status == 422 and (await refused.json())["code"] == "invalid_action"
 
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
+from bench.servers import RUN_PY
+
+from .support import Server
 
 
 def run(*args: str, db: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,51 +114,6 @@ def test_bad_setting_and_bad_database_path_exit_with_one_line(tmp_path):
     assert "cannot open the database" in refused("restaurant", "list", db=str(tmp_path / "no" / "such" / "dir.db"))
     assert "--port" in refused("serve", "--port", "eighty")
     assert "required" in refused("table")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`python run.py` as a developer starts it, in a working directory of its own."""
-
-    def __init__(self, cwd: Path, *args: str) -> None:
-        self.port = free_port()
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")}
-        self.process = subprocess.Popen(
-            [sys.executable, str(RUN_PY), *args, "--port", str(self.port)],
-            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
-        )
-        self.output: list[str] = []
-        for line in self.process.stdout:
-            self.output.append(line.rstrip("\n"))
-            if "Running on" in line:
-                break
-        else:
-            raise AssertionError("the server stopped before it listened:\n" + "\n".join(self.output))
-        self.log: list[str] = []
-        # keep draining its output: a full pipe would block a chatty server mid-request
-        self.reader = threading.Thread(target=lambda: self.log.extend(self.process.stdout), daemon=True)
-        self.reader.start()
-
-    def get(self, path: str) -> tuple[int, str]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
-            return response.status, response.read().decode()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout=20)
-        finally:
-            self.reader.join(5)
-            self.process.stdout.close()
-
-    def process_output(self) -> str:
-        """Everything the server printed, once it has stopped (its log included)."""
-        return "\n".join(self.output) + "\n" + "".join(self.log)
 
 
 def test_first_start_creates_the_demo_then_later_starts_do_not(tmp_path):

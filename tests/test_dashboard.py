@@ -19,11 +19,6 @@ from .html import cards
 
 
 @pytest.fixture
-async def client(aiohttp_client, settings) -> TestClient:
-    return await aiohttp_client(create_app(settings))
-
-
-@pytest.fixture
 async def place(restaurants, tables, keys):
     restaurant = await restaurants.add("bistro", "Bistro <b>Bold</b>", tables=0)
     actor = Actor(restaurant["id"], "setup")

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .test_cli import Server
+from .support import Server
 
 EXAMPLES = int(os.environ.get("MAITRE_FUZZ_EXAMPLES", "10000"))
 TIMEOUT = 10

@@ -2,16 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 from aiohttp.test_utils import TestClient
-
-from app import create_app
-from app.settings import Settings
-
-
-@pytest.fixture
-async def client(aiohttp_client, settings: Settings) -> TestClient:
-    return await aiohttp_client(create_app(settings))
 
 
 async def test_healthz(client: TestClient):

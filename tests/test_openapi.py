@@ -10,7 +10,7 @@ from pathlib import Path
 from app import create_app
 from app.web.openapi import build
 
-from .test_cli import Server
+from .support import Server
 
 # Pages, the socket and files: for people and the dashboard's script, not part of the HTTP API.
 NOT_API = {

@@ -21,7 +21,7 @@ from app.typedefs import hub_key
 from bench.stuck import frozen_tablet, tcp_state
 
 from . import netns
-from .test_socket import SOCKET, dashboard, make_place, receive
+from .support import SOCKET, dashboard, make_place, receive
 
 HEARTBEAT = 1.0
 TCP_CLOSE = 7  # tcpi_state of a socket that was reset

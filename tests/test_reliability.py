@@ -18,10 +18,10 @@ from app.db import Database
 from app.services.core import Actor
 from bench.crash import run as crash_loop
 from bench.load import upgrade_request
+from bench.servers import RUN_PY
 
 from .html import cards
-from .test_cli import RUN_PY, Server
-from .test_socket import SOCKET, make_place, receive
+from .support import SOCKET, Server, make_place, receive
 
 
 async def test_killing_the_server_loses_no_acknowledged_action(tmp_path):

@@ -15,65 +15,12 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from app import create_app
-from app.auth import KeyService
 from app.db import Database
-from app.services.core import Actor
-from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
-from app.settings import Settings
 from app.typedefs import hub_key
 
 from .html import cards
-
-SOCKET = "/admin/ws/dashboard"
-
-
-@dataclasses.dataclass
-class Place:
-    """A restaurant on the test server: its tables by label, and its keys."""
-
-    actor: Actor
-    ids: dict[str, int]
-    admin: str
-    viewer: str
-
-
-async def make_place(db: Database, settings: Settings, slug: str, tables: int) -> Place:
-    restaurant = await RestaurantService(db, settings).add(slug, slug.title(), tables=tables)
-    actor = Actor(restaurant["id"], "setup")
-    _, rows = await TableService(db, settings).list_tables(actor.restaurant_id)
-    keys = KeyService(db)
-    _, admin = await keys.add(slug, "admin tablet")
-    _, viewer = await keys.add(slug, "wall screen", "viewer")
-    return Place(actor, {row["number"]: row["id"] for row in rows}, admin, viewer)
-
-
-@pytest.fixture
-async def server(aiohttp_client, settings: Settings, db: Database) -> TestClient:
-    return await aiohttp_client(create_app(settings))
-
-
-@pytest.fixture
-async def bistro_place(db: Database, settings: Settings) -> Place:
-    return await make_place(db, settings, "bistro", 6)
-
-
-@pytest.fixture
-async def cafe_place(db: Database, settings: Settings) -> Place:
-    return await make_place(db, settings, "cafe", 3)
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3) -> dict[str, Any]:
-    message = await ws.receive(timeout=timeout)
-    assert message.type is WSMsgType.TEXT, message
-    return json.loads(message.data)
-
-
-async def dashboard(client: TestClient, key: str) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
-    ws = await client.ws_connect(f"{SOCKET}?token={key}")
-    snapshot = await receive(ws)
-    assert snapshot["type"] == "tables_snapshot"
-    return ws, snapshot
+from .support import SOCKET, dashboard, receive
 
 
 async def quiet(ws: aiohttp.ClientWebSocketResponse, seconds: float = 0.3) -> None:
@@ -90,8 +37,8 @@ async def answer_to(ws: aiohttp.ClientWebSocketResponse, message: Any) -> dict[s
 # -- connecting -----------------------------------------------------------------------------------
 
 
-async def test_the_snapshot_on_connect(server, bistro_place):
-    ws, snapshot = await dashboard(server, bistro_place.admin)
+async def test_the_snapshot_on_connect(client, bistro_place):
+    ws, snapshot = await dashboard(client, bistro_place.admin)
     assert snapshot["version"] == 6
     assert [t["number"] for t in snapshot["tables"]] == ["1", "2", "3", "4", "5", "6"]
     grid = cards(snapshot["html"])
@@ -100,11 +47,11 @@ async def test_the_snapshot_on_connect(server, bistro_place):
     await ws.close()
 
 
-async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(server, bistro_place, tables):
+async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, bistro_place, tables):
     table_id = bistro_place.ids["2"]
     await tables.open_session(bistro_place.actor, table_id, 2)  # version 7
-    sender, snapshot = await dashboard(server, bistro_place.admin)
-    watcher, _ = await dashboard(server, bistro_place.viewer)
+    sender, snapshot = await dashboard(client, bistro_place.admin)
+    watcher, _ = await dashboard(client, bistro_place.viewer)
     assert snapshot["version"] == 7
 
     await sender.send_json({"action": "close_table", "table_id": table_id, "ref": "a1"})
@@ -119,9 +66,9 @@ async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(server, b
     await quiet(watcher)
 
 
-async def test_a_move_pushes_both_tables_in_order(server, bistro_place, tables):
+async def test_a_move_pushes_both_tables_in_order(client, bistro_place, tables):
     await tables.open_session(bistro_place.actor, bistro_place.ids["1"], 4)
-    ws, snapshot = await dashboard(server, bistro_place.admin)
+    ws, snapshot = await dashboard(client, bistro_place.admin)
     start = snapshot["version"]
     await ws.send_json({"action": "move_table", "from_table_id": bistro_place.ids["1"],
                         "to_table_id": bistro_place.ids["5"], "ref": 7})
@@ -143,11 +90,11 @@ async def test_a_move_pushes_both_tables_in_order(server, bistro_place, tables):
     ({"action": "close_table", "table_id": "CAFE:1"}, "table_not_found"),
     ({"action": "move_table", "from_table_id": "CAFE:1", "to_table_id": "BISTRO:2"}, "source_table_not_found"),
 ])
-async def test_refusals_come_back_with_their_code_and_ref(server, bistro_place, cafe_place, message, code):
+async def test_refusals_come_back_with_their_code_and_ref(client, bistro_place, cafe_place, message, code):
     places = {"BISTRO": bistro_place, "CAFE": cafe_place}
     message = {k: places[v.split(":")[0]].ids[v.split(":")[1]] if isinstance(v, str) and ":" in v else v
                for k, v in message.items()}
-    ws, snapshot = await dashboard(server, bistro_place.admin)
+    ws, snapshot = await dashboard(client, bistro_place.admin)
     reply = await answer_to(ws, {**message, "ref": "x9"})
     assert reply["type"] == "error" and reply["code"] == code and reply["ref"] == "x9"
     assert reply["detail"]
@@ -172,39 +119,39 @@ async def test_refusals_come_back_with_their_code_and_ref(server, bistro_place, 
     ('{"action": "drop_tables"}', "unknown_action"),
     ('{"action": "__init__"}', "unknown_action"),
 ])
-async def test_bad_messages_get_an_error_and_the_connection_stays(server, bistro_place, frame, code):
-    ws, _ = await dashboard(server, bistro_place.admin)
+async def test_bad_messages_get_an_error_and_the_connection_stays(client, bistro_place, frame, code):
+    ws, _ = await dashboard(client, bistro_place.admin)
     reply = await answer_to(ws, frame)
     assert reply["type"] == "error" and reply["code"] == code
     assert "Traceback" not in reply["detail"] and "sqlite" not in reply["detail"].lower()
     assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
 
 
-async def test_a_binary_frame_is_refused_politely(server, bistro_place):
-    ws, _ = await dashboard(server, bistro_place.admin)
+async def test_a_binary_frame_is_refused_politely(client, bistro_place):
+    ws, _ = await dashboard(client, bistro_place.admin)
     await ws.send_bytes(b'{"action": "ping"}')
     assert (await receive(ws))["code"] == "invalid_json"
     assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
 
 
-async def test_a_viewer_may_watch_but_not_act(server, bistro_place, tables):
+async def test_a_viewer_may_watch_but_not_act(client, bistro_place, tables):
     await tables.open_session(bistro_place.actor, bistro_place.ids["1"])
-    ws, _ = await dashboard(server, bistro_place.viewer)
+    ws, _ = await dashboard(client, bistro_place.viewer)
     reply = await answer_to(ws, {"action": "close_table", "table_id": bistro_place.ids["1"], "ref": "v"})
     assert (reply["code"], reply["ref"]) == ("forbidden", "v")
     _, rows = await tables.list_tables(bistro_place.actor.restaurant_id)
     assert rows[0]["status"] == "occupied"
 
 
-async def test_an_oversized_message_closes_the_socket_with_1009(server, bistro_place):
-    ws, _ = await dashboard(server, bistro_place.admin)
+async def test_an_oversized_message_closes_the_socket_with_1009(client, bistro_place):
+    ws, _ = await dashboard(client, bistro_place.admin)
     await ws.send_str(json.dumps({"action": "ping", "padding": "x" * 5000}))
     message = await ws.receive(timeout=3)
     assert message.type is WSMsgType.CLOSE and message.data == 1009
 
 
-async def test_too_many_messages_are_rate_limited_and_the_connection_kept(server, bistro_place):
-    ws, _ = await dashboard(server, bistro_place.admin)
+async def test_too_many_messages_are_rate_limited_and_the_connection_kept(client, bistro_place):
+    ws, _ = await dashboard(client, bistro_place.admin)
     for n in range(40):
         await ws.send_json({"action": "ping", "ref": n})
     replies = [await receive(ws) for _ in range(40)]
@@ -218,8 +165,8 @@ async def test_too_many_messages_are_rate_limited_and_the_connection_kept(server
 # -- sync -----------------------------------------------------------------------------------------
 
 
-async def test_sync_replays_what_was_missed_in_order(server, bistro_place):
-    ws, snapshot = await dashboard(server, bistro_place.admin)
+async def test_sync_replays_what_was_missed_in_order(client, bistro_place):
+    ws, snapshot = await dashboard(client, bistro_place.admin)
     start = snapshot["version"]
     for label in ("1", "2", "3"):
         await ws.send_json({"action": "disable_table", "table_id": bistro_place.ids[label]})
@@ -236,8 +183,8 @@ async def test_sync_replays_what_was_missed_in_order(server, bistro_place):
     assert await receive(ws) == {"type": "ack", "ref": "s2", "version": start + 3}
 
 
-async def test_sync_from_too_far_back_or_without_since_sends_a_snapshot(server, bistro_place):
-    ws, snapshot = await dashboard(server, bistro_place.admin)
+async def test_sync_from_too_far_back_or_without_since_sends_a_snapshot(client, bistro_place):
+    ws, snapshot = await dashboard(client, bistro_place.admin)
     await ws.send_json({"action": "disable_table", "table_id": bistro_place.ids["4"]})
     await receive(ws), await receive(ws)
     for request in ({"action": "sync", "since": 0}, {"action": "sync"}, {"action": "sync", "since": 10**6}):
@@ -268,17 +215,17 @@ async def test_the_version_carries_on_after_a_restart(settings, bistro_place, ai
 
 
 @pytest.mark.parametrize("query", ["", "?token=", "?token=mtr_nope", "?token=" + "x" * 500])
-async def test_without_valid_credentials_the_socket_says_unauthorized_and_closes_4401(server, bistro_place, query):
-    ws = await server.ws_connect(SOCKET + query)
+async def test_without_valid_credentials_the_socket_says_unauthorized_and_closes_4401(client, bistro_place, query):
+    ws = await client.ws_connect(SOCKET + query)
     reply = await receive(ws)
     assert reply["type"] == "error" and reply["code"] == "unauthorized"
     closing = await ws.receive(timeout=3)
     assert closing.type is WSMsgType.CLOSE and closing.data == 4401
 
 
-async def test_revoking_a_key_closes_its_sockets_within_a_second(server, bistro_place, keys):
-    ws, _ = await dashboard(server, bistro_place.admin)
-    other, _ = await dashboard(server, bistro_place.viewer)
+async def test_revoking_a_key_closes_its_sockets_within_a_second(client, bistro_place, keys):
+    ws, _ = await dashboard(client, bistro_place.admin)
+    other, _ = await dashboard(client, bistro_place.viewer)
     (admin_key,) = [k for k in await keys.list("bistro") if k["label"] == "admin tablet"]
     started = time.monotonic()
     await keys.revoke(admin_key["id"])
@@ -294,20 +241,20 @@ async def sign_in(client: TestClient, key: str) -> None:
     assert response.status == 303
 
 
-async def test_the_signed_in_cookie_opens_the_socket_from_the_sites_own_page(server, bistro_place):
-    await sign_in(server, bistro_place.admin)
-    origin = f"http://{server.host}:{server.port}"
-    ws = await server.ws_connect(SOCKET, headers={"Origin": origin})
+async def test_the_signed_in_cookie_opens_the_socket_from_the_sites_own_page(client, bistro_place):
+    await sign_in(client, bistro_place.admin)
+    origin = f"http://{client.host}:{client.port}"
+    ws = await client.ws_connect(SOCKET, headers={"Origin": origin})
     assert (await receive(ws))["type"] == "tables_snapshot"
     await ws.close()
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1.evil.example", "null", None])
-async def test_the_cookie_from_a_foreign_origin_is_refused_before_the_upgrade(server, bistro_place, origin):
-    await sign_in(server, bistro_place.admin)
+async def test_the_cookie_from_a_foreign_origin_is_refused_before_the_upgrade(client, bistro_place, origin):
+    await sign_in(client, bistro_place.admin)
     headers = {"Origin": origin} if origin else {}
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await server.ws_connect(SOCKET, headers=headers)
+        await client.ws_connect(SOCKET, headers=headers)
     assert refused.value.status == 403
 
 
@@ -321,23 +268,23 @@ async def test_allowed_origins_are_matched_exactly(aiohttp_client, settings, bis
         await client.ws_connect(SOCKET, headers={"Origin": "https://tablet.example.evil"})
 
 
-async def test_signing_out_closes_the_sessions_sockets(server, bistro_place):
-    await sign_in(server, bistro_place.admin)
-    origin = f"http://{server.host}:{server.port}"
-    ws = await server.ws_connect(SOCKET, headers={"Origin": origin})
+async def test_signing_out_closes_the_sessions_sockets(client, bistro_place):
+    await sign_in(client, bistro_place.admin)
+    origin = f"http://{client.host}:{client.port}"
+    ws = await client.ws_connect(SOCKET, headers={"Origin": origin})
     await receive(ws)
-    page = await (await server.get("/admin/dashboard")).text()
+    page = await (await client.get("/admin/dashboard")).text()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    assert (await server.post("/admin/logout", data={"csrf_token": token}, allow_redirects=False)).status == 303
+    assert (await client.post("/admin/logout", data={"csrf_token": token}, allow_redirects=False)).status == 303
     assert (await receive(ws, timeout=2))["code"] == "unauthorized"
 
 
 # -- isolation, limits, liveness ------------------------------------------------------------------
 
 
-async def test_nothing_of_another_restaurant_is_ever_sent(server, bistro_place, cafe_place):
-    bistro_ws, bistro_snapshot = await dashboard(server, bistro_place.admin)
-    cafe_ws, cafe_snapshot = await dashboard(server, cafe_place.admin)
+async def test_nothing_of_another_restaurant_is_ever_sent(client, bistro_place, cafe_place):
+    bistro_ws, bistro_snapshot = await dashboard(client, bistro_place.admin)
+    cafe_ws, cafe_snapshot = await dashboard(client, cafe_place.admin)
     assert {t["id"] for t in cafe_snapshot["tables"]} == set(cafe_place.ids.values())
     await cafe_ws.send_json({"action": "disable_table", "table_id": cafe_place.ids["1"], "ref": "c"})
     assert (await receive(cafe_ws))["type"] == "table_update"
@@ -387,8 +334,8 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(aiohttp_client, sett
     reader.cancel()
 
 
-async def test_changes_written_by_another_process_reach_the_dashboards(server, bistro_place, db_path, settings):
-    ws, snapshot = await dashboard(server, bistro_place.admin)
+async def test_changes_written_by_another_process_reach_the_dashboards(client, bistro_place, db_path, settings):
+    ws, snapshot = await dashboard(client, bistro_place.admin)
     other = await Database.open(db_path)  # what the command line holds
     try:
         added = await TableService(other, settings).add_table(bistro_place.actor, "Terrace 1", 2, "Terrace")
@@ -404,11 +351,11 @@ async def test_changes_written_by_another_process_reach_the_dashboards(server, b
     await quiet(ws, 1.2)  # published once, not again on the next look
 
 
-async def test_a_stuck_dashboard_never_delays_the_others(server, bistro_place):
-    hub = server.app[hub_key]
-    stuck = await server.ws_connect(f"{SOCKET}?token={bistro_place.admin}")
+async def test_a_stuck_dashboard_never_delays_the_others(client, bistro_place):
+    hub = client.app[hub_key]
+    stuck = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}")
     await receive(stuck)
-    readers = [(await dashboard(server, bistro_place.viewer))[0] for _ in range(3)]
+    readers = [(await dashboard(client, bistro_place.viewer))[0] for _ in range(3)]
     restaurant_id = bistro_place.actor.restaurant_id
     payload = "x" * 16_000
     count = 1500  # 24 MB: more than the stuck client's socket buffers and its queue hold

@@ -10,25 +10,23 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RUN_PY = ROOT / "run.py"
+from bench.servers import RUN_PY, environment
+
+from .. import support
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-START_SECONDS = 30
 
 
 def unavailable(reason: str) -> None:
@@ -42,17 +40,6 @@ def chromium_path() -> str | None:
     if os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
     return shutil.which("chromium")
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any MAITRE_* setting, so only the flags we pass count."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")} | {"PYTHONUNBUFFERED": "1"} | extra
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def cli(*args: str, db: Path) -> str:
@@ -71,83 +58,35 @@ async def new_key(db: Path, role: str = "admin", label: str = "browser test") ->
 
 
 class Server:
-    """`python run.py serve` on a database file in a directory of its own; it can be stopped and started again."""
+    """The server under test (tests/support.py) for a test's event loop: starting and stopping it wait for
+    the process in a thread."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.db = directory / "maitre.db"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[str] | None = None
-        self.reader: threading.Thread | None = None
-        self.runs: list[list[str]] = []  # the output of each start, line by line
+    def __init__(self, server: support.Server) -> None:
+        self.server = server
+        self.db = server.db
+        self.url = server.url
 
     @property
     def output(self) -> list[str]:
-        return self.runs[-1]
+        return self.server.output
 
     def admin_key(self) -> str:
-        """The key the first start printed for the demo restaurant."""
-        lines = [line for line in self.runs[0] if line.startswith("Admin key for 'demo'")]
-        assert len(lines) == 1, "\n".join(self.runs[0])
-        return lines[0].rsplit(" ", 1)[1]
+        return self.server.admin_key()
 
     async def start(self) -> None:
-        assert self.process is None, "already running"
-        lines: list[str] = []
-        self.runs.append(lines)
-        listening = threading.Event()
-        process = subprocess.Popen(
-            [sys.executable, str(RUN_PY), "serve", "--db", str(self.db), "--port", str(self.port),
-             "--host", "127.0.0.1"],
-            cwd=self.directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(),
-        )
-        self.process = process
-
-        def read() -> None:  # keeps draining the pipe, so the server never blocks on a full one
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line.rstrip("\n"))
-                if "Running on" in line:
-                    listening.set()
-            listening.set()
-
-        self.reader = threading.Thread(target=read, name=f"server-{self.port}-output", daemon=True)
-        self.reader.start()
-        await asyncio.to_thread(listening.wait, START_SECONDS)
-        if process.poll() is not None or not any("Running on" in line for line in lines):
-            await self.stop()
-            raise AssertionError("the server did not start listening:\n" + "\n".join(lines))
+        await asyncio.to_thread(self.server.start)
 
     async def stop(self) -> int:
-        """SIGINT, as Ctrl+C does, then wait for the process to end; returns its exit status."""
-        process, self.process = self.process, None
-        assert process is not None, "not running"
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            code = await asyncio.to_thread(process.wait, 20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
-            raise AssertionError("the server did not stop within 20 s of SIGINT:\n" + "\n".join(self.output)) from None
-        finally:
-            if self.reader is not None:
-                await asyncio.to_thread(self.reader.join, 5)
-            assert process.stdout is not None
-            process.stdout.close()
-        return code
+        return await asyncio.to_thread(self.server.stop)
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     """A server on a fresh database: its first start creates the demo restaurant."""
-    running = Server(tmp_path)
-    await running.start()
+    running = Server(await asyncio.to_thread(support.Server, tmp_path))
     yield running
-    if running.process is not None:
-        code = await running.stop()
-        assert code == 0, "the server did not stop cleanly:\n" + "\n".join(running.output)
+    code = await running.stop()  # once more if the test stopped it: that changes nothing
+    assert code == 0, "the server did not stop cleanly:\n" + "\n".join(running.output)
 
 
 @pytest.fixture

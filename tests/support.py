@@ -1,0 +1,106 @@
+"""Helpers the test modules share (their fixtures are in conftest.py): import from here, never from a test module."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+
+from app.auth import KeyService
+from app.db import Database
+from app.services.core import Actor
+from app.services.restaurants import RestaurantService
+from app.services.tables import TableService
+from app.settings import Settings
+from bench.servers import RUN_PY, Process, free_port
+
+SOCKET = "/admin/ws/dashboard"
+
+
+@dataclasses.dataclass
+class Place:
+    """A restaurant on the test server: its tables by label, and its keys."""
+
+    actor: Actor
+    ids: dict[str, int]
+    admin: str
+    viewer: str
+
+
+async def make_place(db: Database, settings: Settings, slug: str, tables: int) -> Place:
+    restaurant = await RestaurantService(db, settings).add(slug, slug.title(), tables=tables)
+    actor = Actor(restaurant["id"], "setup")
+    _, rows = await TableService(db, settings).list_tables(actor.restaurant_id)
+    keys = KeyService(db)
+    _, admin = await keys.add(slug, "admin tablet")
+    _, viewer = await keys.add(slug, "wall screen", "viewer")
+    return Place(actor, {row["number"]: row["id"] for row in rows}, admin, viewer)
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3) -> dict[str, Any]:
+    message = await ws.receive(timeout=timeout)
+    assert message.type is WSMsgType.TEXT, message
+    return json.loads(message.data)
+
+
+async def dashboard(client: TestClient, key: str) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    ws = await client.ws_connect(f"{SOCKET}?token={key}")
+    snapshot = await receive(ws)
+    assert snapshot["type"] == "tables_snapshot"
+    return ws, snapshot
+
+
+class Server:
+    """`python run.py ARGS --port PORT` as a developer starts it, in a directory of its own.
+
+    It starts at once; it can be stopped and started again, on the same port (and database).
+    """
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        self.directory = directory
+        self.args = args
+        self.db = directory / "maitre.db"  # unless ARGS name another
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.runs: list[Process] = []
+        self.start()
+
+    def start(self) -> None:
+        assert not self.runs or self.runs[-1].process.poll() is not None, "already running"
+        self.runs.append(Process([sys.executable, str(RUN_PY), *self.args, "--port", str(self.port)],
+                                 cwd=self.directory))
+
+    def stop(self) -> int:
+        """SIGINT, as Ctrl+C does; returns the exit status."""
+        return self.runs[-1].stop()
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        return self.runs[-1].process
+
+    @property
+    def output(self) -> list[str]:
+        """What the latest start printed, line by line (so far, while it runs)."""
+        return self.runs[-1].output
+
+    def process_output(self) -> str:
+        """Everything the latest start printed, its log included."""
+        return "\n".join(self.output)
+
+    def admin_key(self) -> str:
+        """The key the first start printed for the demo restaurant."""
+        lines = [line for line in self.runs[0].output if line.startswith("Admin key for 'demo'")]
+        assert len(lines) == 1, "\n".join(self.runs[0].output)
+        return lines[0].rsplit(" ", 1)[1]
+
+    def get(self, path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
