@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -75,15 +76,16 @@ def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
 
 
 class KeyService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], str] = utc_now) -> None:
         self.db = db
+        self.clock = clock
 
     async def add(
         self, slug: str, label: str = "admin", role: str = "admin", actor: str = "cli"
     ) -> tuple[dict[str, Any], str]:
         """Make a key for the restaurant; returns its record and the key itself (shown once)."""
         key = new_key()
-        record = await self.db.write(_add_key, slug, label, role, hash_key(key), actor)
+        record = await self.db.write(_add_key, slug, label, role, hash_key(key), actor, self.clock())
         return record, key
 
     async def authenticate(self, key: str) -> Principal | None:
@@ -98,31 +100,32 @@ class KeyService:
         if principal is None:
             return None
         token = secrets.token_urlsafe(32)
-        sign_in_id, expires_at = await self.db.write(_add_sign_in, hash_key(token), principal.key_id, hours)
+        sign_in_id, expires_at = await self.db.write(
+            _add_sign_in, hash_key(token), principal.key_id, hours, self.clock())
         return token, replace(principal, sign_in_id=sign_in_id, expires_at=expires_at)
 
     async def signed_in_as(self, token: str) -> Principal | None:
         """Who a sign-in token belongs to, while the sign-in lasts and its key is not revoked."""
         if len(token) > 100:
             return None
-        return await self.db.read(_sign_in_principal, hash_key(token), utc_now())
+        return await self.db.read(_sign_in_principal, hash_key(token), self.clock())
 
     async def sign_out(self, token: str) -> None:
         await self.db.write(_end_sign_in, hash_key(token))
 
     async def ended(self, key_ids: set[int], sign_in_ids: set[int]) -> tuple[set[int], set[int]]:
         """Of these keys and sign-ins, the keys now revoked and the sign-ins now over."""
-        return await self.db.read(_ended, key_ids, sign_in_ids, utc_now())
+        return await self.db.read(_ended, key_ids, sign_in_ids, self.clock())
 
     async def revoke(self, key_id: int, actor: str = "cli") -> dict[str, Any]:
-        return await self.db.write(_revoke_key, key_id, actor)
+        return await self.db.write(_revoke_key, key_id, actor, self.clock())
 
     async def list(self, slug: str) -> list[dict[str, Any]]:
         return await self.db.read(_list_keys, slug)
 
 
 def _add_key(
-    conn: sqlite3.Connection, slug: str, label: str, role: str, secret_hash: bytes, actor: str
+    conn: sqlite3.Connection, slug: str, label: str, role: str, secret_hash: bytes, actor: str, now: str
 ) -> dict[str, Any]:
     restaurant = find_restaurant(conn, slug)
     label = label.strip()
@@ -130,7 +133,6 @@ def _add_key(
         raise ServiceError("invalid_role", f"A key's role is one of: {', '.join(ROLES)}.")
     if not 1 <= len(label) <= 60:
         raise ServiceError("invalid_label", "A key label must be 1 to 60 characters long.")
-    now = utc_now()
     key_id = conn.execute(
         "INSERT INTO api_key (restaurant_id, label, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
         (restaurant["id"], label, role, secret_hash, now),
@@ -152,8 +154,7 @@ def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | N
     return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
 
 
-def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float) -> tuple[int, str]:
-    now = utc_now()
+def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float, now: str) -> tuple[int, str]:
     expires = format_time(parse_time(now) + timedelta(hours=hours))
     conn.execute("DELETE FROM login_session WHERE expires_at < ?", (now,))
     sign_in_id = conn.execute(
@@ -190,11 +191,10 @@ def _ended(conn: sqlite3.Connection, key_ids: set[int], sign_in_ids: set[int], n
     return key_ids - live_keys, sign_in_ids - live_sign_ins
 
 
-def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str) -> dict[str, Any]:
+def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str, now: str) -> dict[str, Any]:
     before = _key_record(conn, key_id)
     if before["revoked_at"] is not None:
         raise ServiceError("already_revoked", f"Key {key_id} was already revoked.")
-    now = utc_now()
     conn.execute("UPDATE api_key SET revoked_at = ? WHERE id = ?", (now, key_id))
     conn.execute("DELETE FROM login_session WHERE key_id = ?", (key_id,))
     after = _key_record(conn, key_id)

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import subprocess
 import sys
+import time
 import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from app.auth import KeyService
-from app.db import Database
+from app.db import Database, format_time
 from app.services.core import Actor
 from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
+from app.typedefs import api_keys_key, db_key
 from bench.servers import RUN_PY, Process, free_port
 
 SOCKET = "/admin/ws/dashboard"
@@ -56,6 +61,41 @@ async def dashboard(client: TestClient, key: str) -> tuple[aiohttp.ClientWebSock
     snapshot = await receive(ws)
     assert snapshot["type"] == "tables_snapshot"
     return ws, snapshot
+
+
+class Clock:
+    """Time that moves on only when the test says so: `now` as the services read it, `monotonic` as the limiters do."""
+
+    def __init__(self) -> None:
+        self.start = datetime.now(UTC)
+        self.seconds = 0.0
+
+    def now(self) -> str:
+        return format_time(self.start + timedelta(seconds=self.seconds))
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+def keys_on(clock: Clock, app: web.Application) -> web.Application:
+    """The app, its key service (sign-ins and their expiry) reading the time from `clock`."""
+
+    async def replace_key_service(app: web.Application) -> None:  # runs once the database is open
+        app[api_keys_key] = KeyService(app[db_key], clock.now)
+
+    app.on_startup.append(replace_key_service)
+    return app
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until `condition()` holds, looking every few milliseconds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still not true after {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 class Server:

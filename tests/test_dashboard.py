@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 import sqlite3
@@ -16,6 +15,7 @@ from app.auth import SIGN_IN_COOKIE
 from app.services.core import Actor
 
 from .html import cards
+from .support import Clock, keys_on
 
 
 @pytest.fixture
@@ -140,11 +140,12 @@ async def test_revoking_the_key_ends_its_sessions(client, place, keys):
 
 async def test_sessions_expire_on_the_server(aiohttp_client, settings, place):
     _, admin, _ = place
-    client = await aiohttp_client(create_app(dataclasses.replace(settings, session_hours=1 / 3600)))
+    clock = Clock()
+    client = await aiohttp_client(keys_on(clock, create_app(dataclasses.replace(settings, session_hours=1 / 3600))))
     response = await sign_in(client, admin)
     token = SimpleCookie(response.headers["Set-Cookie"])[SIGN_IN_COOKIE].value
     assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 200
-    await asyncio.sleep(1.1)
+    clock.advance(1.1)
     client.session.cookie_jar.clear()
     stale = await client.get("/admin/dashboard", allow_redirects=False, headers={"Cookie": f"{SIGN_IN_COOKIE}={token}"})
     assert stale.status == 303

@@ -125,17 +125,17 @@ async def test_racing_tablets_keep_every_invariant(aiohttp_client, settings, db,
                 answered += 1
 
     await asyncio.gather(*(follow(ws, view) for ws, view in zip(tablets, views)))
-    await asyncio.sleep(0.3)
-    for ws, view in zip(tablets, views):  # what is still in flight to each tablet
+    version, rows = await tables.list_tables(place.actor.restaurant_id)  # every action answered: the last version
+    for ws, view in zip(tablets, views):  # what is still in flight to each tablet, up to that version, then quiet
         while True:
+            caught_up = (view["versions"] or [view["version"]])[-1] >= version
             try:
-                message = await receive(ws, timeout=0.3)
+                message = await receive(ws, timeout=0.3 if caught_up else 10)
             except TimeoutError:
                 break
             if message["type"] == "table_update":
                 view["versions"].append(message["version"])
                 view["tables"][message["table"]["id"]] = message["table"]
-    version, rows = await tables.list_tables(place.actor.restaurant_id)
     truth = {row["id"]: row for row in rows}
     for view in views:
         assert view["versions"] == sorted(set(view["versions"])), "versions strictly increasing, none twice"

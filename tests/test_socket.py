@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import re
 import time
@@ -16,11 +17,13 @@ from aiohttp.test_utils import TestClient
 
 from app import create_app
 from app.db import Database
+from app.limits import TokenBucket
 from app.services.tables import TableService
 from app.typedefs import hub_key
+from app.web import socket as socket_handler
 
 from .html import cards
-from .support import SOCKET, dashboard, receive
+from .support import SOCKET, Clock, dashboard, eventually, receive
 
 
 async def quiet(ws: aiohttp.ClientWebSocketResponse, seconds: float = 0.3) -> None:
@@ -150,7 +153,9 @@ async def test_an_oversized_message_closes_the_socket_with_1009(client, bistro_p
     assert message.type is WSMsgType.CLOSE and message.data == 1009
 
 
-async def test_too_many_messages_are_rate_limited_and_the_connection_kept(client, bistro_place):
+async def test_too_many_messages_are_rate_limited_and_the_connection_kept(client, bistro_place, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(socket_handler, "TokenBucket", functools.partial(TokenBucket, clock=clock.monotonic))
     ws, _ = await dashboard(client, bistro_place.admin)
     for n in range(40):
         await ws.send_json({"action": "ping", "ref": n})
@@ -158,7 +163,7 @@ async def test_too_many_messages_are_rate_limited_and_the_connection_kept(client
     limited = [r for r in replies if r.get("code") == "rate_limited"]
     assert 10 <= len(limited) <= 25
     assert replies[0] == {"type": "pong"}
-    await asyncio.sleep(0.5)
+    clock.advance(0.5)
     assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
 
 
@@ -305,7 +310,7 @@ async def test_the_connection_limit_refuses_the_next_dashboard_only(aiohttp_clie
     assert await answer_to(second, {"action": "ping"}) == {"type": "pong"}
     other_restaurant, _ = await dashboard(client, cafe_place.admin)  # the limit is per restaurant
     await second.close()
-    await asyncio.sleep(0.1)
+    await eventually(lambda: client.app[hub_key].count(bistro_place.actor.restaurant_id) == 1)
     again, _ = await dashboard(client, bistro_place.admin)
     await again.close()
 
@@ -313,12 +318,19 @@ async def test_the_connection_limit_refuses_the_next_dashboard_only(aiohttp_clie
 async def test_a_peer_that_stops_answering_pings_is_dropped(aiohttp_client, settings, bistro_place):
     client = await aiohttp_client(create_app(dataclasses.replace(settings, heartbeat_seconds=0.2)))
     silent = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}", autoping=False)
-    answering, _ = await dashboard(client, bistro_place.viewer)
+    answering = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}", autoping=False)
+    assert (await receive(answering))["type"] == "tables_snapshot"
     heard: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    pings = 0
 
-    async def keep_reading() -> None:  # aiohttp answers pings while it reads, as a browser always does
+    async def keep_reading() -> None:  # answers every ping at once, as a browser always does
+        nonlocal pings
         async for message in answering:
-            await heard.put(json.loads(message.data))
+            if message.type is WSMsgType.PING:
+                pings += 1
+                await answering.pong(message.data)
+            else:
+                await heard.put(json.loads(message.data))
 
     reader = asyncio.create_task(keep_reading())
     started = time.monotonic()
@@ -327,7 +339,8 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(aiohttp_client, sett
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
             break
     assert time.monotonic() - started < 2
-    await asyncio.sleep(1)  # five more heartbeats
+    answered = pings
+    await eventually(lambda: pings >= answered + 5)  # five more heartbeats
     await answering.send_json({"action": "ping"})
     assert await asyncio.wait_for(heard.get(), 3) == {"type": "pong"}
     assert client.app[hub_key].count(bistro_place.actor.restaurant_id) == 1
