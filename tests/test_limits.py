@@ -1,0 +1,57 @@
+"""The rate limits (app/limits.py) on a clock the test moves on: no sleeping, no server."""
+
+from __future__ import annotations
+
+from app.limits import PerAddress, TokenBucket
+
+from .support import Clock
+
+
+def takes(bucket: TokenBucket | PerAddress, times: int, *address: str) -> list[bool]:
+    return [bucket.take(*address) for _ in range(times)]
+
+
+def test_a_full_bucket_allows_its_burst_at_once_then_refuses():
+    bucket = TokenBucket(rate=2, burst=5, clock=Clock().monotonic)
+    assert takes(bucket, 6) == [True] * 5 + [False]
+
+
+def test_the_bucket_refills_at_its_rate():
+    clock = Clock()
+    bucket = TokenBucket(rate=2, burst=5, clock=clock.monotonic)
+    takes(bucket, 5)
+    clock.advance(0.25)  # half a token
+    assert bucket.take() is False
+    clock.advance(0.25)  # the refusal spent nothing: one token
+    assert takes(bucket, 2) == [True, False]
+    clock.advance(1.5)  # three tokens
+    assert takes(bucket, 4) == [True, True, True, False]
+
+
+def test_a_long_rest_refills_no_more_than_the_burst():
+    clock = Clock()
+    bucket = TokenBucket(rate=2, burst=5, clock=clock.monotonic)
+    takes(bucket, 5)
+    clock.advance(3600)
+    assert takes(bucket, 6) == [True] * 5 + [False]
+
+
+def test_one_address_over_its_limit_does_not_limit_another():
+    clock = Clock()
+    limiter = PerAddress(rate=1, burst=3, clock=clock.monotonic)
+    assert takes(limiter, 4, "192.0.2.1") == [True, True, True, False]
+    assert takes(limiter, 3, "192.0.2.2") == [True, True, True]
+    clock.advance(1)
+    assert takes(limiter, 2, "192.0.2.1") == [True, False]
+
+
+def test_addresses_beyond_remember_forget_the_least_recently_seen():
+    limiter = PerAddress(rate=1, burst=2, remember=2, clock=Clock().monotonic)
+    takes(limiter, 2, "a")
+    takes(limiter, 2, "b")
+    assert limiter.take("a") is False  # seen again, so "b" is now the least recently seen
+    assert limiter.take("c") is True  # a third address: "b" is forgotten, "a" kept
+    assert list(limiter.buckets) == ["a", "c"]
+    assert takes(limiter, 3, "b") == [True, True, False]  # a full bucket again; now "a" is forgotten
+    assert list(limiter.buckets) == ["c", "b"]
+    assert takes(limiter, 2, "a") == [True, True]
