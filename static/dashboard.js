@@ -6,7 +6,7 @@
   var indicatorEl = document.getElementById("connection"), moveBar = document.getElementById("move-bar");
   var warnAt = +body.dataset.idleWarning, alertAt = +body.dataset.idleAlert;
   var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
-  var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null;
+  var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null, moveUrl = "";
   var failures = 0, pollTimer = 0, polled = false, opened = false, etag = "";
 
   function card(id) { return document.getElementById("table-" + id); }
@@ -41,7 +41,7 @@
       stopMove();
       clearTimeout(stableTimer);
       troubleSince = troubleSince || Date.now();
-      if (event.code === 4401) { location.href = body.dataset.login; return; }
+      if (event.code === 4401) { location.href = body.dataset.login; return; } // close codes are declared in app/protocol.py
       // a socket that never opens, again and again (a proxy or firewall?): poll the grid meanwhile
       failures = opened ? 0 : failures + 1;
       opened = false;
@@ -85,12 +85,11 @@
     }
   }
 
-  // While the socket is blocked, actions take the HTTP road (the same service, JSON answers).
-  function post(action, fields, id, ref) {
+  // While the socket is blocked, actions take the HTTP road: the clicked form's own action
+  // (for a move, the source's Move form), the same service, JSON answers.
+  function post(url, fields, ref) {
     var form = new URLSearchParams({csrf_token: body.dataset.csrf});
     if (fields.to_table_id) form.append("target", fields.to_table_id);
-    var url = fields.request_id ? "/admin/request/" + fields.request_id + "/resolve"
-      : "/admin/table/" + id + "/" + action.split("_")[0];
     fetch(url, {method: "POST", body: form,
       headers: {Accept: "application/json"}, credentials: "same-origin"})
       .then(function (r) { return r.json(); })
@@ -127,13 +126,13 @@
     if (message.type === "error") note(target, message.detail);
   }
 
-  function act(action, fields, id) {
+  function act(action, fields, id, url) {
     var ref = "a" + (++seq), target = card(id);
     fields.action = action;
     fields.ref = ref;
     if (!send(fields)) {
       if (!pollTimer) { note(target, "Not connected. Try again in a moment."); return; }
-      post(action, fields, id, ref);
+      post(url, fields, ref);
     }
     pending[ref] = id;
     busy(target, true);
@@ -157,8 +156,9 @@
     setTimeout(function () { if (el.textContent === text) el.textContent = ""; }, 6000);
   }
 
-  function startMove(id) {
+  function startMove(id, url) {
     moveFrom = id;
+    moveUrl = url;
     body.classList.add("moving");
     card(id).classList.add("move-source");
     moveBar.firstElementChild.textContent = "Move table " + card(id).querySelector("h3").textContent +
@@ -182,13 +182,14 @@
     if (moveFrom !== null) {
       var from = moveFrom;
       stopMove();
-      if (target.dataset.status === "free") act("move_table", {from_table_id: from, to_table_id: id}, from);
+      if (target.dataset.status === "free") act("move_table", {from_table_id: from, to_table_id: id}, from, moveUrl);
       return;
     }
     if (!button) return;
-    if (button.dataset.action === "move_table") startMove(id);
-    else if (button.dataset.requestId) act(button.dataset.action, {request_id: +button.dataset.requestId}, id);
-    else act(button.dataset.action, {table_id: id}, id);
+    var url = button.form.action;
+    if (button.dataset.action === "move_table") startMove(id, url);
+    else if (button.dataset.requestId) act(button.dataset.action, {request_id: +button.dataset.requestId}, id, url);
+    else act(button.dataset.action, {table_id: id}, id, url);
   });
   moveBar.querySelector("[data-cancel]").addEventListener("click", stopMove);
   document.addEventListener("keydown", function (event) { if (event.key === "Escape") stopMove(); });

@@ -1,8 +1,10 @@
-"""The HTTP side: the old endpoints, the read API, the polled grid and the no-script forms."""
+"""The HTTP side: a table's changes (the page's routes and the old, deprecated ones), the read API, the polled grid
+and the no-script forms."""
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -24,14 +26,40 @@ def bearer(key: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", **extra}
 
 
-def assert_deprecated(response) -> None:
+def assert_deprecated(response, deprecated: bool = True) -> None:
+    if not deprecated:
+        assert "Deprecation" not in response.headers and "Link" not in response.headers
+        return
     assert response.headers["Deprecation"].startswith("@")
     assert 'rel="deprecation"' in response.headers["Link"] and "/docs/protocol.md" in response.headers["Link"]
 
 
-# -- the old endpoints ----------------------------------------------------------------------------
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            attributes = dict(attrs)
+            self.found.append((attributes.get("method") or "", attributes.get("action") or ""))
 
 
+def form_actions(html: str) -> list[tuple[str, str]]:
+    """Every form's (method, action) in `html`, in order."""
+    parser = _Forms()
+    parser.feed(html)
+    parser.close()
+    return parser.found
+
+
+# The page's own routes, and the old HTMX dashboard's (deprecated, kept): the same answers, but for the headers.
+PREFIXES = pytest.mark.parametrize(("prefix", "deprecated"), [("/admin/tables", False), ("/admin/table", True)])
+
+# -- a table's changes ----------------------------------------------------------------------------
+
+
+@PREFIXES
 @pytest.mark.parametrize(
     ("verb", "label", "data", "status_after"),
     [
@@ -40,18 +68,18 @@ def assert_deprecated(response) -> None:
         ("move", "1", {"target": "TARGET"}, "free"),
     ],
 )
-async def test_an_old_endpoint_answers_json_and_pushes_to_the_dashboards(
-    client, bistro_place, verb, label, data, status_after
+async def test_a_change_answers_json_and_pushes_to_the_dashboards(
+    client, bistro_place, prefix, deprecated, verb, label, data, status_after
 ):
     ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
     snapshot = await receive(ws)
     if data:
         data = {"target": str(bistro_place.ids["5"])}
     response = await client.post(
-        f"/admin/table/{bistro_place.ids[label]}/{verb}", data=data, headers=bearer(bistro_place.admin, **JSON)
+        f"{prefix}/{bistro_place.ids[label]}/{verb}", data=data, headers=bearer(bistro_place.admin, **JSON)
     )
     assert response.status == 200
-    assert_deprecated(response)
+    assert_deprecated(response, deprecated)
     body = await response.json()
     assert body["type"] == "ack" and body["version"] == snapshot["version"] + len(body["tables"])
     assert body["tables"][0]["id"] == bistro_place.ids[label] and body["tables"][0]["status"] == status_after
@@ -59,52 +87,58 @@ async def test_an_old_endpoint_answers_json_and_pushes_to_the_dashboards(
     assert pushed["type"] == "table_update" and pushed["table"] == body["tables"][0]
 
 
-async def test_the_default_answer_is_the_toast_fragment_for_htmx(client, bistro_place):
+@PREFIXES
+async def test_the_default_answer_is_the_toast_fragment_for_htmx(client, bistro_place, prefix, deprecated):
     done = await client.post(
-        f"/admin/table/{bistro_place.ids['1']}/close", headers=bearer(bistro_place.admin, **{"HX-Request": "true"})
+        f"{prefix}/{bistro_place.ids['1']}/close", headers=bearer(bistro_place.admin, **{"HX-Request": "true"})
     )
     assert done.status == 200 and done.content_type == "text/html"
-    assert_deprecated(done)
+    assert_deprecated(done, deprecated)
     assert (await done.text()).strip() == '<div class="toast-success" role="status">Table 1 closed.</div>'
-    again = await client.post(f"/admin/table/{bistro_place.ids['1']}/close", headers=bearer(bistro_place.admin))
+    again = await client.post(f"{prefix}/{bistro_place.ids['1']}/close", headers=bearer(bistro_place.admin))
     assert again.status == 200
+    assert_deprecated(again, deprecated)
     assert (
         await again.text()
     ).strip() == '<div class="toast-error" role="status">Table 1 has no guests to close.</div>'
 
 
+@PREFIXES
 @pytest.mark.parametrize(
     ("path", "data", "status", "code"),
     [
-        ("/admin/table/999/close", None, 404, "table_not_found"),
-        ("/admin/table/CAFE1/close", None, 404, "table_not_found"),
-        ("/admin/table/B2/close", None, 409, "no_active_session"),
-        ("/admin/table/B1/disable", None, 409, "table_occupied"),
-        ("/admin/table/B2/enable", None, 409, "not_disabled"),
-        ("/admin/table/B2/restore", None, 409, "no_session_to_restore"),
-        ("/admin/table/B1/move", {"target": "B1"}, 422, "same_table"),
-        ("/admin/table/B2/move", {"target": "B3"}, 409, "no_session_to_move"),
-        ("/admin/table/B1/move", {"target": "CAFE1"}, 404, "target_table_not_found"),
-        ("/admin/table/B1/move", {}, 422, "invalid_action"),
-        ("/admin/table/B1/move", {"target": "three"}, 422, "invalid_action"),
-        ("/admin/table/abc/close", None, 422, "invalid_action"),
-        ("/admin/table/99999999999999999999999/close", None, 422, "invalid_action"),
+        ("999/close", None, 404, "table_not_found"),
+        ("CAFE1/close", None, 404, "table_not_found"),
+        ("B2/close", None, 409, "no_active_session"),
+        ("B1/disable", None, 409, "table_occupied"),
+        ("B2/enable", None, 409, "not_disabled"),
+        ("B2/restore", None, 409, "no_session_to_restore"),
+        ("B1/move", {"target": "B1"}, 422, "same_table"),
+        ("B2/move", {"target": "B3"}, 409, "no_session_to_move"),
+        ("B1/move", {"target": "CAFE1"}, 404, "target_table_not_found"),
+        ("B1/move", {}, 422, "invalid_action"),
+        ("B1/move", {"target": "three"}, 422, "invalid_action"),
+        ("abc/close", None, 422, "invalid_action"),
+        ("99999999999999999999999/close", None, 422, "invalid_action"),
     ],
 )
-async def test_refusals_carry_their_code_and_http_status(client, bistro_place, cafe_place, path, data, status, code):
+async def test_refusals_carry_their_code_and_http_status(
+    client, bistro_place, cafe_place, prefix, deprecated, path, data, status, code
+):
     names = {"B1": bistro_place.ids["1"], "B2": bistro_place.ids["2"], "B3": bistro_place.ids["3"],
              "CAFE1": cafe_place.ids["1"]}
-    path = re.sub(r"B\d|CAFE1", lambda m: str(names[m.group(0)]), path)
+    path = re.sub(r"B\d|CAFE1", lambda m: str(names[m.group(0)]), f"{prefix}/{path}")
     data = {k: str(names.get(v, v)) for k, v in (data or {}).items()}
     response = await client.post(path, data=data, headers=bearer(bistro_place.admin, **JSON))
     assert response.status == status
-    assert_deprecated(response)
+    assert_deprecated(response, deprecated)
     body = await response.json()
     assert body["type"] == "error" and body["code"] == code and body["detail"]
 
 
 async def test_a_malformed_id_is_named_for_what_it_should_be(client, bistro_place):
-    for path, wording in (("/admin/table/abc/close", "The table must be a table id"),
+    for path, wording in (("/admin/tables/abc/close", "The table must be a table id"),
+                          ("/admin/table/abc/close", "The table must be a table id"),
                           ("/admin/request/abc/resolve", "The request must be a waiter request's id")):
         response = await client.post(path, headers=bearer(bistro_place.admin, **JSON))
         assert response.status == 422
@@ -147,9 +181,10 @@ async def signed_in_with_token(client: TestClient, key: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro_place):
+@PREFIXES
+async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro_place, prefix, deprecated):
     token = await signed_in_with_token(client, bistro_place.admin)
-    path = f"/admin/table/{bistro_place.ids['4']}/disable"
+    path = f"{prefix}/{bistro_place.ids['4']}/disable"
     missing = await client.post(path, headers=JSON)
     assert missing.status == 403 and (await missing.json())["code"] == "forbidden"
     wrong = await client.post(path, data={"csrf_token": ("y" if token[0] == "x" else "x") + token[1:]}, headers=JSON)
@@ -165,21 +200,38 @@ async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro_plac
         {"Origin": "null", "Referer": "https://evil.example/page"},
     ],
 )
-async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(client, bistro_place, headers):
+@PREFIXES
+async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(
+    client, bistro_place, headers, prefix, deprecated
+):
     token = await signed_in_with_token(client, bistro_place.admin)
     response = await client.post(
-        f"/admin/table/{bistro_place.ids['4']}/disable", data={"csrf_token": token}, headers={**headers, **JSON}
+        f"{prefix}/{bistro_place.ids['4']}/disable", data={"csrf_token": token}, headers={**headers, **JSON}
     )
     assert response.status == 403
+
+
+async def test_the_page_posts_to_its_own_routes_not_the_deprecated_ones(client, bistro_place, tables):
+    await tables.disable_table(bistro_place.actor, bistro_place.ids["3"])
+    await signed_in_with_token(client, bistro_place.admin)
+    ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
+    pushed = await receive(ws)  # rendered outside any request
+    page = form_actions(await (await client.get("/admin/dashboard")).text())
+    one, two, three = (bistro_place.ids[label] for label in ("1", "2", "3"))
+    expected = [("post", f"/admin/tables/{one}/close"), ("get", f"/admin/tables/{one}/move"),
+                ("post", f"/admin/tables/{two}/disable"), ("post", f"/admin/tables/{three}/enable")]
+    assert page[1:5] == expected and page[0] == ("post", "/admin/logout")
+    assert form_actions(pushed["html"])[:4] == expected
 
 
 async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(client, bistro_place):
     token = await signed_in_with_token(client, bistro_place.admin)
     response = await client.post(
-        f"/admin/table/{bistro_place.ids['1']}/close",
-        data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
+        f"/admin/tables/{bistro_place.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"},
+        allow_redirects=False,
     )
     assert response.status == 303 and response.headers["Location"] == "/admin/dashboard"
+    assert_deprecated(response, deprecated=False)
     page = await (await client.get("/admin/dashboard")).text()
     assert '<p class="notice" role="status">Table 1 closed.</p>' in page
     card = next(c for c in cards(page) if c["id"] == f"table-{bistro_place.ids['1']}")
@@ -187,8 +239,8 @@ async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(cl
     assert "notice" not in await (await client.get("/admin/dashboard")).text()  # shown once
 
     refused = await client.post(
-        f"/admin/table/{bistro_place.ids['1']}/close",
-        data={"csrf_token": token, "back": "dashboard"}, allow_redirects=False
+        f"/admin/tables/{bistro_place.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"},
+        allow_redirects=False,
     )
     assert refused.status == 303
     assert "Table 1 has no guests to close." in await (await client.get("/admin/dashboard")).text()
@@ -197,17 +249,16 @@ async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(cl
 async def test_the_no_script_move_page(client, bistro_place, tables):
     await tables.disable_table(bistro_place.actor, bistro_place.ids["6"])
     token = await signed_in_with_token(client, bistro_place.admin)
-    page = await client.get(f"/admin/table/{bistro_place.ids['1']}/move")
+    url = f"/admin/tables/{bistro_place.ids['1']}/move"
+    page = await client.get(url)
     text = await page.text()
     assert page.status == 200 and "Move table 1 to" in text
     targets = re.findall(r'name="target" value="(\d+)"', text)
     assert targets == [str(bistro_place.ids[label]) for label in ("2", "3", "4", "5")]
-    moved = await client.post(
-        f"/admin/table/{bistro_place.ids['1']}/move",
-        data={"csrf_token": token, "back": "dashboard", "target": targets[0]}
-    )
+    assert form_actions(text) == [("post", url)] * 4  # each free table posts the move to the page's own URL
+    moved = await client.post(url, data={"csrf_token": token, "back": "dashboard", "target": targets[0]})
     assert "Party moved from table 1 to table 2." in await moved.text()
-    away = await client.get(f"/admin/table/{bistro_place.ids['1']}/move", allow_redirects=False)
+    away = await client.get(url, allow_redirects=False)
     assert away.status == 303
 
 
@@ -247,8 +298,8 @@ async def test_the_read_api_with_its_etag(client, bistro_place):
 
 async def test_the_events_feed(client, bistro_place, cafe_place):
     await client.post(
-        f"/admin/table/{bistro_place.ids['1']}/move",
-        data={"target": str(bistro_place.ids["2"])}, headers=bearer(bistro_place.admin)
+        f"/admin/table/{bistro_place.ids['1']}/move", data={"target": str(bistro_place.ids["2"])},
+        headers=bearer(bistro_place.admin),
     )
     await client.post(f"/admin/table/{cafe_place.ids['1']}/disable", headers=bearer(cafe_place.admin))
     response = await client.get("/admin/api/events?since=6", headers=bearer(bistro_place.viewer))

@@ -1,9 +1,11 @@
-"""The HTTP side: the old dashboard's endpoints (deprecated, kept working) and the read API.
+"""The HTTP side: a table's changes, a waiter request seen to, and the read API.
 
-The old endpoints answer in three ways from one result: JSON for `Accept:
-application/json`; for our own no-script forms (which send `back=dashboard`) a redirect
-back to the dashboard with the result shown; otherwise the HTML toast the old HTMX
-dashboards swap in.
+A table's changes answer at `/admin/tables/{id}/<verb>` (the page's no-script forms and
+its script's fallback) and, deprecated but kept for the old HTMX dashboards, at
+`/admin/table/{id}/<verb>`: the same handler, only the old paths add the deprecation
+headers. Each answers in three ways from one result: JSON for `Accept: application/json`;
+for our own no-script forms (which send `back=dashboard`) a redirect back to the
+dashboard with the result shown; otherwise the HTML toast the old dashboards swap in.
 """
 
 from __future__ import annotations
@@ -91,18 +93,23 @@ async def change(request: web.Request, perform: Perform, done: Callable[[Result]
     except Refused as refused:
         if back and refused.status == 401:
             raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-        return answer(request, Result.error(refused.code, refused.detail), refused.status, refused.status, headers)
+        return answer(request, Result.error(refused.code, refused.detail), refused.status, headers, refused.status)
     request.app[broadcast_key].result(principal.restaurant_id, result)
     if result.ok:
         result = dataclasses.replace(result, detail=done(result))
     if back and principal.sign_in_id is not None:
         remember_notice(request.app, principal.sign_in_id, result.detail or "")
         raise web.HTTPSeeOther(request.app.router["dashboard"].url_for(), headers=headers)
-    return answer(request, result, 200 if result.ok else status_of(result.code or ""), headers=headers)
+    return answer(request, result, 200 if result.ok else status_of(result.code or ""), headers)
 
 
-def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """A handler for one old endpoint: `POST /admin/table/{id}/<verb>`."""
+def table_change(action: str, operation: Operation, *, deprecated: bool = False
+                 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler of `POST /admin/tables/{id}/<verb>`, or with `deprecated` of the old `/admin/table/{id}/<verb>`.
+
+    `action` is the socket's name for the change (`close_table`...), `operation` the service method doing it.
+    """
+    headers = DEPRECATION if deprecated else {}
 
     async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
         ids = [parse_id(request.match_info["id"], "The table", "a table")]
@@ -115,7 +122,7 @@ def legacy(action: str, operation: Operation) -> Callable[[web.Request], Awaitab
         return DONE[action].format(*(t["number"] for t in result.tables))
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await change(request, perform, done, DEPRECATION)
+        return await change(request, perform, done, headers)
 
     return handler
 
@@ -130,8 +137,8 @@ async def resolve_request(request: web.Request) -> web.StreamResponse:
     return await change(request, perform, lambda result: f"Table {result.tables[0]['number']}: seen to.", {})
 
 
-def answer(request: web.Request, result: Result, status: int, toast_status: int = 200,
-           headers: dict[str, str] = DEPRECATION) -> web.StreamResponse:
+def answer(request: web.Request, result: Result, status: int, headers: dict[str, str],
+           toast_status: int = 200) -> web.StreamResponse:
     """JSON for programs; otherwise the toast fragment the old dashboards swap in.
 
     A table's refusal (occupied, not found...) is a 200 toast, so that HTMX swaps it in as
@@ -148,7 +155,8 @@ def answer(request: web.Request, result: Result, status: int, toast_status: int 
     return json_error(Refused(result.code or "", result.detail or "", status), headers)
 
 
-LEGACY_ROUTES: list[tuple[str, str, Operation]] = [
+# (verb in the path, the socket's action, the service method)
+TABLE_CHANGES: list[tuple[str, str, Operation]] = [
     ("close", "close_table", TableService.close_table),
     ("disable", "disable_table", TableService.disable_table),
     ("enable", "enable_table", TableService.enable_table),

@@ -1,8 +1,8 @@
 """Signing in and out, the dashboard page, the grid fragment for polling, and the no-script move page.
 
 The dashboard is rendered whole on the server, so it works without a script: every card
-button is a form posting to the old endpoints (app/web/api.py), which come back here with
-the result shown. The page's script, when it runs, sends the same actions over the socket.
+button is a form posting to `/admin/tables/{id}/<verb>` (app/web/api.py), which comes back
+here with the result shown. The page's script, when it runs, sends the same actions over the socket.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ async def grid(request: web.Request) -> web.Response:
 
 
 async def move_page(request: web.Request) -> web.Response:
-    """`GET /admin/table/{id}/move`: where the party can go, for a tablet without the script."""
+    """`GET /admin/tables/{id}/move`: where the party can go, for a tablet without the script."""
     if not TABLE_ID.fullmatch(request.match_info["id"]):
         raise web.HTTPNotFound(text="There is no such table.")
     principal = await signed_in_or_login(request)

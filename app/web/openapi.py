@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from .access import TABLE_ID
-from .api import LEGACY_ROUTES
+from .api import TABLE_CHANGES
 
 
 def ref(schema: str) -> dict[str, str]:
@@ -86,12 +86,12 @@ ACK = {
 
 def error_response(description: str, toast: bool = False) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": ref("Error")}}
-    if toast:  # the old endpoints answer a toast-error fragment unless asked for JSON
+    if toast:  # a change answers a toast-error fragment unless asked for JSON
         content["text/html"] = {"schema": {"type": "string"}}
     return {"description": description, "content": content}
 
 
-def legacy_operation(verb: str, action: str) -> dict[str, Any]:
+def table_change(verb: str, action: str, deprecated: bool) -> dict[str, Any]:
     form: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -102,10 +102,13 @@ def legacy_operation(verb: str, action: str) -> dict[str, Any]:
     if verb == "move":
         form["required"] = ["target"]
         form["properties"]["target"] = {"type": "string", "pattern": ID_PATTERN, "description": "The target table's id"}
+    summary = f"{action} (the dashboard's no-script form, and its script's fallback)"
+    if deprecated:
+        summary = f"{action} (deprecated, for the old HTMX dashboards: use /admin/tables/{{id}}/{verb})"
     return {
-        "summary": f"{action} (deprecated: use the dashboard socket)",
-        "operationId": f"legacy_{verb}",
-        "deprecated": True,
+        "summary": summary,
+        "operationId": f"legacy_{verb}" if deprecated else action,
+        "deprecated": deprecated,
         "parameters": [
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}
         ],
@@ -133,10 +136,11 @@ def legacy_operation(verb: str, action: str) -> dict[str, Any]:
 
 
 def build() -> dict[str, Any]:
-    paths: dict[str, Any] = {
-        f"/admin/table/{{id}}/{verb}": {"post": legacy_operation(verb, action)} for verb, action, _ in LEGACY_ROUTES
-    }
-    paths["/admin/table/{id}/move"]["get"] = {
+    paths: dict[str, Any] = {}
+    for verb, action, _ in TABLE_CHANGES:
+        paths[f"/admin/tables/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=False)}
+        paths[f"/admin/table/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=True)}
+    paths["/admin/tables/{id}/move"]["get"] = {
         "summary": "The page that lists where a party can move (HTML, for a tablet without the script)",
         "operationId": "move_page",
         "parameters": [{"name": "id", "in": "path", "required": True,

@@ -22,10 +22,14 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_post("/admin/request/{id}/resolve", api.resolve_request, name="resolve_request")
     app.router.add_get("/t/{token}", guest.page, name="guest")
     app.router.add_post("/t/{token}/{kind}", guest.call, name="guest_call")
-    app.router.add_get("/admin/table/{id}/move", dashboard.move_page, name="move_page")
-    # the old dashboard's endpoints, deprecated but kept working
-    for verb, action, operation in api.LEGACY_ROUTES:
-        app.router.add_post(f"/admin/table/{{id}}/{verb}", api.legacy(action, operation), name=f"legacy_{verb}")
+    # the no-script move page lists the free tables, each a form posting to the same URL
+    app.router.add_get("/admin/tables/{id}/move", dashboard.move_page, name="move_page")
+    for verb, action, operation in api.TABLE_CHANGES:
+        app.router.add_post(f"/admin/tables/{{id}}/{verb}", api.table_change(action, operation), name=action)
+    # the old HTMX dashboard's endpoints: the same, deprecated but kept working for old clients
+    for verb, action, operation in api.TABLE_CHANGES:
+        app.router.add_post(f"/admin/table/{{id}}/{verb}", api.table_change(action, operation, deprecated=True),
+                            name=f"legacy_{verb}")
     app.router.add_get("/admin/api/tables", api.tables, name="api_tables")
     app.router.add_get("/admin/api/events", api.events, name="api_events")
     app.router.add_get("/admin/api/openapi.json", openapi.document, name="openapi")

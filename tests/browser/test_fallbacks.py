@@ -1,8 +1,9 @@
 """Without the script, and without the socket: the dashboard still works, the old way.
 
-With JavaScript off every card button is a form: it posts to the old endpoints and the
-page comes back with the result shown. With WebSockets blocked (as by a proxy), the page
-falls back to fetching the grid every 30 s and still shows a change made elsewhere.
+With JavaScript off every card button is a form: it posts to /admin/tables/{id}/<verb> and
+the page comes back with the result shown. With WebSockets blocked (as by a proxy), the page
+falls back to fetching the grid every 30 s, still shows a change made elsewhere, and posts
+each action to its form's own URL.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ async def test_without_javascript_the_forms_close_restore_and_move(browser, serv
     await expect(table).to_have_attribute("data-status", "occupied")
 
     await page.locator("#table-4").get_by_role("button", name="Move").click()
+    await expect(page).to_have_url(re.compile(rf"^{re.escape(server.url)}/admin/tables/4/move\??$"))  # a GET form
     await expect(page.locator("h1")).to_have_text("Move table 4 to…")
     await page.get_by_role("button", name="3 Main room").click()
     await expect(page.locator(".notice")).to_have_text("Party moved from table 4 to table 3.")
@@ -67,7 +69,16 @@ async def test_with_websockets_blocked_the_page_polls_and_still_shows_changes(br
     await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     await expect(page.locator("#grid")).to_contain_text("Bar 1", timeout=5_000)
 
-    # acting still works, over HTTP
-    await page.locator("#table-6").get_by_role("button", name="Close").click()
+    # acting still works, over HTTP, at the page's own routes (not the deprecated ones)
+    async with page.expect_response(lambda response: response.request.method == "POST") as posted:
+        await page.locator("#table-6").get_by_role("button", name="Close").click()
+    closed = await posted.value
+    assert closed.url == f"{server.url}/admin/tables/6/close" and "deprecation" not in closed.headers
     await expect(page.locator("#table-6")).to_have_attribute("data-status", "free")
+    async with page.expect_response(lambda response: response.request.method == "POST") as posted:
+        await page.locator("#table-4").get_by_role("button", name="Move").click()
+        await page.locator("#table-6").click()
+    assert (await posted.value).url == f"{server.url}/admin/tables/4/move"
+    await expect(page.locator("#table-6")).to_have_attribute("data-status", "occupied")
+    await expect(page.locator("#table-4")).to_have_attribute("data-status", "free")
     await context.close()
