@@ -26,7 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from .db import Database, format_time, parse_time, utc_now
-from .services.core import Actor, ServiceError, write_audit
+from .services.audit import record_event
+from .services.core import Actor, ServiceError
 from .services.restaurants import find_restaurant
 
 KEY_PREFIX = "mtr_"
@@ -138,7 +139,7 @@ def _add_key(
         (restaurant["id"], label, role, secret_hash, now),
     ).fetchone()[0]
     record = _key_record(conn, key_id)
-    write_audit(conn, Actor(restaurant["id"], actor), "add_key", now, restaurant["version"], [], None, record)
+    record_event(conn, Actor(restaurant["id"], actor), "add_key", now, restaurant["version"], [], None, record)
     return record
 
 
@@ -201,7 +202,7 @@ def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str, now: str) -> 
     (version,) = conn.execute(
         "SELECT version FROM restaurant WHERE id = (SELECT restaurant_id FROM api_key WHERE id = ?)", (key_id,)
     ).fetchone()
-    write_audit(conn, Actor(after["restaurant_id"], actor), "revoke_key", now, version, [], before, after)
+    record_event(conn, Actor(after["restaurant_id"], actor), "revoke_key", now, version, [], before, after)
     return after
 
 

@@ -2,7 +2,7 @@
 
 The command line (or a second server) writes to the same database file. Twice a
 second this task compares each watched restaurant's version with the last update the
-hub delivered and publishes what it missed, straight from the audit log (which holds
+hub delivered and publishes what it missed, replayed from the audit log (which holds
 every changed table as the dashboard shows it). It also closes the sockets of keys
 that were revoked and of sign-ins that ended.
 """
@@ -10,7 +10,6 @@ that were revoked and of sign-ins that ended.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -22,33 +21,12 @@ from .db import Database, utc_now
 from .hub import Hub
 from .protocol import CLOSE_UNAUTHORIZED, UNAUTHORIZED
 from .render import Broadcast
-from .services.core import TableUpdate
+from .services.audit import current_versions, updates_after
 from .typedefs import api_keys_key, broadcast_key, db_key, hub_key
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
-
-
-def missed_updates(conn: sqlite3.Connection, restaurant_id: int, after: int) -> list[TableUpdate]:
-    """Every table update of the restaurant numbered above `after`, in order."""
-    updates: list[TableUpdate] = []
-    rows = conn.execute(
-        "SELECT version, after FROM audit_event WHERE restaurant_id = ? AND version > ? AND table_ids != '[]'"
-        " ORDER BY version",
-        (restaurant_id, after),
-    )
-    for version, after_json in rows:
-        tables = json.loads(after_json)
-        first = version - len(tables) + 1
-        updates.extend(TableUpdate(first + offset, table) for offset, table in enumerate(tables))
-    return [update for update in updates if update.version > after]
-
-
-def current_versions(conn: sqlite3.Connection, restaurant_ids: list[int]) -> dict[int, int]:
-    placeholders = ",".join("?" * len(restaurant_ids))
-    rows = conn.execute(f"SELECT id, version FROM restaurant WHERE id IN ({placeholders})", restaurant_ids)
-    return dict(rows.fetchall())
 
 
 async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
@@ -61,7 +39,7 @@ async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
         if delivered is None:
             hub.start_at(restaurant_id, version)
         elif version > delivered:
-            broadcast.updates(restaurant_id, await db.read(missed_updates, restaurant_id, delivered))
+            broadcast.updates(restaurant_id, await db.read(updates_after, restaurant_id, delivered))
 
 
 async def end_revoked(keys: KeyService, hub: Hub) -> None:

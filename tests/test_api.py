@@ -18,7 +18,7 @@ JSON = {"Accept": "application/json"}
 @pytest.fixture
 async def bistro_place(bistro_place: Place, tables) -> Place:
     """The bistro, with a party of two at table 1 in every test here."""
-    await tables.open_session(bistro_place.actor, bistro_place.ids["1"], 2)
+    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 2)
     return bistro_place
 
 

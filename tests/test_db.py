@@ -53,7 +53,7 @@ async def test_upgrade_from_every_earlier_version(tmp_path, start, settings):
         actor = Actor(added["id"], "test")
         tables = TableService(db, settings)
         _, rows = await tables.list_tables(actor.restaurant_id)
-        assert (await tables.open_session(actor, rows[0]["id"])).ok
+        assert (await tables.seat_party(actor, rows[0]["id"])).ok
         assert (await tables.move_table(actor, rows[0]["id"], rows[1]["id"])).ok
     finally:
         await db.close()
@@ -102,7 +102,7 @@ async def test_data_survives_closing_and_reopening(db_path, settings):
     actor = Actor(restaurant["id"], "test")
     tables = TableService(db, settings)
     _, rows = await tables.list_tables(actor.restaurant_id)
-    opened = await tables.open_session(actor, rows[0]["id"], 2)
+    opened = await tables.seat_party(actor, rows[0]["id"], 2)
     await tables.disable_table(actor, rows[1]["id"])
     await db.close()
 
@@ -118,7 +118,7 @@ async def test_data_survives_closing_and_reopening(db_path, settings):
 
 async def test_the_database_refuses_a_second_active_session(tables, bistro, db_path):
     _, rows = await tables.list_tables(bistro.restaurant_id)
-    assert (await tables.open_session(bistro, rows[0]["id"])).ok
+    assert (await tables.seat_party(bistro, rows[0]["id"])).ok
     conn = sqlite3.connect(db_path)
     try:
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
@@ -141,4 +141,30 @@ async def test_a_failed_write_rolls_back_everything_it_did(db: Database, tables,
     assert "Half done" not in names
     # the writer connection is still usable afterwards
     _, rows = await tables.list_tables(bistro.restaurant_id)
-    assert (await tables.open_session(bistro, rows[0]["id"])).ok
+    assert (await tables.seat_party(bistro, rows[0]["id"])).ok
+
+
+async def test_aiosqlite_still_has_the_private_names_db_py_relies_on(db_path):
+    """app/db.py `_on_thread` uses aiosqlite's Connection._execute and Connection._conn (see setup.cfg's pin)."""
+    import inspect
+    import threading
+
+    import aiosqlite
+
+    from app.db import _on_thread
+
+    version = aiosqlite.__version__
+    assert inspect.iscoroutinefunction(getattr(aiosqlite.Connection, "_execute", None)), (
+        f"aiosqlite {version} has no coroutine Connection._execute: app/db.py's _on_thread needs another way "
+        "to run a whole operation on the connection's thread")
+    assert isinstance(getattr(aiosqlite.Connection, "_conn", None), property), (
+        f"aiosqlite {version} has no Connection._conn property: app/db.py's _on_thread needs the sqlite3 connection")
+    connection = await aiosqlite.connect(db_path, isolation_level=None)
+    try:
+        ran_on = await _on_thread(connection, lambda conn, n: (threading.get_ident(), conn.execute("SELECT ?", (n,))
+                                                              .fetchone()[0], type(conn)), 7)
+        assert ran_on[1:] == (7, sqlite3.Connection)
+        assert ran_on[0] != threading.get_ident(), "the operation must run on the connection's own thread"
+        assert await _on_thread(connection, lambda conn: threading.get_ident()) == ran_on[0]  # and always that one
+    finally:
+        await connection.close()

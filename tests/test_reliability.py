@@ -95,7 +95,7 @@ async def test_racing_tablets_keep_every_invariant(aiohttp_client, settings, db,
     place = await make_place(db, settings, "busy", 12)
     ids = [place.ids[str(n)] for n in range(1, 13)]
     for table_id in ids[:6]:
-        await tables.open_session(place.actor, table_id, 2)
+        await tables.seat_party(place.actor, table_id, 2)
     client = await aiohttp_client(create_app(settings))
     tablets = [await client.ws_connect(f"{SOCKET}?token={place.admin}") for _ in range(8)]
     views = []
@@ -164,7 +164,8 @@ async def test_names_labels_and_areas_are_escaped_in_every_page_and_fragment(aio
         result = await tables.add_table(actor, payload[:40], 2, XSS[(n + 1) % len(XSS)][:40])
         assert result.ok, result
     _, rows = await tables.list_tables(actor.restaurant_id)
-    await tables.open_session(actor, rows[0]["id"], 2)
+    await tables.seat_party(actor, rows[0]["id"], 2)
+    await tables.seat_party(actor, rows[1]["id"], 2)  # so that its move page lists the other tables
     _, admin = await keys.add("xss")
     client = await aiohttp_client(create_app(settings))
     auth = {"Authorization": f"Bearer {admin}"}
@@ -179,7 +180,7 @@ async def test_names_labels_and_areas_are_escaped_in_every_page_and_fragment(aio
         "grid": await (await client.get("/admin/tables", headers=auth)).text(),
         "qr": await (await client.get("/admin/tables/qr")).text(),
         "guest": await (await client.get(f"/t/{tokens[rows[1]['id']]}")).text(),
-        "move": await (await client.get(f"/admin/table/{rows[1]['id']}/move")).text(),
+        "move": await (await client.get(f"/admin/tables/{rows[1]['id']}/move", allow_redirects=False)).text(),
         "toast": await (await client.post(f"/admin/table/{rows[2]['id']}/close", headers=auth)).text(),
         "snapshot": snapshot["html"],
         "push": pushed["html"],
@@ -188,6 +189,7 @@ async def test_names_labels_and_areas_are_escaped_in_every_page_and_fragment(aio
         for marker in ("<script>alert", "<img src=x", "<svg onload", "onerror=alert(2)>"):
             assert marker not in html, f"{marker!r} unescaped in the {name}"
     assert len(cards(pages["dashboard"])) == len(XSS)
+    assert pages["move"].count('name="target"') == len(XSS) - 1  # the move page itself: every other table is free
 
 
 @pytest.mark.parametrize("path", [

@@ -52,7 +52,7 @@ async def test_the_snapshot_on_connect(client, bistro_place):
 
 async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, bistro_place, tables):
     table_id = bistro_place.ids["2"]
-    await tables.open_session(bistro_place.actor, table_id, 2)  # version 7
+    await tables.seat_party(bistro_place.actor, table_id, 2)  # version 7
     sender, snapshot = await dashboard(client, bistro_place.admin)
     watcher, _ = await dashboard(client, bistro_place.viewer)
     assert snapshot["version"] == 7
@@ -70,7 +70,7 @@ async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, b
 
 
 async def test_a_move_pushes_both_tables_in_order(client, bistro_place, tables):
-    await tables.open_session(bistro_place.actor, bistro_place.ids["1"], 4)
+    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 4)
     ws, snapshot = await dashboard(client, bistro_place.admin)
     start = snapshot["version"]
     await ws.send_json({"action": "move_table", "from_table_id": bistro_place.ids["1"],
@@ -138,7 +138,7 @@ async def test_a_binary_frame_is_refused_politely(client, bistro_place):
 
 
 async def test_a_viewer_may_watch_but_not_act(client, bistro_place, tables):
-    await tables.open_session(bistro_place.actor, bistro_place.ids["1"])
+    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"])
     ws, _ = await dashboard(client, bistro_place.viewer)
     reply = await answer_to(ws, {"action": "close_table", "table_id": bistro_place.ids["1"], "ref": "v"})
     assert (reply["code"], reply["ref"]) == ("forbidden", "v")
@@ -352,7 +352,7 @@ async def test_changes_written_by_another_process_reach_the_dashboards(client, b
     other = await Database.open(db_path)  # what the command line holds
     try:
         added = await TableService(other, settings).add_table(bistro_place.actor, "Terrace 1", 2, "Terrace")
-        await TableService(other, settings).open_session(bistro_place.actor, bistro_place.ids["3"], 2)
+        await TableService(other, settings).seat_party(bistro_place.actor, bistro_place.ids["3"], 2)
     finally:
         await other.close()
     started = time.monotonic()

@@ -49,7 +49,7 @@ async def ids(tables: TableService, bistro: Actor) -> dict[str, int]:
 
 
 async def seat(tables: TableService, actor: Actor, table_id: int, guests: int = 2) -> Result:
-    result = await tables.open_session(actor, table_id, guests)
+    result = await tables.seat_party(actor, table_id, guests)
     assert result.ok, result
     return result
 
@@ -71,7 +71,7 @@ async def test_free_table_dict(tables, bistro, ids):
     }
 
 
-async def test_open_session_makes_the_table_occupied(tables, bistro, ids):
+async def test_seating_a_party_makes_the_table_occupied(tables, bistro, ids):
     result = await seat(tables, bistro, ids["2"], guests=3)
     (changed,) = result.tables
     assert changed["status"] == "occupied"
@@ -110,7 +110,6 @@ async def test_a_refused_operation_changes_nothing(tables, bistro, ids, db_path)
 
 async def test_every_change_writes_an_audit_event(tables, bistro, ids, db_path):
     await seat(tables, bistro, ids["1"])
-    await tables.record_activity(bistro, ids["1"])
     await tables.move_table(bistro, ids["1"], ids["2"])
     await tables.close_table(bistro, ids["2"])
     await tables.restore_table(bistro, ids["2"])
@@ -119,11 +118,11 @@ async def test_every_change_writes_an_audit_event(tables, bistro, ids, db_path):
     await tables.enable_table(bistro, ids["3"])
     events = [e for e in audit_events(db_path) if e["restaurant_id"] == bistro.restaurant_id][1:]
     assert [e["action"] for e in events] == [
-        "open_session", "record_activity", "move_table", "close_table",
+        "open_session", "move_table", "close_table",
         "restore_table", "close_table", "disable_table", "enable_table",
     ]
     assert all(e["actor"] == "test admin" for e in events)
-    move = events[2]
+    move = events[1]
     assert json.loads(move["table_ids"]) == [ids["1"], ids["2"]]
     before, after = json.loads(move["before"]), json.loads(move["after"])
     assert [t["status"] for t in before] == ["occupied", "free"]
@@ -309,41 +308,23 @@ async def test_move_errors(tables, bistro, cafe, ids):
 # -- the guest side -------------------------------------------------------------------------------
 
 
-async def test_open_session_errors(tables, bistro, ids):
-    assert_error(await tables.open_session(bistro, 9999), "table_not_found")
+async def test_seat_party_errors(tables, bistro, ids):
+    assert_error(await tables.seat_party(bistro, 9999), "table_not_found")
     await seat(tables, bistro, ids["1"])
-    assert_error(await tables.open_session(bistro, ids["1"]), "table_occupied")
+    assert_error(await tables.seat_party(bistro, ids["1"]), "table_occupied")
     await tables.disable_table(bistro, ids["2"])
-    assert_error(await tables.open_session(bistro, ids["2"]), "table_disabled")
-    assert_error(await tables.open_session(bistro, ids["3"], guest_count=0), "invalid_guest_count")
-
-
-async def test_record_activity_updates_last_active(tables, bistro, ids, db_path):
-    await seat(tables, bistro, ids["1"])
-    conn = sqlite3.connect(db_path)
-    with conn:
-        conn.execute("UPDATE table_session SET last_activity_at = '2020-01-01T00:00:00.000Z'")
-    conn.close()
-    result = await tables.record_activity(bistro, ids["1"])
-    assert result.ok
-    assert result.tables[0]["session"]["last_active"] > "2026"
-
-
-async def test_record_activity_errors(tables, bistro, ids):
-    assert_error(await tables.record_activity(bistro, 9999), "table_not_found")
-    assert_error(await tables.record_activity(bistro, ids["1"]), "no_active_session")
-    await tables.disable_table(bistro, ids["2"])
-    assert_error(await tables.record_activity(bistro, ids["2"]), "table_disabled")
+    assert_error(await tables.seat_party(bistro, ids["2"]), "table_disabled")
+    assert_error(await tables.seat_party(bistro, ids["3"], guest_count=0), "invalid_guest_count")
 
 
 # -- scope ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("operation", ["close_table", "disable_table", "enable_table", "restore_table",
-                                       "open_session", "record_activity"])
+                                       "seat_party"])
 async def test_another_restaurants_table_is_not_found(tables, bistro, cafe, operation):
     cafe_ids = await ids_by_label(tables, cafe)
-    await tables.open_session(cafe, cafe_ids["1"])
+    await tables.seat_party(cafe, cafe_ids["1"])
     before = await tables.list_tables(cafe.restaurant_id)
     result = await getattr(tables, operation)(bistro, cafe_ids["1"])
     assert_error(result, "table_not_found")
@@ -353,7 +334,7 @@ async def test_another_restaurants_table_is_not_found(tables, bistro, cafe, oper
 
 async def test_moving_another_restaurants_party_is_not_found(tables, bistro, cafe, ids):
     cafe_ids = await ids_by_label(tables, cafe)
-    await tables.open_session(cafe, cafe_ids["1"])
+    await tables.seat_party(cafe, cafe_ids["1"])
     assert_error(await tables.move_table(bistro, cafe_ids["1"], ids["1"]), "source_table_not_found")
 
 
@@ -430,7 +411,7 @@ async def test_racing_writers_on_separate_connections_leave_one_active_session(d
     try:
         second = TableService(other, settings)
         results = await asyncio.gather(*[
-            service.open_session(bistro, ids["1"]) for service in (tables, second) * 10
+            service.seat_party(bistro, ids["1"]) for service in (tables, second) * 10
         ])
     finally:
         await other.close()

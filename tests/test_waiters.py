@@ -51,7 +51,7 @@ async def test_a_call_at_a_free_table_seats_a_party_and_shows_on_the_table(waite
 
 async def test_a_call_at_an_occupied_table_joins_its_party_and_counts_as_activity(
         waiters, tables, bistro_place, db_path):
-    opened = (await tables.open_session(bistro_place.actor, bistro_place.ids["1"], 3)).tables[0]["session"]
+    opened = (await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 3)).tables[0]["session"]
     conn = sqlite3.connect(db_path)
     with conn:
         conn.execute("UPDATE table_session SET last_activity_at = '2020-01-01T00:00:00.000Z'")

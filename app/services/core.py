@@ -1,15 +1,23 @@
-"""What every service shares: who acts, what an operation returns, and the change record.
+"""What every service shares: who acts, what an operation returns, and the unit of work.
 
-A change is written with its audit event and the restaurant's new version in the
-same transaction as the change itself, by `record_change`.
+An operation is a plain function of a `UnitOfWork` (one write transaction, the actor, the
+moment it runs). It reads tables through `UnitOfWork.row`, changes them, and ends with
+`UnitOfWork.changed`, which writes the audit event and the restaurant's new version in the
+same transaction. A business rule that says no raises `ServiceError`: the transaction rolls
+back and `Service.attempt` hands the caller a `Result.error` instead.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ..db import Database, utc_now
+from ..settings import Settings
+from .audit import TableUpdate, record_change
+from .table_view import RestoreWindow, Table, restore_window, table_dict, table_row
 
 
 @dataclass(frozen=True)
@@ -18,14 +26,6 @@ class Actor:
 
     restaurant_id: int
     name: str  # an API key's label, "cli" or "guest"
-
-
-@dataclass(frozen=True)
-class TableUpdate:
-    """One changed table as a dashboard shows it, numbered with the restaurant's version."""
-
-    version: int
-    table: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Result:
         return cls(ok=False, code=code, detail=detail)
 
     @property
-    def tables(self) -> list[dict[str, Any]]:
+    def tables(self) -> list[Table]:
         return [update.table for update in self.updates]
 
 
@@ -59,38 +59,59 @@ class ServiceError(Exception):
         self.detail = detail
 
 
-def record_change(
-    conn: sqlite3.Connection,
-    actor: Actor,
-    action: str,
-    at: str,
-    before: list[dict[str, Any] | None],
-    after: list[dict[str, Any]],
-) -> Result:
-    """Bump the restaurant's version once per table in `after`, write the audit event, return the Result."""
-    (version,) = conn.execute(
-        "UPDATE restaurant SET version = version + ? WHERE id = ? RETURNING version",
-        (len(after), actor.restaurant_id),
-    ).fetchone()
-    write_audit(conn, actor, action, at, version, [table["id"] for table in after], before, after)
-    first = version - len(after) + 1
-    updates = tuple(TableUpdate(first + offset, table) for offset, table in enumerate(after))
-    return Result(ok=True, updates=updates, version=version, restaurant_id=actor.restaurant_id)
+class UnitOfWork:
+    """One operation's transaction: the connection, the actor, the time, and the tables read before."""
+
+    def __init__(self, conn: sqlite3.Connection, actor: Actor, now: str, default_window: int) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.now = now
+        self.window = restore_window(conn, actor.restaurant_id, default_window, now)
+        self.before: dict[int, Table] = {}
+
+    def row(self, table_id: int, missing: str = "table_not_found") -> sqlite3.Row:
+        """The table's current row; first reads are kept as the audit's 'before'."""
+        row = table_row(self.conn, self.actor.restaurant_id, table_id)
+        if row is None:
+            raise ServiceError(missing, f"There is no table {table_id}.")
+        self.before.setdefault(table_id, table_dict(row, self.window))
+        return row
+
+    def changed(self, action: str, *table_ids: int) -> Result:
+        """Record the change to these tables (audit event, version) and return it as a Result."""
+        before = [self.before.get(table_id) for table_id in table_ids]
+        after = [table_dict(self.row(table_id), self.window) for table_id in table_ids]
+        version, updates = record_change(self.conn, self.actor, action, self.now, before, after)
+        return Result(ok=True, updates=tuple(updates), version=version, restaurant_id=self.actor.restaurant_id)
 
 
-def write_audit(
-    conn: sqlite3.Connection,
-    actor: Actor,
-    action: str,
-    at: str,
-    version: int,
-    table_ids: list[int],
-    before: Any,
-    after: Any,
-) -> None:
-    conn.execute(
-        "INSERT INTO audit_event (restaurant_id, version, action, table_ids, actor, at, before, after)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (actor.restaurant_id, version, action, json.dumps(table_ids), actor.name, at,
-         json.dumps(before), json.dumps(after)),
-    )
+class Service:
+    """The plumbing every service shares: the database, the settings, the clock, and running an operation."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Callable[[], str] = utc_now) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    def unit(self, conn: sqlite3.Connection, actor: Actor) -> UnitOfWork:
+        """A unit of work on this write transaction, as of now."""
+        return UnitOfWork(conn, actor, self.clock(), self.settings.restore_window_minutes)
+
+    async def run(self, actor: Actor, operation: Callable[..., Result], *args: Any) -> Result:
+        """`operation(unit, *args)` in one write transaction; a business error comes back as a Result."""
+        return await self.attempt(self._in_unit, actor, operation, args)
+
+    async def attempt(self, write: Callable[..., Result], *args: Any) -> Result:
+        """`write(conn, *args)` in one write transaction (for operations that find their actor inside it)."""
+        try:
+            return await self.db.write(write, *args)
+        except ServiceError as error:
+            return Result.error(error.code, error.detail)
+
+    def _in_unit(self, conn: sqlite3.Connection, actor: Actor, operation: Callable[..., Result],
+                 args: tuple[Any, ...]) -> Result:
+        return operation(self.unit(conn, actor), *args)
+
+    def restore_window(self, conn: sqlite3.Connection, restaurant_id: int) -> RestoreWindow:
+        """The restaurant's restore window as of now, for reads outside a unit of work."""
+        return restore_window(conn, restaurant_id, self.settings.restore_window_minutes, self.clock())

@@ -12,10 +12,10 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-from ..db import Database, format_time, parse_time, utc_now
-from ..settings import Settings
-from .core import Actor, ServiceError, write_audit
-from .tables import DEFAULT_AREA, Tx, insert_table
+from ..db import format_time, parse_time
+from .audit import record_event
+from .core import Actor, Service, ServiceError
+from .tables import DEFAULT_AREA, insert_table
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEMO_SLUG = "demo"
@@ -30,12 +30,8 @@ def find_restaurant(conn: sqlite3.Connection, slug: str) -> sqlite3.Row:
     return row
 
 
-class RestaurantService:
+class RestaurantService(Service):
     """Adding and finding restaurants; the demo restaurant for a first start."""
-
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.db = db
-        self.settings = settings
 
     async def by_slug(self, slug: str) -> dict[str, Any]:
         return dict(await self.db.read(find_restaurant, slug))
@@ -58,10 +54,10 @@ class RestaurantService:
     def _add(self, conn: sqlite3.Connection, slug: str, name: str, tables: int, actor: str) -> dict[str, Any]:
         if not 0 <= tables <= 500:
             raise ServiceError("invalid_table_count", "A restaurant starts with between 0 and 500 tables.")
-        restaurant_id = _insert_restaurant(conn, slug, name)
+        restaurant_id = _insert_restaurant(conn, slug, name, self.clock())
         ids = [insert_table(conn, restaurant_id, str(n), 4, DEFAULT_AREA) for n in range(1, tables + 1)]
         if ids:
-            self._tx(conn, Actor(restaurant_id, actor)).changed("add_restaurant", *ids)
+            self.unit(conn, Actor(restaurant_id, actor)).changed("add_restaurant", *ids)
         return dict(find_restaurant(conn, slug))
 
     def _configure(self, conn: sqlite3.Connection, slug: str, actor: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -82,16 +78,16 @@ class RestaurantService:
         for name, value in changes.items():
             conn.execute(f"UPDATE restaurant SET {name} = ? WHERE id = ?", (value, before["id"]))
         after = dict(find_restaurant(conn, slug))
-        write_audit(conn, Actor(before["id"], actor), "configure_restaurant", utc_now(), after["version"], [],
-                    before, after)
+        record_event(conn, Actor(before["id"], actor), "configure_restaurant", self.clock(), after["version"], [],
+                     before, after)
         return after
 
     def _add_demo(self, conn: sqlite3.Connection) -> dict[str, Any]:
-        restaurant_id = _insert_restaurant(conn, DEMO_SLUG, "Demo Bistro")
+        restaurant_id = _insert_restaurant(conn, DEMO_SLUG, "Demo Bistro", self.clock())
         layout = [(str(n), 2 if n in (1, 2) else 4, DEFAULT_AREA) for n in range(1, 9)]
         layout += [(f"T{n}", 4, "Terrace") for n in range(1, 5)]
         ids = {label: insert_table(conn, restaurant_id, label, seats, area) for label, seats, area in layout}
-        now = parse_time(utc_now())
+        now = parse_time(self.clock())
         # (label, guests, seated minutes ago, minutes since last activity)
         for label, guests, seated, idle in [("1", 2, 55, 45), ("4", 3, 35, 25), ("6", 4, 12, 2), ("T2", 2, 6, 6)]:
             opened = format_time(now - timedelta(minutes=seated))
@@ -102,11 +98,8 @@ class RestaurantService:
             )
             conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened, ids[label]))
         conn.execute("UPDATE dining_table SET enabled = 0 WHERE id = ?", (ids["T4"],))
-        self._tx(conn, Actor(restaurant_id, "demo")).changed("add_restaurant", *ids.values())
+        self.unit(conn, Actor(restaurant_id, "demo")).changed("add_restaurant", *ids.values())
         return dict(find_restaurant(conn, DEMO_SLUG))
-
-    def _tx(self, conn: sqlite3.Connection, actor: Actor) -> Tx:
-        return Tx(conn, actor, utc_now(), self.settings.restore_window_minutes)
 
 
 def _list_restaurants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -119,7 +112,7 @@ def _list_restaurants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-def _insert_restaurant(conn: sqlite3.Connection, slug: str, name: str) -> int:
+def _insert_restaurant(conn: sqlite3.Connection, slug: str, name: str, now: str) -> int:
     name = _valid_name(name)
     if not SLUG.fullmatch(slug):
         raise ServiceError(
@@ -128,7 +121,7 @@ def _insert_restaurant(conn: sqlite3.Connection, slug: str, name: str) -> int:
     if conn.execute("SELECT 1 FROM restaurant WHERE slug = ?", (slug,)).fetchone():
         raise ServiceError("restaurant_exists", f"There is already a restaurant {slug!r}.")
     return conn.execute(
-        "INSERT INTO restaurant (slug, name, created_at) VALUES (?, ?, ?) RETURNING id", (slug, name, utc_now())
+        "INSERT INTO restaurant (slug, name, created_at) VALUES (?, ?, ?) RETURNING id", (slug, name, now)
     ).fetchone()[0]
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ..db import Database, utc_now
-from ..settings import Settings
-from .core import Actor, Result, ServiceError
-from .tables import Tx, restore_window, seat, table_dict, table_row
+from .core import Actor, Result, Service, ServiceError, UnitOfWork
+from .table_view import Table, table_dict, table_row
+from .tables import seat
 
 KINDS = {"call_waiter": "call a waiter", "ask_for_bill": "ask for the bill"}
 GUEST = "guest"
@@ -25,42 +23,31 @@ class GuestTable:
     """What a guest's page shows: where they are, and how their last call stands."""
 
     restaurant: str
-    table: dict[str, Any]
+    table: Table
     pending: tuple[str, ...]  # kinds still waiting for the staff
     answered: bool  # a call of this party's has been seen to by the staff
 
 
-class WaiterService:
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self.db = db
-        self.settings = settings
-
+class WaiterService(Service):
     async def guest_table(self, token: str) -> GuestTable | None:
         return await self.db.read(self._guest_table, token)
 
     async def request(self, token: str, kind: str) -> Result:
         """A guest's call: `call_waiter` or `ask_for_bill`. Unknown tokens are `table_not_found`."""
-        try:
-            return await self.db.write(self._request, token, kind)
-        except ServiceError as error:
-            return Result.error(error.code, error.detail)
+        return await self.attempt(self._request, token, kind)
 
     async def resolve(self, actor: Actor, request_id: int) -> Result:
         """Staff have seen to a request. Another restaurant's request is `request_not_found`."""
-        try:
-            return await self.db.write(self._resolve, actor, request_id)
-        except ServiceError as error:
-            return Result.error(error.code, error.detail)
+        return await self.run(actor, _resolve, request_id)
 
     def _guest_table(self, conn: sqlite3.Connection, token: str) -> GuestTable | None:
         found = _table_of(conn, token)
         if found is None:
             return None
         table_id, restaurant_id, name = found
-        now = utc_now()
         row = table_row(conn, restaurant_id, table_id)
         assert row is not None  # found by its token just above, in the same read
-        table = table_dict(row, restore_window(conn, restaurant_id, self.settings.restore_window_minutes, now))
+        table = table_dict(row, self.restore_window(conn, restaurant_id))
         answered = False
         if table["session"] is not None:
             answered = conn.execute(
@@ -77,14 +64,14 @@ class WaiterService:
         if found is None:
             raise ServiceError("table_not_found", "This table's code is not known here.")
         table_id, restaurant_id, _ = found
-        tx = Tx(conn, Actor(restaurant_id, GUEST), utc_now(), self.settings.restore_window_minutes)
+        tx = self.unit(conn, Actor(restaurant_id, GUEST))
         row = tx.row(table_id)
         if not row["enabled"]:
             raise ServiceError("table_disabled", "This table is not available right now.")
-        if row["session_id"] is None:
+        if row["party_id"] is None:
             seat(tx, table_id, None)
         else:
-            conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["session_id"]))
+            conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["party_id"]))
         if conn.execute("SELECT 1 FROM waiter_request WHERE table_id = ? AND kind = ? AND resolved_at IS NULL",
                         (table_id, kind)).fetchone():
             raise ServiceError("request_already_pending", "The staff already have your request; they are coming.")
@@ -99,21 +86,21 @@ class WaiterService:
                                     "table": table["number"]}}
         return replace(result, announcements=(announcement,))
 
-    def _resolve(self, conn: sqlite3.Connection, actor: Actor, request_id: int) -> Result:
-        found = conn.execute(
-            "SELECT r.table_id FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
-            " WHERE r.id = ? AND t.restaurant_id = ? AND r.resolved_at IS NULL",
-            (request_id, actor.restaurant_id),
-        ).fetchone()
-        if found is None:
-            raise ServiceError("request_not_found", "That request was already seen to, or does not exist.")
-        tx = Tx(conn, actor, utc_now(), self.settings.restore_window_minutes)
-        tx.row(found["table_id"])
-        conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ? WHERE id = ?",
-                     (tx.now, actor.name, request_id))
-        result = tx.changed("resolve_waiter_request", found["table_id"])
-        announcement = {"type": "waiter_request_resolved", "request_id": request_id, "table_id": found["table_id"]}
-        return replace(result, announcements=(announcement,))
+
+def _resolve(tx: UnitOfWork, request_id: int) -> Result:
+    found = tx.conn.execute(
+        "SELECT r.table_id FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
+        " WHERE r.id = ? AND t.restaurant_id = ? AND r.resolved_at IS NULL",
+        (request_id, tx.actor.restaurant_id),
+    ).fetchone()
+    if found is None:
+        raise ServiceError("request_not_found", "That request was already seen to, or does not exist.")
+    tx.row(found["table_id"])
+    tx.conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ? WHERE id = ?",
+                    (tx.now, tx.actor.name, request_id))
+    result = tx.changed("resolve_waiter_request", found["table_id"])
+    announcement = {"type": "waiter_request_resolved", "request_id": request_id, "table_id": found["table_id"]}
+    return replace(result, announcements=(announcement,))
 
 
 def _table_of(conn: sqlite3.Connection, token: str) -> tuple[int, int, str] | None:

@@ -11,8 +11,6 @@ dashboard with the result shown; otherwise the HTML toast the old dashboards swa
 from __future__ import annotations
 
 import dataclasses
-import json
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +18,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..auth import Principal
+from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
 from ..services.tables import TableService
-from ..typedefs import broadcast_key, db_key, request_limiter_key, tables_key, waiters_key
+from ..typedefs import broadcast_key, request_limiter_key, tables_key, waiters_key
 from .access import TABLE_ID, Refused, caller, read_form
 from .dashboard import remember_notice
 from .socket import is_int
@@ -42,7 +41,6 @@ DONE = {
     "restore_table": "Table {0} restored.",
     "move_table": "Party moved from table {0} to table {1}.",
 }
-EVENTS_AT_MOST = 500
 
 
 def status_of(code: str) -> int:
@@ -188,17 +186,5 @@ async def events(request: web.Request) -> web.Response:
             raise Refused("invalid_action", "since must be a version number (0 or more).", 422)
     except Refused as refused:
         return json_error(refused)
-    version, found = await request.app[db_key].read(_events, principal.restaurant_id, int(since))
+    version, found = await request.app[tables_key].events_after(principal.restaurant_id, int(since))
     return web.json_response({"version": version, "events": found, "more": len(found) == EVENTS_AT_MOST})
-
-
-def _events(conn: sqlite3.Connection, restaurant_id: int, since: int) -> tuple[int, list[dict[str, Any]]]:
-    (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
-    rows = conn.execute(
-        "SELECT version, action, actor, at, after FROM audit_event"
-        " WHERE restaurant_id = ? AND version > ? AND table_ids != '[]' ORDER BY version LIMIT ?",
-        (restaurant_id, since, EVENTS_AT_MOST),
-    )
-    found = [{"version": v, "action": action, "actor": actor, "at": at, "tables": json.loads(after)}
-             for v, action, actor, at, after in rows]
-    return version, found

@@ -1,0 +1,105 @@
+"""The audit log: the durable record of every change, and the source of truth for versions.
+
+Writing it, reading it and replaying it live here and nowhere else. A change touching N
+tables adds N to the restaurant's version in the same transaction as the change, and its
+event records the tables after it: they are numbered `version - N + 1 .. version`, in order
+(`numbered`). Every in-memory buffer of recent updates (the hub's) is a cache of this log.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from .table_view import Table
+
+if TYPE_CHECKING:  # core builds on this module, not the other way round
+    from .core import Actor
+
+EVENTS_AT_MOST = 500  # one page of the events feed
+
+
+class Event(TypedDict):
+    """A change as the events feed shows it."""
+
+    version: int
+    action: str
+    actor: str
+    at: str
+    tables: list[Table]
+
+
+@dataclass(frozen=True)
+class TableUpdate:
+    """One changed table as a dashboard shows it, numbered with the restaurant's version."""
+
+    version: int
+    table: Table
+
+
+def numbered(version: int, tables: Sequence[Table]) -> list[TableUpdate]:
+    """The updates of a change that brought the restaurant to `version`: one version per table, in order."""
+    first = version - len(tables) + 1
+    return [TableUpdate(first + offset, table) for offset, table in enumerate(tables)]
+
+
+def record_change(
+    conn: sqlite3.Connection, actor: Actor, action: str, at: str, before: list[Table | None], after: list[Table]
+) -> tuple[int, list[TableUpdate]]:
+    """Bump the restaurant's version once per table in `after` and write the event: the new version, the updates."""
+    (version,) = conn.execute(
+        "UPDATE restaurant SET version = version + ? WHERE id = ? RETURNING version",
+        (len(after), actor.restaurant_id),
+    ).fetchone()
+    record_event(conn, actor, action, at, version, [table["id"] for table in after], before, after)
+    return version, numbered(version, after)
+
+
+def record_event(
+    conn: sqlite3.Connection, actor: Actor, action: str, at: str, version: int, table_ids: list[int],
+    before: Any, after: Any,
+) -> None:
+    """Write one event. Changes that touch no table (keys, a restaurant's settings) keep the version as it is."""
+    conn.execute(
+        "INSERT INTO audit_event (restaurant_id, version, action, table_ids, actor, at, before, after)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (actor.restaurant_id, version, action, json.dumps(table_ids), actor.name, at,
+         json.dumps(before), json.dumps(after)),
+    )
+
+
+def _table_events(conn: sqlite3.Connection, restaurant_id: int, after: int, limit: int = -1) -> sqlite3.Cursor:
+    return conn.execute(
+        "SELECT version, action, actor, at, after FROM audit_event"
+        " WHERE restaurant_id = ? AND version > ? AND table_ids != '[]' ORDER BY version LIMIT ?",
+        (restaurant_id, after, limit),
+    )
+
+
+def updates_after(conn: sqlite3.Connection, restaurant_id: int, after: int) -> list[TableUpdate]:
+    """Every table update of the restaurant numbered above `after`, in order: a replay from the log."""
+    updates: list[TableUpdate] = []
+    for row in _table_events(conn, restaurant_id, after):
+        updates.extend(numbered(row["version"], json.loads(row["after"])))
+    return [update for update in updates if update.version > after]
+
+
+def events_after(conn: sqlite3.Connection, restaurant_id: int, since: int) -> tuple[int, list[Event]]:
+    """The restaurant's version and up to EVENTS_AT_MOST table changes after `since`, oldest first."""
+    (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
+    events: list[Event] = [
+        {"version": row["version"], "action": row["action"], "actor": row["actor"], "at": row["at"],
+         "tables": json.loads(row["after"])}
+        for row in _table_events(conn, restaurant_id, since, EVENTS_AT_MOST)
+    ]
+    return version, events
+
+
+def current_versions(conn: sqlite3.Connection, restaurant_ids: list[int]) -> dict[int, int]:
+    """Each restaurant's version: the number of its last table update in the log."""
+    placeholders = ",".join("?" * len(restaurant_ids))
+    rows = conn.execute(f"SELECT id, version FROM restaurant WHERE id IN ({placeholders})", restaurant_ids)
+    return dict(rows.fetchall())
