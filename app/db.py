@@ -202,6 +202,10 @@ class Database:
         """Run `fn(conn, *args)` against one consistent snapshot of the database."""
         return await _on_thread(self._reader, run_in_transaction, "BEGIN", fn, *args)
 
+    async def ping(self) -> None:
+        """Read one row; raises sqlite3.Error when the database cannot answer (the health check)."""
+        await self.read(_ping)
+
     async def close(self) -> None:
         if self._committing is not None:
             await self._committing
@@ -209,8 +213,14 @@ class Database:
         await self._writer.close()
 
 
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1 FROM restaurant LIMIT 1").fetchall()
+
+
 async def _on_thread(connection: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    # aiosqlite runs everything on the connection's own thread; _execute is how its
-    # public methods get there. We hand it a whole operation at once (see setup.cfg).
+    # The one place that uses aiosqlite's private API (Connection._execute and Connection._conn):
+    # its public methods make one trip to the connection's thread per statement, and this runs a
+    # whole operation (or a group commit's batch) in one trip. tests/test_db.py fails with a clear
+    # message if a newer aiosqlite changes either; setup.cfg pins the versions that test passed on.
     return await connection._execute(lambda: fn(connection._conn, *args))
 
