@@ -8,17 +8,18 @@ out to twenty dashboards costs twenty socket writes and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import groupby
-from typing import Any
 
 import jinja2
 
 from .bus import Publisher
 from .db import parse_time
 from .protocol import dumps
-from .services.core import Result, TableUpdate
+from .services.audit import TableUpdate
+from .services.core import Result
+from .services.table_view import Table
 
 STATUS_WORDS = {"free": "Free", "occupied": "Occupied", "disabled": "Disabled"}
 
@@ -27,7 +28,7 @@ def minutes_since(moment: str) -> int:
     return max(0, int((datetime.now(UTC) - parse_time(moment)).total_seconds() // 60))
 
 
-def by_area(tables: Iterable[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+def by_area(tables: Sequence[Table]) -> list[tuple[str, list[Table]]]:
     """Tables grouped by area, areas in the order their first table comes."""
     order: dict[str, int] = {}
     for table in tables:
@@ -47,17 +48,17 @@ class Renderer:
         self.card_template = env.get_template("_table_card.html")
         self.grid_template = env.get_template("_grid.html")
 
-    def card(self, table: dict[str, Any]) -> str:
+    def card(self, table: Table) -> str:
         return self.card_template.render(table=table)
 
-    def grid(self, tables: Sequence[dict[str, Any]]) -> str:
+    def grid(self, tables: Sequence[Table]) -> str:
         return self.grid_template.render(tables=tables)
 
     def update(self, update: TableUpdate) -> str:
         return dumps({"type": "table_update", "version": update.version, "table": update.table,
                       "html": self.card(update.table)})
 
-    def snapshot(self, version: int, tables: Sequence[dict[str, Any]]) -> str:
+    def snapshot(self, version: int, tables: Sequence[Table]) -> str:
         return dumps({"type": "tables_snapshot", "version": version, "tables": tables, "html": self.grid(tables)})
 
 

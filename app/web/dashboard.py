@@ -17,6 +17,7 @@ import segno
 from aiohttp import web
 
 from ..auth import SIGN_IN_COOKIE, Principal
+from ..services.table_view import Table
 from ..typedefs import api_keys_key, login_limiter_key, notices_key, restaurants_key, settings_key, tables_key
 from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, sign_in_csrf, signed_in
 
@@ -112,7 +113,7 @@ async def dashboard(request: web.Request) -> web.Response:
     })
 
 
-def pending_requests(tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def pending_requests(tables: list[Table]) -> list[dict[str, Any]]:
     """Every pending waiter request of the restaurant, oldest first, with its table's label."""
     found = [{**r, "table": t["number"]} for t in tables for r in t["requests"]]
     return sorted(found, key=lambda r: (r["since"], r["id"]))
