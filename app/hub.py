@@ -14,11 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
-from .auth import Principal
 from .protocol import CLOSE_GOING_AWAY
-from .sockets import BUFFER_LIMIT, Connection, frame
+from .sockets import Connection, frame
 
 REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
 
@@ -31,22 +28,21 @@ class Restaurant:
 
 
 class Hub:
-    def __init__(self, max_per_restaurant: int, buffer_limit: int = BUFFER_LIMIT) -> None:
+    def __init__(self, max_per_restaurant: int) -> None:
         self.max_per_restaurant = max_per_restaurant
-        self.buffer_limit = buffer_limit
         self.next_expiry: str | None = None  # the earliest end of a connected sign-in
         self.restaurants: dict[int, Restaurant] = {}
 
-    def join(self, principal: Principal, ws: web.WebSocketResponse, transport: asyncio.Transport) -> Connection | None:
-        """A new dashboard of the principal's restaurant, or None when the restaurant has its fill."""
+    def join(self, connection: Connection) -> bool:
+        """Count a new dashboard in its restaurant; False when the restaurant has its fill."""
+        principal = connection.principal
         restaurant = self.restaurants.setdefault(principal.restaurant_id, Restaurant())
         if len(restaurant.connections) >= self.max_per_restaurant:
-            return None
-        connection = Connection(ws, transport, principal, self.buffer_limit)
+            return False
         restaurant.connections.add(connection)
         if principal.expires_at is not None:
             self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)
-        return connection
+        return True
 
     def leave(self, connection: Connection) -> None:
         restaurant = self.restaurants.get(connection.principal.restaurant_id)
@@ -127,7 +123,7 @@ class Hub:
         closing = []
         for connection in list(self.connections()):
             self.leave(connection)
-            closing.append(connection.ws.close(code=code, message=b"server shutting down"))
+            closing.append(connection.going_away(code))
         with contextlib.suppress(Exception):
             await asyncio.gather(*closing, return_exceptions=True)
 

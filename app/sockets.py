@@ -110,6 +110,10 @@ class Connection:
             if self.transport.get_write_buffer_size():  # it was already closed (a missed pong): nothing drains
                 self.cut()
 
+    async def going_away(self, code: int) -> None:
+        """The server is stopping: the close frame, so the client reconnects to the next one."""
+        await self.ws.close(code=code, message=b"server shutting down")
+
     def release(self) -> None:
         """Its handler is done with it. If its peer vanished (a pong went unanswered), reset it.
 

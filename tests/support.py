@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from app.auth import KeyService
+from app.auth import KeyService, Principal
 from app.db import Database, format_time
 from app.services.core import Actor
 from app.services.restaurants import RestaurantService
@@ -144,3 +144,48 @@ class Server:
     def get(self, path: str) -> tuple[int, str]:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
             return response.status, response.read().decode()
+
+
+# -- stand-ins for the unit tests of the hub and the socket mechanics ------------------------------
+
+
+class RecordingTransport(asyncio.Transport):
+    """Records writes; its write buffer holds whatever `buffered` says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.buffered = 0
+        self.aborted = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class StandInSocket:
+    """The part of aiohttp's WebSocketResponse a Connection uses: closing it, and how it was closed."""
+
+    def __init__(self, takes_the_close: bool = True) -> None:
+        self.close_code: int | None = None
+        self.closed_with: list[int] = []
+        self.takes_the_close = takes_the_close
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
+        self.closed_with.append(code)
+        if not self.takes_the_close:
+            await asyncio.Event().wait()  # a client that never takes the close frame
+        self.close_code = code
+        return True
+
+
+def principal(restaurant_id: int = 1, key_id: int = 1, expires_at: str | None = None) -> Principal:
+    return Principal(key_id, restaurant_id, f"place-{restaurant_id}", "test", "admin", expires_at=expires_at)

@@ -1,6 +1,6 @@
 """Unit tests of the registry (app/hub.py): who is connected to which restaurant, at which version.
 
-No socket, no server: dashboards are Connections over the stand-ins of tests/test_sockets.py.
+No socket, no server: dashboards are Connections over the stand-ins of tests/support.py.
 """
 
 from __future__ import annotations
@@ -10,20 +10,25 @@ from typing import cast
 from aiohttp import web
 
 from app.hub import REPLAY_SIZE, Hub
-from app.sockets import Connection, frame
+from app.sockets import BUFFER_LIMIT, Connection, frame
 
-from .test_sockets import RecordingTransport, StandInSocket, principal
+from .support import RecordingTransport, StandInSocket, principal
 
 BISTRO, CAFE = 1, 2
 
 
-def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1,
-         expires_at: str | None = None) -> tuple[Connection, RecordingTransport]:
-    """A dashboard of the restaurant whose snapshot is out, and what was written to it."""
+def dashboard(restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | None = None,
+              limit: int = BUFFER_LIMIT) -> tuple[Connection, RecordingTransport]:
     transport = RecordingTransport()
     ws = cast(web.WebSocketResponse, StandInSocket())
-    connection = hub.join(principal(restaurant_id, key_id, expires_at), ws, transport)
-    assert connection is not None
+    return Connection(ws, transport, principal(restaurant_id, key_id, expires_at), limit), transport
+
+
+def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | None = None,
+         limit: int = BUFFER_LIMIT) -> tuple[Connection, RecordingTransport]:
+    """A dashboard of the restaurant whose snapshot is out, and what was written to it."""
+    connection, transport = dashboard(restaurant_id, key_id, expires_at, limit)
+    assert hub.join(connection)
     connection.start(floor=0)
     return connection, transport
 
@@ -103,8 +108,8 @@ def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
 
 
 async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> None:
-    hub = Hub(max_per_restaurant=5, buffer_limit=100)
-    stuck, stuck_transport = join(hub, key_id=1)
+    hub = Hub(max_per_restaurant=5)
+    stuck, stuck_transport = join(hub, key_id=1, limit=100)
     join(hub, key_id=2)
     stuck_transport.buffered = 101
     deliver(hub, [1])
@@ -136,7 +141,7 @@ def test_a_restaurant_has_at_most_its_connections() -> None:
     hub = Hub(max_per_restaurant=2)
     first, _ = join(hub, BISTRO)
     join(hub, BISTRO)
-    assert hub.join(principal(BISTRO), cast(web.WebSocketResponse, StandInSocket()), RecordingTransport()) is None
+    assert not hub.join(dashboard(BISTRO)[0])
     join(hub, CAFE)  # another restaurant counts its own
     hub.leave(first)
     join(hub, BISTRO)

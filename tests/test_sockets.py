@@ -17,53 +17,12 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_websocket import WebSocketReader
 
 from app import sockets
-from app.auth import Principal
 from app.protocol import CLOSE_TRY_AGAIN_LATER
 from app.sockets import EARLY_AT_MOST, Connection, frame
 
+from .support import RecordingTransport, StandInSocket, principal
+
 LIMIT = 1000
-
-
-class RecordingTransport(asyncio.Transport):
-    """Records writes; its write buffer holds whatever `buffered` says."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[bytes] = []
-        self.buffered = 0
-        self.aborted = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.aborted
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
-class StandInSocket:
-    """The part of aiohttp's WebSocketResponse a Connection uses: closing it, and how it was closed."""
-
-    def __init__(self, takes_the_close: bool = True) -> None:
-        self.close_code: int | None = None
-        self.closed_with: list[int] = []
-        self.takes_the_close = takes_the_close
-
-    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"") -> bool:
-        self.closed_with.append(code)
-        if not self.takes_the_close:
-            await asyncio.Event().wait()  # a client that never takes the close frame
-        self.close_code = code
-        return True
-
-
-def principal(restaurant_id: int = 1, key_id: int = 1, expires_at: str | None = None) -> Principal:
-    return Principal(key_id, restaurant_id, f"place-{restaurant_id}", "test", "admin", expires_at=expires_at)
 
 
 def connect(ws: StandInSocket | None = None) -> tuple[Connection, RecordingTransport, StandInSocket]:

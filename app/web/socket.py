@@ -17,7 +17,7 @@ from .. import protocol
 from ..auth import SIGN_IN_COOKIE, Principal, origin_allowed
 from ..limits import TokenBucket
 from ..services.core import Result
-from ..sockets import EARLY_AT_MOST, Connection, frame, give_up_after
+from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
 from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,8 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     transport = request.transport
     assert transport is not None  # prepared just above
     give_up_after(transport, 2 * heartbeat)  # a tablet that vanished is gone from the kernel too
-    connection = hub.join(principal, ws, transport)
-    if connection is None:
+    connection = Connection(ws, transport, principal, BUFFER_LIMIT)
+    if not hub.join(connection):
         await ws.send_str(protocol.TOO_MANY_CONNECTIONS)
         await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
         return ws
