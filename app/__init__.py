@@ -14,7 +14,7 @@ from .auth import KeyService
 from .bus import LocalPublisher
 from .db import Database
 from .hub import Hub
-from .limits import PerAddress
+from .limits import GuestTaps, PerAddress
 from .render import Broadcast, Renderer, setup_filters
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
@@ -24,44 +24,44 @@ from .typedefs import (
     api_keys_key,
     broadcast_key,
     db_key,
-    guest_address_limiter_key,
-    guest_table_limiter_key,
+    guest_taps_key,
     hub_key,
-    login_limiter_key,
     notices_key,
     renderer_key,
     request_limiter_key,
     restaurants_key,
     settings_key,
+    sign_in_failures_key,
     tables_key,
     waiters_key,
 )
 from .watch import watch_ctx
 from .web import routes  # the subpackage app.web; aiohttp's web is not imported by that name here
+from .web.forwarded import client_from_proxies
 from .web.security import security_headers
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PROJECT_DIR / "templates"
 STATIC_DIR = PROJECT_DIR / "static"
 
-LOGIN_ATTEMPTS_PER_MINUTE = 10
+FAILED_SIGN_INS_PER_MINUTE = 10  # per client address
 HTTP_CHANGES_PER_SECOND = 10
-GUEST_CALLS_PER_MINUTE = 4  # per table; three times that per client address
+GUEST_CALLS_PER_MINUTE = 4  # per phone at a table (limits.GuestTaps)
 
 
 def create_app(settings: Settings) -> Application:
-    app = Application(middlewares=[security_headers])
+    # who the client is comes first: every later step sees the address a trusted proxy named
+    app = Application(middlewares=[client_from_proxies(settings.trusted_proxies), security_headers])
     app[settings_key] = settings
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     setup_filters(env)
     app[hub_key] = Hub(settings.max_connections_per_restaurant)
     app[renderer_key] = Renderer(env)
     app[broadcast_key] = Broadcast(app[renderer_key], LocalPublisher(app[hub_key]))
-    app[login_limiter_key] = PerAddress(rate=LOGIN_ATTEMPTS_PER_MINUTE / 60, burst=LOGIN_ATTEMPTS_PER_MINUTE)
+    app[sign_in_failures_key] = PerAddress(rate=FAILED_SIGN_INS_PER_MINUTE / 60, burst=FAILED_SIGN_INS_PER_MINUTE)
     app[request_limiter_key] = PerAddress(rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
     app[notices_key] = OrderedDict()
-    app[guest_table_limiter_key] = PerAddress(rate=GUEST_CALLS_PER_MINUTE / 60, burst=GUEST_CALLS_PER_MINUTE)
-    app[guest_address_limiter_key] = PerAddress(rate=3 * GUEST_CALLS_PER_MINUTE / 60, burst=3 * GUEST_CALLS_PER_MINUTE)
+    app[guest_taps_key] = GuestTaps(GUEST_CALLS_PER_MINUTE)
     # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(watch_ctx)

@@ -19,7 +19,7 @@ import hmac
 import secrets
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -95,15 +95,11 @@ class KeyService:
             return None
         return await self.db.read(_authenticate, hash_key(key))
 
-    async def sign_in(self, key: str, hours: float) -> tuple[str, Principal] | None:
-        """Start a sign-in for a valid key: its token (for the cookie) and who it is."""
-        principal = await self.authenticate(key)
-        if principal is None:
-            return None
+    async def sign_in(self, principal: Principal, hours: float) -> str:
+        """Start a sign-in for a key already authenticated: its token, for the cookie."""
         token = secrets.token_urlsafe(32)
-        sign_in_id, expires_at = await self.db.write(
-            _add_sign_in, hash_key(token), principal.key_id, hours, self.clock())
-        return token, replace(principal, sign_in_id=sign_in_id, expires_at=expires_at)
+        await self.db.write(_add_sign_in, hash_key(token), principal.key_id, hours, self.clock())
+        return token
 
     async def signed_in_as(self, token: str) -> Principal | None:
         """Who a sign-in token belongs to, while the sign-in lasts and its key is not revoked."""
@@ -155,14 +151,13 @@ def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | N
     return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
 
 
-def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float, now: str) -> tuple[int, str]:
+def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float, now: str) -> None:
     expires = format_time(parse_time(now) + timedelta(hours=hours))
     conn.execute("DELETE FROM login_session WHERE expires_at < ?", (now,))
-    sign_in_id = conn.execute(
-        "INSERT INTO login_session (token_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
+    conn.execute(
+        "INSERT INTO login_session (token_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
         (token_hash, key_id, now, expires),
-    ).fetchone()[0]
-    return sign_in_id, expires
+    )
 
 
 def _sign_in_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) -> Principal | None:

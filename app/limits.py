@@ -1,4 +1,4 @@
-"""Rate limits: a token bucket, and one bucket per client address."""
+"""Rate limits: a token bucket, one bucket per client address, and the guests' taps."""
 
 from __future__ import annotations
 
@@ -18,13 +18,17 @@ class TokenBucket:
         self.updated = clock()
 
     def take(self) -> bool:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
+        if not self.allows():
             return False
         self.tokens -= 1
         return True
+
+    def allows(self) -> bool:
+        """Whether an event would be allowed now (nothing is spent)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return self.tokens >= 1
 
 
 class PerAddress:
@@ -39,8 +43,41 @@ class PerAddress:
         self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def take(self, address: str) -> bool:
+        return self._bucket(address).take()
+
+    def allows(self, address: str) -> bool:
+        """Whether the address may go on now (nothing is spent)."""
+        return self._bucket(address).allows()
+
+    def _bucket(self, address: str) -> TokenBucket:
         bucket = self.buckets.pop(address, None) or TokenBucket(self.rate, self.burst, self.clock)
         self.buckets[address] = bucket
         if len(self.buckets) > self.remember:
             self.buckets.popitem(last=False)
-        return bucket.take()
+        return bucket
+
+
+class GuestTaps:
+    """Guests' calls from their table's page, limited so that no single phone can lock a table's guests out.
+
+    Per phone at a table `per_phone` a minute; per phone `3 * per_phone` a minute across tables; per
+    table a ceiling of `5 * per_phone` a minute, more than one phone can spend there. A phone that only
+    knows an old printed address has no more than any other single phone. A tap counts against all
+    three or none.
+    """
+
+    def __init__(self, per_phone: int, clock: Callable[[], float] = time.monotonic) -> None:
+        def per_minute(n: int) -> PerAddress:
+            return PerAddress(rate=n / 60, burst=n, clock=clock)
+
+        self.at_table = per_minute(per_phone)
+        self.phone = per_minute(3 * per_phone)
+        self.table = per_minute(5 * per_phone)
+
+    def take(self, table: str, phone: str) -> bool:
+        buckets = [(self.at_table, f"{table} {phone}"), (self.phone, phone), (self.table, table)]
+        if not all(limiter.allows(key) for limiter, key in buckets):
+            return False
+        for limiter, key in buckets:
+            limiter.take(key)
+        return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 ENV_PREFIX = "MAITRE_"
@@ -64,6 +65,17 @@ def _public_url(text: str) -> str:
     return url
 
 
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for part in (part.strip() for part in text.split(",")):
+        if part:
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(f"{part!r} is not an address or a network such as 10.0.0.0/8") from None
+    return tuple(networks)
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in LOG_LEVELS:
@@ -105,6 +117,9 @@ class Settings:
     allowed_origins: tuple[str, ...] = setting(
         (), "Extra exact origins (comma-separated, no wildcards) allowed to open the dashboard socket "
         "besides the server's own.", _origins)
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = setting(
+        (), "Addresses or networks (comma-separated) of the reverse proxies in front of the server: only from "
+        "them are X-Forwarded-For/-Proto/-Host and Forwarded believed (see docs/deploy.md).", _networks)
     log_level: str = setting("INFO", f"Log level: one of {', '.join(LOG_LEVELS)}.", _log_level)
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ from aiohttp import web
 from .auth import KeyService
 from .db import Database
 from .hub import Hub
-from .limits import PerAddress
+from .limits import GuestTaps, PerAddress
 from .render import Broadcast, Renderer
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
@@ -25,8 +25,8 @@ waiters_key = web.AppKey("waiters", WaiterService)
 hub_key = web.AppKey("hub", Hub)
 renderer_key = web.AppKey("renderer", Renderer)
 broadcast_key = web.AppKey("broadcast", Broadcast)
-login_limiter_key = web.AppKey("login_limiter", PerAddress)
+sign_in_failures_key = web.AppKey("sign_in_failures", PerAddress)  # failed sign-ins, per client address
 request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
-guest_table_limiter_key = web.AppKey("guest_table_limiter", PerAddress)  # guest calls, per table
-guest_address_limiter_key = web.AppKey("guest_address_limiter", PerAddress)  # guest calls, per client address
+guest_taps_key = web.AppKey("guest_taps", GuestTaps)
 notices_key = web.AppKey("notices", OrderedDict)  # sign-in id -> the line its next page shows
+client_address_key = web.RequestKey("client_address", str)  # behind a proxy: the client's, for the access log

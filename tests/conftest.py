@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,10 @@ async def cafe_place(db: Database, settings: Settings) -> Place:
 async def client(aiohttp_client, settings: Settings) -> TestClient:
     """The app on a test server, with a client to it."""
     return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def proxied(aiohttp_client, settings: Settings) -> TestClient:
+    """The app trusting a proxy at 127.0.0.1: the test client plays it, its forwarded headers name the client."""
+    trusted = dataclasses.replace(settings, trusted_proxies=(ip_network("127.0.0.1"),))
+    return await aiohttp_client(create_app(trusted))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import time
@@ -54,6 +55,26 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3) -> di
     message = await ws.receive(timeout=timeout)
     assert message.type is WSMsgType.TEXT, message
     return json.loads(message.data)
+
+
+def origin(client: TestClient) -> str:
+    """The test server's own origin, as a browser on its pages sends it."""
+    return f"http://{client.host}:{client.port}"
+
+
+async def sign_in(client: TestClient, key: str) -> aiohttp.ClientResponse:
+    """Post the sign-in form as the browser does from our own page (with its Origin)."""
+    return await client.post("/admin/login", data={"key": key}, headers={"Origin": origin(client)},
+                             allow_redirects=False)
+
+
+async def signed_in(client: TestClient, key: str) -> str:
+    """Sign in, and the CSRF token the dashboard page gives its forms."""
+    assert (await sign_in(client, key)).status == 303
+    page = await (await client.get("/admin/dashboard")).text()
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
 
 
 async def dashboard(client: TestClient, key: str) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:

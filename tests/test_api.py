@@ -7,10 +7,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from .html import cards
-from .support import SOCKET, Place, receive
+from .support import SOCKET, Place, receive, signed_in
 
 JSON = {"Accept": "application/json"}
 
@@ -175,15 +174,9 @@ async def test_changes_over_http_are_rate_limited_per_key(client, bistro_place):
 # -- the cookie: CSRF and origin ------------------------------------------------------------------
 
 
-async def signed_in_with_token(client: TestClient, key: str) -> str:
-    assert (await client.post("/admin/login", data={"key": key}, allow_redirects=False)).status == 303
-    page = await (await client.get("/admin/dashboard")).text()
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
 @PREFIXES
 async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro_place, prefix, deprecated):
-    token = await signed_in_with_token(client, bistro_place.admin)
+    token = await signed_in(client, bistro_place.admin)
     path = f"{prefix}/{bistro_place.ids['4']}/disable"
     missing = await client.post(path, headers=JSON)
     assert missing.status == 403 and (await missing.json())["code"] == "forbidden"
@@ -204,7 +197,7 @@ async def test_with_the_cookie_a_change_needs_the_csrf_token(client, bistro_plac
 async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(
     client, bistro_place, headers, prefix, deprecated
 ):
-    token = await signed_in_with_token(client, bistro_place.admin)
+    token = await signed_in(client, bistro_place.admin)
     response = await client.post(
         f"{prefix}/{bistro_place.ids['4']}/disable", data={"csrf_token": token}, headers={**headers, **JSON}
     )
@@ -213,7 +206,7 @@ async def test_with_the_cookie_a_foreign_origin_is_refused_even_with_the_token(
 
 async def test_the_page_posts_to_its_own_routes_not_the_deprecated_ones(client, bistro_place, tables):
     await tables.disable_table(bistro_place.actor, bistro_place.ids["3"])
-    await signed_in_with_token(client, bistro_place.admin)
+    await signed_in(client, bistro_place.admin)
     ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
     pushed = await receive(ws)  # rendered outside any request
     page = form_actions(await (await client.get("/admin/dashboard")).text())
@@ -225,7 +218,7 @@ async def test_the_page_posts_to_its_own_routes_not_the_deprecated_ones(client, 
 
 
 async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(client, bistro_place):
-    token = await signed_in_with_token(client, bistro_place.admin)
+    token = await signed_in(client, bistro_place.admin)
     response = await client.post(
         f"/admin/tables/{bistro_place.ids['1']}/close", data={"csrf_token": token, "back": "dashboard"},
         allow_redirects=False,
@@ -248,7 +241,7 @@ async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(cl
 
 async def test_the_no_script_move_page(client, bistro_place, tables):
     await tables.disable_table(bistro_place.actor, bistro_place.ids["6"])
-    token = await signed_in_with_token(client, bistro_place.admin)
+    token = await signed_in(client, bistro_place.admin)
     url = f"/admin/tables/{bistro_place.ids['1']}/move"
     page = await client.get(url)
     text = await page.text()

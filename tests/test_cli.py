@@ -175,7 +175,7 @@ def test_the_servers_log_never_shows_a_key(tmp_path):
             base = f"http://127.0.0.1:{server.port}"
             async with session.ws_connect(f"{base}/admin/ws/dashboard?token={key}") as ws:
                 assert (await ws.receive_json())["type"] == "tables_snapshot"
-            async with session.post(f"{base}/admin/login", data={"key": key}) as response:
+            async with session.post(f"{base}/admin/login", data={"key": key}, headers={"Origin": base}) as response:
                 assert response.status == 200
 
     try:

@@ -15,7 +15,7 @@ from app.auth import SIGN_IN_COOKIE
 from app.services.core import Actor
 
 from .html import cards
-from .support import Clock, keys_on
+from .support import Clock, keys_on, sign_in
 
 
 @pytest.fixture
@@ -27,10 +27,6 @@ async def place(restaurants, tables, keys):
     _, admin = await keys.add("bistro", "admin")
     _, viewer = await keys.add("bistro", "wall", "viewer")
     return actor, admin, viewer
-
-
-async def sign_in(client: TestClient, key: str):
-    return await client.post("/admin/login", data={"key": key}, allow_redirects=False)
 
 
 async def test_the_login_page(client):
@@ -168,7 +164,7 @@ async def test_pages_carry_the_security_headers(client):
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 async def test_the_pushed_card_is_the_card_on_the_page(client, place, tables):

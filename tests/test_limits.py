@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.limits import PerAddress, TokenBucket
+from app.limits import GuestTaps, PerAddress, TokenBucket
 
 from .support import Clock
 
@@ -55,3 +55,34 @@ def test_addresses_beyond_remember_forget_the_least_recently_seen():
     assert takes(limiter, 3, "b") == [True, True, False]  # a full bucket again; now "a" is forgotten
     assert list(limiter.buckets) == ["c", "b"]
     assert takes(limiter, 2, "a") == [True, True]
+
+
+def test_allows_spends_nothing():
+    limiter = PerAddress(rate=1 / 60, burst=2, clock=Clock().monotonic)
+    assert all(limiter.allows("a") for _ in range(5))
+    assert takes(limiter, 3, "a") == [True, True, False]
+    assert not limiter.allows("a")
+
+
+def test_one_phone_cannot_lock_a_tables_guests_out():
+    taps = GuestTaps(per_phone=4, clock=Clock().monotonic)
+    assert [taps.take("table-1", "phone-a") for _ in range(6)] == [True] * 4 + [False] * 2
+    assert [taps.take("table-1", "phone-b") for _ in range(4)] == [True] * 4  # the table's real guests
+
+
+def test_a_table_has_a_ceiling_well_above_one_phone():
+    taps = GuestTaps(per_phone=4, clock=Clock().monotonic)
+    for phone in range(5):
+        assert all(taps.take("table-1", f"phone-{phone}") for _ in range(4))
+    assert not taps.take("table-1", "phone-5")  # 20 taps a minute at one table: enough
+    assert taps.take("table-2", "phone-5")
+
+
+def test_a_phone_has_a_ceiling_across_tables_and_a_refused_tap_spends_nothing():
+    clock = Clock()
+    taps = GuestTaps(per_phone=4, clock=clock.monotonic)
+    assert [taps.take(f"table-{n // 4}", "phone-a") for n in range(12)] == [True] * 12
+    assert not taps.take("table-9", "phone-a")  # twelve a minute across tables
+    assert taps.at_table.buckets["table-9 phone-a"].tokens == 4  # its first bucket gave nothing away
+    clock.advance(5)  # a tap comes back every five seconds per phone
+    assert taps.take("table-8", "phone-a")

@@ -21,7 +21,7 @@ from bench.load import upgrade_request
 from bench.servers import RUN_PY
 
 from .html import cards
-from .support import SOCKET, Server, make_place, receive
+from .support import SOCKET, Server, make_place, receive, signed_in
 
 
 async def test_killing_the_server_loses_no_acknowledged_action(tmp_path):
@@ -170,7 +170,7 @@ async def test_names_labels_and_areas_are_escaped_in_every_page_and_fragment(aio
     client = await aiohttp_client(create_app(settings))
     auth = {"Authorization": f"Bearer {admin}"}
     tokens = await tables.qr_tokens(actor.restaurant_id)
-    await client.post("/admin/login", data={"key": admin})
+    await signed_in(client, admin)
     ws = await client.ws_connect(f"{SOCKET}?token={admin}")
     snapshot = await receive(ws)
     await ws.send_json({"action": "close_table", "table_id": rows[0]["id"]})
@@ -223,7 +223,8 @@ def test_the_log_never_shows_a_key_or_a_session(tmp_path):
 
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             base = f"http://127.0.0.1:{server.port}"
-            async with session.post(f"{base}/admin/login", data={"key": key}, allow_redirects=False) as response:
+            async with session.post(f"{base}/admin/login", data={"key": key}, headers={"Origin": base},
+                                    allow_redirects=False) as response:
                 session_token = response.cookies["maitre_session"].value
             async with session.ws_connect(f"{base}/admin/ws/dashboard", headers={"Origin": base}) as ws:
                 assert json.loads((await ws.receive()).data)["type"] == "tables_snapshot"

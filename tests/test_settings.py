@@ -28,10 +28,17 @@ def test_environment_then_overrides():
     assert settings.log_level == "DEBUG"
 
 
+def test_trusted_proxies_are_addresses_or_networks():
+    settings = Settings.from_env(environ={"MAITRE_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16,::1"})
+    assert [str(network) for network in settings.trusted_proxies] == ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]
+    assert Settings.from_env(environ={}).trusted_proxies == ()
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("MAITRE_PORT", "eighty"), ("MAITRE_PORT", "70000"), ("MAITRE_RESTORE_WINDOW_MINUTES", "0"),
     ("MAITRE_ALLOWED_ORIGINS", "https://*.example"), ("MAITRE_ALLOWED_ORIGINS", "tablet.example"),
-    ("MAITRE_LOG_LEVEL", "loud"), ("MAITRE_IDLE_WARNING_MINUTES", "50"),
+    ("MAITRE_LOG_LEVEL", "loud"), ("MAITRE_IDLE_WARNING_MINUTES", "50"), ("MAITRE_TRUSTED_PROXIES", "nginx"),
+    ("MAITRE_TRUSTED_PROXIES", "10.0.0.0/33"),
 ])
 def test_bad_values_name_the_setting(name, value):
     with pytest.raises(SettingError, match=name if name != "MAITRE_IDLE_WARNING_MINUTES" else "idle_warning"):

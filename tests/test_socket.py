@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from aiohttp.test_utils import TestClient
 
 from app import create_app
 from app.db import Database
@@ -23,7 +22,7 @@ from app.typedefs import hub_key
 from app.web import socket as socket_handler
 
 from .html import cards
-from .support import SOCKET, Clock, dashboard, eventually, receive
+from .support import SOCKET, Clock, dashboard, eventually, receive, signed_in
 
 
 async def quiet(ws: aiohttp.ClientWebSocketResponse, seconds: float = 0.3) -> None:
@@ -241,13 +240,8 @@ async def test_revoking_a_key_closes_its_sockets_within_a_second(client, bistro_
     assert await answer_to(other, {"action": "ping"}) == {"type": "pong"}
 
 
-async def sign_in(client: TestClient, key: str) -> None:
-    response = await client.post("/admin/login", data={"key": key}, allow_redirects=False)
-    assert response.status == 303
-
-
 async def test_the_signed_in_cookie_opens_the_socket_from_the_sites_own_page(client, bistro_place):
-    await sign_in(client, bistro_place.admin)
+    await signed_in(client, bistro_place.admin)
     origin = f"http://{client.host}:{client.port}"
     ws = await client.ws_connect(SOCKET, headers={"Origin": origin})
     assert (await receive(ws))["type"] == "tables_snapshot"
@@ -256,7 +250,7 @@ async def test_the_signed_in_cookie_opens_the_socket_from_the_sites_own_page(cli
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1.evil.example", "null", None])
 async def test_the_cookie_from_a_foreign_origin_is_refused_before_the_upgrade(client, bistro_place, origin):
-    await sign_in(client, bistro_place.admin)
+    await signed_in(client, bistro_place.admin)
     headers = {"Origin": origin} if origin else {}
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await client.ws_connect(SOCKET, headers=headers)
@@ -266,7 +260,7 @@ async def test_the_cookie_from_a_foreign_origin_is_refused_before_the_upgrade(cl
 async def test_allowed_origins_are_matched_exactly(aiohttp_client, settings, bistro_place):
     allowed = dataclasses.replace(settings, allowed_origins=("https://tablet.example",))
     client = await aiohttp_client(create_app(allowed))
-    await sign_in(client, bistro_place.admin)
+    await signed_in(client, bistro_place.admin)
     ws = await client.ws_connect(SOCKET, headers={"Origin": "https://tablet.example"})
     assert (await receive(ws))["type"] == "tables_snapshot"
     with pytest.raises(aiohttp.WSServerHandshakeError):
@@ -274,7 +268,7 @@ async def test_allowed_origins_are_matched_exactly(aiohttp_client, settings, bis
 
 
 async def test_signing_out_closes_the_sessions_sockets(client, bistro_place):
-    await sign_in(client, bistro_place.admin)
+    await signed_in(client, bistro_place.admin)
     origin = f"http://{client.host}:{client.port}"
     ws = await client.ws_connect(SOCKET, headers={"Origin": origin})
     await receive(ws)
@@ -413,7 +407,7 @@ async def test_shutdown_closes_every_socket_with_1001(settings, bistro_place, un
 
 async def test_a_sign_in_that_runs_out_closes_its_socket(aiohttp_client, settings, bistro_place):
     client = await aiohttp_client(create_app(dataclasses.replace(settings, session_hours=1.5 / 3600)))
-    await sign_in(client, bistro_place.admin)
+    await signed_in(client, bistro_place.admin)
     ws = await client.ws_connect(SOCKET, headers={"Origin": f"http://{client.host}:{client.port}"})
     assert (await receive(ws))["type"] == "tables_snapshot"
     started = time.monotonic()

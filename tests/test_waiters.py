@@ -10,7 +10,7 @@ import pytest
 from app.services.core import Actor
 from app.services.waiters import WaiterService
 
-from .support import SOCKET, Place, receive
+from .support import SOCKET, Place, receive, signed_in
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ async def test_resolving_from_the_dashboard_socket(client, tables, waiters, bist
 async def test_resolving_without_the_script(client, tables, waiters, bistro_place):
     result = await waiters.request(await token_of(tables, bistro_place, "1"), "ask_for_bill")
     request_id = result.tables[0]["requests"][0]["id"]
-    await client.post("/admin/login", data={"key": bistro_place.admin})
+    await signed_in(client, bistro_place.admin)
     page = await (await client.get("/admin/dashboard")).text()
     assert "Waiting for the staff" in page and "Table 1: bill asked for" in page
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -209,7 +209,7 @@ async def test_guest_calls_are_rate_limited_per_table_and_per_address(client, ta
 
 
 async def test_the_printable_qr_codes(client, tables, bistro_place, settings):
-    await client.post("/admin/login", data={"key": bistro_place.viewer})
+    await signed_in(client, bistro_place.viewer)
     response = await client.get("/admin/tables/qr")
     text = await response.text()
     assert response.status == 200 and text.count("<svg") == len(bistro_place.ids) and "Table 4" in text
@@ -217,3 +217,16 @@ async def test_the_printable_qr_codes(client, tables, bistro_place, settings):
         assert settings.guest_url(await token_of(tables, bistro_place, label)) in text  # the SVG's title
     client.session.cookie_jar.clear()
     assert (await client.get("/admin/tables/qr", allow_redirects=False)).status == 303
+
+
+async def test_behind_the_proxy_each_phone_has_its_own_allowance_at_a_table(proxied, tables, bistro_place):
+    one = await token_of(tables, bistro_place, "1")
+
+    async def tap(phone: str, kind: str) -> str:
+        response = await proxied.post(f"/t/{one}/{kind}", allow_redirects=False,
+                                      headers={"X-Forwarded-For": phone, "X-Forwarded-Proto": "https"})
+        return response.headers["Location"].split("?")[1]
+
+    pranks = [await tap("192.0.2.66", kind) for kind in ["call_waiter", "ask_for_bill"] * 3]
+    assert pranks.count("problem=rate_limited") == 2
+    assert await tap("192.0.2.10", "call_waiter") != "problem=rate_limited"  # the table's own guests still get through

@@ -2,9 +2,13 @@
 
 With the cookie, a request that changes something needs the sign-in's CSRF token (a
 form field `csrf_token` or the `X-CSRF-Token` header) and must not come from a foreign
-Origin or Referer. Our pages send `Referrer-Policy: no-referrer`, under which browsers
-send `Origin: null` and no Referer even with their own form posts: so a null or missing
-Origin is accepted together with a valid token, and a foreign one never is.
+Origin or Referer. A null or missing Origin is accepted together with a valid token (our
+pages send `Referrer-Policy: same-origin`, so browsers send our own Origin, but older pages
+said `no-referrer`, under which they send `Origin: null`), and a foreign one never is.
+The sign-in form itself has no token yet: it requires our Origin (app/web/dashboard.py).
+
+Keys presented by the client (the sign-in form, `Authorization: Bearer`, a socket's
+`?token=`) all go through `principal_of_key`, which counts failures per client address.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 
 from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_allowed
-from ..typedefs import api_keys_key, settings_key
+from ..typedefs import api_keys_key, settings_key, sign_in_failures_key
 
 TABLE_ID = re.compile(r"[1-9][0-9]{0,17}")  # a table id as a path or form field
 
@@ -34,6 +38,24 @@ class Refused(Exception):
 
 
 UNAUTHORIZED = Refused("unauthorized", "Sign in, or send an API key as 'Authorization: Bearer <key>'.", 401)
+TOO_MANY_FAILURES = Refused("rate_limited", "Too many failed sign-ins from this device. Wait a minute, then try again.",
+                            429)
+
+
+async def principal_of_key(request: web.Request, key: str) -> Principal | None:
+    """The principal of a key the client presents (sign-in form, Bearer, `?token=`).
+
+    Failed attempts count against the client's address, whichever road they take; a client
+    over the limit is refused (even with a good key) until it has waited, and nobody else is.
+    """
+    failures = request.app[sign_in_failures_key]
+    address = request.remote or "unknown"
+    if not failures.allows(address):
+        raise TOO_MANY_FAILURES
+    principal = await request.app[api_keys_key].authenticate(key)
+    if principal is None:
+        failures.take(address)
+    return principal
 
 
 async def signed_in(request: web.Request) -> Principal | None:
@@ -51,7 +73,7 @@ async def caller(request: web.Request, changing: bool = False) -> Principal:
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, key = header.partition(" ")
-        principal = await request.app[api_keys_key].authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        principal = await principal_of_key(request, key.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
             raise UNAUTHORIZED
         return principal

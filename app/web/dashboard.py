@@ -18,8 +18,8 @@ from aiohttp import web
 
 from ..auth import SIGN_IN_COOKIE, Principal
 from ..services.table_view import Table
-from ..typedefs import api_keys_key, login_limiter_key, notices_key, restaurants_key, settings_key, tables_key
-from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, sign_in_csrf, signed_in
+from ..typedefs import api_keys_key, notices_key, restaurants_key, settings_key, tables_key
+from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, principal_of_key, sign_in_csrf, signed_in
 
 NOTICES_KEPT = 10_000
 
@@ -49,18 +49,20 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    refuse_foreign_origin(request)
-    if not request.app[login_limiter_key].take(request.remote or "unknown"):
-        return login_form(request, "Too many attempts from this device. Wait a minute, then try again.", 429)
+    if request.headers.get("Origin", "null") == "null" or foreign_origin(request):
+        # our own page always sends its Origin (Referrer-Policy: same-origin); a form on another
+        # site must not sign a tablet in to a restaurant of its choosing (login CSRF)
+        raise web.HTTPForbidden(text="Sign in from Maître's own sign-in page.")
     form = await request.post()
     key = form.get("key")
     settings = request.app[settings_key]
-    signed = None
-    if isinstance(key, str):
-        signed = await request.app[api_keys_key].sign_in(key.strip(), settings.session_hours)
-    if signed is None:
+    try:
+        principal = await principal_of_key(request, key.strip()) if isinstance(key, str) else None
+    except Refused as refused:
+        return login_form(request, refused.detail, refused.status)
+    if principal is None:
         return login_form(request, "That key was not recognised. Check it and try again.", 401)
-    token, _ = signed
+    token = await request.app[api_keys_key].sign_in(principal, settings.session_hours)
     response = web.HTTPSeeOther(request.app.router["dashboard"].url_for())
     response.set_cookie(
         SIGN_IN_COOKIE, token, path="/admin", httponly=True, samesite="Strict", secure=request.secure,

@@ -10,7 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..services.waiters import KINDS
-from ..typedefs import broadcast_key, guest_address_limiter_key, guest_table_limiter_key, waiters_key
+from ..typedefs import broadcast_key, guest_taps_key, waiters_key
 from .dashboard import refuse_foreign_origin
 
 DONE = {
@@ -45,8 +45,7 @@ async def call(request: web.Request) -> web.Response:
     back = request.app.router["guest"].url_for(token=token)
     if kind not in KINDS:
         raise web.HTTPNotFound()
-    address = request.remote or "unknown"
-    if not (request.app[guest_table_limiter_key].take(token) and request.app[guest_address_limiter_key].take(address)):
+    if not request.app[guest_taps_key].take(token, request.remote or "unknown"):
         raise web.HTTPSeeOther(back.with_query(problem="rate_limited"))
     result = await request.app[waiters_key].request(token, kind)
     if result.code == "table_not_found":

@@ -9,6 +9,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler
 
+from ..typedefs import client_address_key
+
 # No inline script or style anywhere: the page's script and stylesheet are files under /static/.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -17,7 +19,8 @@ CONTENT_SECURITY_POLICY = (
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin: our own posts carry their Origin (the sign-in form needs it), other sites get no Referer
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
@@ -47,10 +50,14 @@ class QuietMalformedRequests(logging.Filter):
 
 
 class AccessLogger(AbstractAccessLogger):
-    """Method, path, status, size and time; the query string (where a script may put its key) is left out."""
+    """Client, method, path, status, size and time; the query string (where a script may put its key) is left out.
+
+    The client is the one a trusted proxy named (app/web/forwarded.py), else the peer.
+    """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %s %.1fms',
-            request.remote, request.method, request.path, response.status, response.body_length, time * 1000,
+            request.get(client_address_key, request.remote), request.method, request.path, response.status,
+            response.body_length, time * 1000,
         )

@@ -19,6 +19,7 @@ from ..limits import TokenBucket
 from ..services.core import Result
 from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
 from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
+from .access import Refused, principal_of_key
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,17 @@ class BadMessage(Exception):
 
 
 async def authenticate(request: web.Request) -> Principal | None:
-    """The session cookie (with an Origin of this site), or `?token=<api key>` for scripts."""
+    """The sign-in cookie (with an Origin of this site), or `?token=<api key>` for scripts.
+
+    A client over its limit of failed sign-ins is refused with 429 before the upgrade.
+    """
     keys = request.app[api_keys_key]
     token = request.query.get("token")
     if token is not None:
-        return await keys.authenticate(token)
+        try:
+            return await principal_of_key(request, token)
+        except Refused as refused:
+            raise web.HTTPTooManyRequests(text=refused.detail) from None
     cookie = request.cookies.get(SIGN_IN_COOKIE)
     if cookie is None:
         return None
