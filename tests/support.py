@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import re
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
+import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
@@ -24,9 +31,9 @@ from app.db import Database, format_time
 from app.services.core import Actor
 from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
-from app.settings import Settings
+from app.settings import Settings, declared
 from app.typedefs import api_keys_key, db_key
-from bench.servers import RUN_PY, Process, free_port
+from bench.servers import ROOT, RUN_PY, Process, environment, free_port
 
 SOCKET = "/admin/ws/dashboard"
 
@@ -210,3 +217,200 @@ class StandInSocket:
 
 def principal(restaurant_id: int = 1, key_id: int = 1, expires_at: str | None = None) -> Principal:
     return Principal(key_id, restaurant_id, f"place-{restaurant_id}", "test", "admin", expires_at=expires_at)
+
+
+# Behind a reverse proxy: the guide's own configs (docs/deploy/), run for real by nginx and Caddy.
+
+DEPLOY = ROOT / "docs" / "deploy"
+PUBLIC_NAME = "maitre.lan"  # the box's name in docs/deploy/*; the tests' clients find it at 127.0.0.1
+PROXIES = {"nginx": "/usr/sbin/nginx", "caddy": "/usr/bin/caddy"}
+PROXY_START_SECONDS = 30
+
+# What Debian's /etc/nginx/nginx.conf gives a site file: the http block it is included in (with the
+# temporary files under the test's directory instead of /var/lib/nginx, which needs root).
+NGINX_MAIN = """worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    include {d}/maitre.conf;
+}}
+"""
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a developer's machine; fail on CI (`CI=true`), where a skipped suite would pass unnoticed."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: these tests must run on CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+def proxy_program(kind: str) -> str:
+    """The path of nginx or caddy, or the test is skipped (failed on CI) with the reason."""
+    path = PROXIES[kind]
+    found = path if os.access(path, os.X_OK) else shutil.which(kind)
+    if found is None:
+        unavailable(f"{kind} is not installed ({path} and `{kind}` on PATH are missing); "
+                    f"install Debian's {kind} package to run the tests through it")
+    if kind == "nginx" and shutil.which("openssl") is None:
+        unavailable("openssl is not installed: it makes nginx's certificate (install Debian's openssl package)")
+    return found
+
+
+def deploy_file(name: str, replacements: dict[str, str]) -> str:
+    """docs/deploy/NAME as the guide shows it, with only these strings replaced (ports, certificate paths,
+    the upstream address: docs/deploy.md lists them). Each must still be in the file."""
+    text = (DEPLOY / name).read_text(encoding="utf-8")
+    for placeholder, value in replacements.items():
+        assert placeholder in text, f"docs/deploy/{name} no longer has {placeholder!r}, which the tests replace"
+        text = text.replace(placeholder, value)
+    return text
+
+
+def service_flags(**overrides: str) -> list[str]:
+    """docs/deploy/maitre.env as `run.py serve` flags (each variable must be a setting); `overrides`, by
+    setting name, replace the file's values."""
+    specs = {spec.env: spec for spec in declared()}
+    values: dict[str, str] = {}
+    for line in (DEPLOY / "maitre.env").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            env, _, value = line.partition("=")
+            assert env in specs, f"docs/deploy/maitre.env sets {env}, which is no setting of Maître's"
+            values[specs[env].name] = value
+    values |= overrides
+    flags = {spec.name: spec.flag for spec in specs.values()}
+    return [part for name, value in values.items() for part in (flags[name], value)]
+
+
+class Proxy:
+    """nginx or Caddy as its own process, in `directory`, from the guide's config, on ports of its own,
+    in front of `upstream` (host:port). Ready once a client that trusts its certificate (`ca`) completes
+    a TLS handshake for PUBLIC_NAME; its output (error log) is kept in `output`."""
+
+    def __init__(self, kind: str, directory: Path, upstream: str, port: int) -> None:
+        self.kind = kind
+        self.port = port
+        self.url = f"https://{PUBLIC_NAME}:{port}"
+        self.output: list[str] = []
+        directory.mkdir(parents=True, exist_ok=True)
+        program = proxy_program(kind)
+        if kind == "nginx":
+            args, env = self._nginx(program, directory, upstream), environment()
+        else:
+            args, env = self._caddy(program, directory, upstream), environment() | {
+                "HOME": str(directory), "XDG_DATA_HOME": str(directory / "data"),
+                "XDG_CONFIG_HOME": str(directory / "config")}
+        self.process = subprocess.Popen(args, cwd=directory, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.reader = threading.Thread(target=self._read, name=f"{kind}-output", daemon=True)
+        self.reader.start()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _nginx(self, program: str, directory: Path, upstream: str) -> list[str]:
+        certificate, key = directory / "maitre.crt", directory / "maitre.key"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-out", str(certificate), "-days", "2", "-subj", f"/CN={PUBLIC_NAME}",
+             "-addext", f"subjectAltName=DNS:{PUBLIC_NAME}"],
+            check=True, capture_output=True, timeout=30)
+        self.ca = certificate
+        (directory / "maitre.conf").write_text(deploy_file("nginx.conf", {
+            "listen 443 ssl;": f"listen 127.0.0.1:{self.port} ssl;",
+            "listen 80;": f"listen 127.0.0.1:{free_port()};",
+            "/etc/ssl/maitre/maitre.crt": str(certificate),
+            "/etc/ssl/maitre/maitre.key": str(key),
+            "server 127.0.0.1:8080;": f"server {upstream};",
+        }))
+        (directory / "nginx.conf").write_text(NGINX_MAIN.format(d=directory))
+        return [program, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-e", "stderr",
+                "-g", f"daemon off; pid {directory / 'nginx.pid'}; error_log stderr;"]
+
+    def _caddy(self, program: str, directory: Path, upstream: str) -> list[str]:
+        # `tls internal` makes Caddy's certificate authority under XDG_DATA_HOME, here the test's directory
+        self.ca = directory / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        (directory / "Caddyfile").write_text(deploy_file("Caddyfile", {
+            "admin localhost:2019": f"admin 127.0.0.1:{free_port()}",
+            "http_port 80": f"http_port {free_port()}",
+            "https_port 443": f"https_port {self.port}",
+            "reverse_proxy 127.0.0.1:8080": f"reverse_proxy {upstream}",
+        }))
+        return [program, "run", "--config", str(directory / "Caddyfile"), "--adapter", "caddyfile"]
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line.rstrip("\n"))
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + PROXY_START_SECONDS
+        while not self._handshake():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} did not start:\n" + "\n".join(self.output))
+            time.sleep(0.05)
+
+    def _handshake(self) -> bool:
+        try:
+            context = self.ssl_context()
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as raw:
+                with context.wrap_socket(raw, server_hostname=PUBLIC_NAME):
+                    return True
+        except (OSError, ssl.SSLError):  # not listening yet; Caddy's authority or certificate not made yet
+            return False
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusting this proxy's certificate (nginx's, made by the test) or authority (Caddy's own)."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+    def stop(self) -> int:
+        """SIGTERM (nginx: fast shutdown; Caddy: graceful), then SIGKILL if it still runs 10 s later."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def behind_proxy(kind: str, directory: Path) -> tuple[Server, Proxy]:
+    """Maître with the service's settings (docs/deploy/maitre.env: trusting the proxy at 127.0.0.1) on a
+    database and port of its own, and the proxy in front of it. The first start makes the demo restaurant."""
+    port = free_port()
+    maitre = Server(directory, "serve", *service_flags(db_path=str(directory / "maitre.db"),
+                                                       public_url=f"https://{PUBLIC_NAME}:{port}"))
+    try:
+        return maitre, Proxy(kind, directory / kind, f"127.0.0.1:{maitre.port}", port)
+    except BaseException:
+        maitre.stop()
+        raise
+
+
+class ToTheBox(aiohttp.abc.AbstractResolver):
+    """PUBLIC_NAME is 127.0.0.1, as a restaurant's local DNS would say; nothing else is looked up."""
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp.abc.ResolveResult]:
+        assert host == PUBLIC_NAME, host
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        pass
+
+
+def device(address: str, proxy: Proxy | None = None) -> aiohttp.ClientSession:
+    """A phone or tablet of its own at `address` (a loopback address: 127.0.0.2, 127.0.0.3, ...), reaching
+    PUBLIC_NAME through `proxy` (trusting its certificate), or Maître directly. Redirects are not followed."""
+    if proxy is None:
+        connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    else:
+        connector = aiohttp.TCPConnector(local_addr=(address, 0), resolver=ToTheBox(), ssl=proxy.ssl_context())
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
