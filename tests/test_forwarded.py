@@ -57,11 +57,17 @@ def test_the_client_is_the_nearest_address_that_is_not_one_of_our_proxies():
     assert resolve(only_ours, LOCAL) == Client("10.0.0.5", None, None)  # all ours: the furthest one
 
 
-def test_the_standard_forwarded_header_wins_and_its_hop_says_the_scheme_and_host():
-    request = request_from("127.0.0.1", **{
-        "Forwarded": 'for=192.0.2.7;proto=https;host=maitre.example, for="[2001:db8::1]";proto=http;host=internal',
-        "X-Forwarded-For": "203.0.113.9"})
+def test_the_standard_forwarded_header_is_read_when_there_is_no_x_forwarded_for():
+    forwarded = 'for=192.0.2.7;proto=https;host=maitre.example, for="[2001:db8::1]";proto=http;host=internal'
+    request = request_from("127.0.0.1", Forwarded=forwarded)
     assert resolve(request, [*LOCAL, ip_network("2001:db8::/32")]) == Client("192.0.2.7", "https", "maitre.example")
+
+
+def test_a_clients_own_forwarded_header_does_not_win_over_what_the_proxy_set():
+    # nginx and Caddy set X-Forwarded-For and pass a client's Forwarded through untouched
+    request = request_from("127.0.0.1", **{"Forwarded": "for=203.0.113.50;proto=https", "X-Forwarded-For": "192.0.2.7",
+                                            "X-Forwarded-Proto": "https"})
+    assert resolve(request, LOCAL) == Client("192.0.2.7", "https", None)
 
 
 @pytest.mark.parametrize("headers", [

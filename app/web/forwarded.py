@@ -1,7 +1,10 @@
 """Who the client is behind a reverse proxy: its address, scheme and host, resolved once, at the edge.
 
 Only when the request's peer is a trusted proxy (MAITRE_TRUSTED_PROXIES) are the forwarded
-headers read: RFC 7239 `Forwarded` if present, else `X-Forwarded-For` / `-Proto` / `-Host`.
+headers read: `X-Forwarded-For` / `-Proto` / `-Host`, which nginx and Caddy set, or, when
+there is no `X-Forwarded-For`, RFC 7239 `Forwarded`. (Neither proxy sets `Forwarded` by default
+and both pass a client's own through, so it must not win over the header they do maintain; a
+proxy that sets only `Forwarded` must drop a client's `X-Forwarded-For`, see docs/deploy.md.)
 Walking the chain of addresses from the nearest hop back, trusted proxies are skipped; the
 first address that is not one is the client's, and the scheme and host are those that hop
 recorded (what the client's browser used). The request is then cloned with them, so
@@ -55,7 +58,7 @@ def is_trusted(address: IPv4Address | IPv6Address | None, trusted: Networks) -> 
 
 def hops(request: web.BaseRequest) -> list[tuple[str, str | None, str | None]]:
     """What the proxies recorded, client side first: (for, proto, host) per hop."""
-    if hdrs.FORWARDED in request.headers:
+    if hdrs.X_FORWARDED_FOR not in request.headers:
         return [(hop.get("for", ""), hop.get("proto"), hop.get("host")) for hop in request.forwarded]
     listed = [[part.strip() for part in ",".join(request.headers.getall(name, ())).split(",") if part.strip()]
               for name in (hdrs.X_FORWARDED_FOR, hdrs.X_FORWARDED_PROTO, hdrs.X_FORWARDED_HOST)]
