@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
+from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 
 import pytest
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from app import create_app
 from app.auth import SIGN_IN_COOKIE
 from app.services.core import Actor
+from app.services.waiters import WaiterService
 
 from .html import cards
 from .support import Clock, keys_on, sign_in
@@ -178,3 +180,61 @@ async def test_the_pushed_card_is_the_card_on_the_page(client, place, tables):
     update = await ws.receive_json()
     page = cards(await (await client.get("/admin/dashboard")).text())
     assert cards(update["html"]) == [page[1]]
+
+class _ButtonPlaces(HTMLParser):
+    """Each card button's label, with the classes of the elements around it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []  # the class attribute of each open element (void elements never open)
+        self.places: list[tuple[str, set[str]]] = []
+        self.label: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("input", "br", "img", "meta", "link"):
+            return
+        self.open.append(dict(attrs).get("class") or "")
+        if tag == "button":
+            self.label = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self.label is not None:
+            self.places.append(("".join(self.label).strip(), {c for cls in self.open for c in cls.split()}))
+            self.label = None
+        if tag not in ("input", "br", "img", "meta", "link"):
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self.label is not None:
+            self.label.append(data)
+
+
+def button_places(html: str) -> list[tuple[str, set[str]]]:
+    parser = _ButtonPlaces()
+    parser.feed(html)
+    parser.close()
+    return [(label, classes) for label, classes in parser.places if "card" in classes]
+
+
+async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, tables, db, settings):
+    """The pushed card is the same for every dashboard, so the viewer's page hides its forms, Done included."""
+    actor, _, viewer = place
+    _, rows = await tables.list_tables(actor.restaurant_id)
+    tokens = await tables.qr_tokens(actor.restaurant_id)
+    assert (await WaiterService(db, settings).request(tokens[rows[0]["id"]], "call_waiter")).ok
+    await sign_in(client, viewer)
+    text = await (await client.get("/admin/dashboard")).text()
+    assert 'data-role="viewer"' in text
+    calling = cards(text)[0]
+    assert calling["data-requests"] == "1" and calling["buttons"] == ["Done", "Close", "Move"]
+    css = await (await client.get("/static/dashboard.css")).text()
+    hidden = re.search(r'body\[data-role="viewer"\] ([^{]+)\{ display: none; \}', css)
+    assert hidden is not None
+    viewer_hides = [selector.strip().removeprefix('body[data-role="viewer"] ') for selector in hidden[1].split(",")]
+    assert viewer_hides == [".actions", ".request form"]
+    # every button on a card sits in the card's actions or in a call's form, which that rule hides
+    places = button_places(text)
+    assert [label for label, _ in places] == [button for card in cards(text) for button in card["buttons"]]
+    for label, classes in places:
+        assert "actions" in classes or "request" in classes, f"{label} is outside what a viewer's page hides"
+

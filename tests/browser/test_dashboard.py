@@ -10,6 +10,7 @@ The demo restaurant, as the first start creates it: tables 1-8 ("1".."8", Main r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -274,6 +275,18 @@ async def test_a_viewer_sees_the_grid_live_but_no_actions(browser, server):
     await expect_status(viewer, 6, "free")
     assert await labels(viewer, 6) == ["Restore", "Disable"]
     await expect(viewer.locator("#grid button[data-action]:visible")).to_have_count(0)
+    # a guest calls at table 3: the viewer sees the call, but not its Done (the admin does)
+    tables = json.loads(await cli("table", "list", "demo", "--json", db=server.db))
+    token = next(t["qr_token"] for t in tables if t["number"] == "3")
+    phone = await (await browser.new_context()).new_page()
+    await phone.goto(f"{server.url}/t/{token}")
+    await phone.get_by_role("button", name="Call a waiter").click()
+    done = "button[data-action=resolve_waiter_request]"
+    await expect(card(admin, 3).locator(done)).to_be_visible()
+    await expect(card(viewer, 3).locator(".request")).to_contain_text("Waiter called")
+    await expect(card(viewer, 3).locator(done)).to_have_count(1)
+    await expect(card(viewer, 3).locator(done)).to_be_hidden()
+    await expect(viewer.locator("#grid button:visible")).to_have_count(0)
 
 
 class HeldPushes:
