@@ -228,8 +228,9 @@ async def table_list(db: Database, settings: Settings, args: argparse.Namespace)
     service = TableService(db, settings)
     _, tables = await service.list_tables(restaurant["id"])
     tokens = await service.qr_tokens(restaurant["id"])
-    rows = [{**table, "label": table["number"], "qr_token": tokens[table["id"]],
-             "guest_url": settings.guest_url(tokens[table["id"]])} for table in tables]
+    urls = guest_urls(settings, tokens)
+    rows = [{**table, "label": table["number"], "qr_token": tokens[table["id"]], "guest_url": urls[table["id"]]}
+            for table in tables]
     print_rows(rows, ("id", "label", "area", "seats", "status", "guest_url"), as_json=args.json)
     return 0
 
@@ -247,8 +248,21 @@ async def table_rotate_qr(db: Database, settings: Settings, args: argparse.Names
         raise CliError(result.detail)
     token = (await service.qr_tokens(restaurant["id"]))[table["id"]]
     print(f"Table {args.label} of {args.slug} has a new QR code; print it again from /admin/tables/qr.")
-    print(settings.guest_url(token))
+    url = guest_urls(settings, {table["id"]: token})[table["id"]]
+    if url is not None:
+        print(url)
     return 0
+
+
+def guest_urls(settings: Settings, tokens: dict[int, str]) -> dict[int, str | None]:
+    """Each table's guest page, as the server's settings make it; None for all, said why on stderr, when a
+    server listening on every address has no public URL (only the QR sheet, from a request, knows it then)."""
+    try:
+        return {table_id: settings.guest_url(token) for table_id, token in tokens.items()}
+    except SettingError as unknown:
+        print(f"run.py: note: {unknown}. The dashboard's QR codes page uses the address the tablet reached "
+              "the server at.", file=sys.stderr)
+        return dict.fromkeys(tokens)
 
 
 @with_database

@@ -126,9 +126,21 @@ class Settings:
         if self.idle_warning_minutes >= self.idle_alert_minutes:
             raise SettingError("idle_warning_minutes must be smaller than idle_alert_minutes")
 
-    def guest_url(self, qr_token: str) -> str:
-        """The address a table's QR code points at."""
-        return f"{self.public_url or f'http://{self.host}:{self.port}'}/t/{qr_token}"
+    def guest_url(self, qr_token: str, origin: str | None = None) -> str:
+        """The address a table's QR code points at: the public URL, else the server's own address.
+
+        A server listening on every address (0.0.0.0, ::) has no address of its own to print: `origin`,
+        the scheme and host a request reached it by (the QR sheet's), stands in, and without one
+        the address is not known (SettingError, saying what to set).
+        """
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        if not self.public_url and self.host in ("0.0.0.0", "::", ""):
+            if origin is None:
+                raise SettingError(
+                    f"MAITRE_HOST is {self.host or 'empty'} (every address of this machine), so the address guests' "
+                    f"phones use is not known here: set MAITRE_PUBLIC_URL to it, e.g. http://192.168.1.20:{self.port}")
+            base = origin
+        return f"{base}/t/{qr_token}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

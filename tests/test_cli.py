@@ -88,6 +88,37 @@ def test_the_database_can_come_from_the_environment(tmp_path):
     assert Path(path).exists()
 
 
+@pytest.mark.parametrize(("env", "base"), [
+    ({"MAITRE_PORT": "9000"}, "http://127.0.0.1:9000"),
+    ({"MAITRE_HOST": "192.168.1.20", "MAITRE_PORT": "8081"}, "http://192.168.1.20:8081"),
+    ({"MAITRE_PUBLIC_URL": "https://maitre.example/", "MAITRE_HOST": "0.0.0.0"}, "https://maitre.example"),
+])
+def test_guests_addresses_follow_the_servers_settings(db_path, env, base):
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "2", db=db_path)
+    listed = run("table", "list", "bistro", "--json", db=db_path, env=env)
+    assert listed.returncode == 0 and listed.stderr == ""
+    assert [t["guest_url"] for t in json.loads(listed.stdout)] == [
+        f"{base}/t/{t['qr_token']}" for t in json.loads(listed.stdout)]
+    rotated = run("table", "rotate-qr", "bistro", "1", db=db_path, env=env)
+    assert rotated.returncode == 0 and rotated.stdout.splitlines()[-1].startswith(f"{base}/t/")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_a_server_on_every_address_has_no_guests_address_to_print(db_path, host):
+    """Phones cannot reach 0.0.0.0: the command line says it cannot know their address and what to set."""
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "2", db=db_path)
+    listed = run("table", "list", "bistro", db=db_path, env={"MAITRE_HOST": host})
+    assert listed.returncode == 0
+    assert [line.split()[-1] for line in listed.stdout.splitlines()] == ["guest_url", "-", "-"]
+    (note,) = listed.stderr.splitlines()
+    assert f"MAITRE_HOST is {host}" in note and "not known" in note and "set MAITRE_PUBLIC_URL" in note
+    assert all(t["guest_url"] is None for t in json.loads(
+        run("table", "list", "bistro", "--json", db=db_path, env={"MAITRE_HOST": host}).stdout))
+    rotated = run("table", "rotate-qr", "bistro", "1", db=db_path, env={"MAITRE_HOST": host})
+    assert rotated.returncode == 0 and "new QR code" in rotated.stdout and "/t/" not in rotated.stdout
+    assert "set MAITRE_PUBLIC_URL" in rotated.stderr and host not in rotated.stdout
+
+
 @pytest.mark.parametrize(("args", "reason"), [
     (("restaurant", "add", "Bad Slug", "--name", "X"), "slug"),
     (("restaurant", "add", "ok"), "--name"),

@@ -238,3 +238,48 @@ async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, table
     for label, classes in places:
         assert "actions" in classes or "request" in classes, f"{label} is outside what a viewer's page hides"
 
+class _SvgTitles(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.titles: list[str] = []
+        self.in_svg_title = False
+        self.in_svg = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_svg = self.in_svg or tag == "svg"
+        self.in_svg_title = self.in_svg and tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_svg = self.in_svg and tag != "svg"
+        self.in_svg_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_svg_title:
+            self.titles.append(data)
+
+
+def qr_addresses(html: str) -> list[str]:
+    """The address each QR code of the sheet encodes (its SVG's title)."""
+    parser = _SvgTitles()
+    parser.feed(html)
+    parser.close()
+    return parser.titles
+
+
+@pytest.mark.parametrize(("host", "public_url", "host_header", "expected"), [
+    ("0.0.0.0", "", None, "http://127.0.0.1:{port}"),  # listening on every address: the address the tablet used
+    ("::", "", "maitre.lan:8080", "http://maitre.lan:8080"),
+    ("0.0.0.0", "https://maitre.example", "maitre.lan:8080", "https://maitre.example"),  # the public URL wins
+    ("192.168.1.20", "", "maitre.lan:8080", "http://192.168.1.20:8080"),  # an address of its own
+])
+async def test_the_qr_sheet_never_encodes_every_address(
+        aiohttp_client, settings, place, tables, host, public_url, host_header, expected):
+    actor, admin, _ = place
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, host=host, public_url=public_url)))
+    await sign_in(client, admin)
+    response = await client.get("/admin/tables/qr", headers={"Host": host_header} if host_header else None)
+    assert response.status == 200
+    tokens = await tables.qr_tokens(actor.restaurant_id)
+    base = expected.format(port=client.port)
+    assert sorted(qr_addresses(await response.text())) == sorted(f"{base}/t/{token}" for token in tokens.values())
+
