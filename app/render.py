@@ -19,6 +19,7 @@ from .db import parse_time
 from .protocol import dumps
 from .services.audit import TableUpdate
 from .services.core import Result
+from .services.restaurants import RestaurantView
 from .services.table_view import Table
 
 STATUS_WORDS = {"free": "Free", "occupied": "Occupied", "disabled": "Disabled"}
@@ -78,3 +79,7 @@ class Broadcast:
         self.updates(restaurant_id, result.updates)
         for announcement in result.announcements:
             self.publisher.announce(restaurant_id, dumps(announcement))
+
+    def restaurant(self, restaurant_id: int, view: RestaurantView) -> None:
+        """A new name or idle windows, to every dashboard of the restaurant (not numbered: no table changed)."""
+        self.publisher.announce(restaurant_id, dumps({"type": "restaurant_update", "restaurant": view}))

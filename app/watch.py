@@ -3,7 +3,9 @@
 The command line (or a second server) writes to the same database file. Twice a
 second this task compares each watched restaurant's version with the last update the
 hub delivered and publishes what it missed, replayed from the audit log (which holds
-every changed table as the dashboard shows it). It also closes the sockets of keys
+every changed table as the dashboard shows it), and pushes the restaurants renamed or
+given new idle windows since its last look (`configure_restaurant` events: they number
+no table, so the log's event ids say what is new). It also closes the sockets of keys
 that were revoked and of sign-ins that ended.
 """
 
@@ -21,8 +23,10 @@ from .db import Database, utc_now
 from .hub import Hub
 from .protocol import CLOSE_UNAUTHORIZED, UNAUTHORIZED
 from .render import Broadcast
-from .services.audit import current_versions, updates_after
-from .typedefs import api_keys_key, broadcast_key, db_key, hub_key
+from .services.audit import current_versions, last_event, restaurants_configured_after, updates_after
+from .services.restaurants import restaurant_view
+from .settings import Settings
+from .typedefs import api_keys_key, broadcast_key, db_key, hub_key, settings_key
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,14 @@ async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
             hub.start_at(restaurant_id, version)
         elif version > delivered:
             broadcast.updates(restaurant_id, await db.read(updates_after, restaurant_id, delivered))
+
+
+async def announce_configured(db: Database, broadcast: Broadcast, settings: Settings, after: int) -> int:
+    """Push the restaurants configured since the event `after` to their dashboards; returns the newest event."""
+    newest, configured = await db.read(restaurants_configured_after, after)
+    for restaurant in configured:
+        broadcast.restaurant(restaurant["id"], restaurant_view(restaurant, settings))
+    return newest
 
 
 async def end_revoked(keys: KeyService, hub: Hub) -> None:
@@ -62,6 +74,7 @@ def data_version(conn: sqlite3.Connection) -> int:
 async def watch(app: web.Application) -> None:
     db, hub = app[db_key], app[hub_key]
     last_seen = None
+    configured_up_to = await db.read(last_event)  # what was configured before the start is on the pages
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         try:
@@ -73,6 +86,7 @@ async def watch(app: web.Application) -> None:
                 continue  # nothing was written anywhere: an idle server stops here
             last_seen = seen
             await catch_up(db, hub, app[broadcast_key])
+            configured_up_to = await announce_configured(db, app[broadcast_key], app[settings_key], configured_up_to)
             await end_revoked(app[api_keys_key], hub)
         except (sqlite3.Error, ValueError):
             log.exception("watching the database failed; trying again")

@@ -75,6 +75,12 @@
       if (fresh.dataset.lastActive) tick(fresh, Date.now());
       expire(fresh, Date.now());
       listRequests();
+    } else if (message.type === "restaurant_update") {
+      var shown = message.restaurant;
+      body.querySelector("h1").textContent = shown.name;
+      warnAt = shown.idle_warning_minutes;
+      alertAt = shown.idle_alert_minutes;
+      refresh();
     } else if (message.type === "waiter_request") {
       if (navigator.vibrate) navigator.vibrate(200);
       if (audio) beep();

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from app.db import Database
+from app.services.audit import last_event, restaurants_configured_after
 from app.services.core import Actor, ServiceError
-from app.services.restaurants import RestaurantService
+from app.services.restaurants import RestaurantService, restaurant_view
 from app.services.tables import TableService
+from app.settings import Settings
 
 
 async def test_add_restaurant_with_tables(restaurants: RestaurantService, tables: TableService):
@@ -83,3 +86,25 @@ async def test_bad_restaurant_settings_are_refused(restaurants: RestaurantServic
     assert refused.value.code in ("invalid_setting", "invalid_name")
     assert (await restaurants.by_slug("own"))["version"] == 0
     assert (await restaurants.by_slug("own"))["restore_window_minutes"] is None
+
+
+async def test_the_log_says_which_restaurants_were_configured_since_an_event(
+        restaurants: RestaurantService, tables: TableService, db: Database, settings: Settings):
+    own = await restaurants.add("own", "Own Ways", tables=1)
+    other = await restaurants.add("other", "Other")
+    start = await db.read(last_event)
+    assert await db.read(restaurants_configured_after, start) == (start, [])
+    await restaurants.configure("own", name="Own Ways Bistro")
+    await tables.add_table(Actor(own["id"], "cli"), "2", 4, "Main room")  # a table's change is not a configuration
+    await restaurants.configure("other", idle_warning_minutes=5, idle_alert_minutes=10)
+    await restaurants.configure("own", idle_alert_minutes=60)
+    newest, configured = await db.read(restaurants_configured_after, start)
+    assert newest == await db.read(last_event) == start + 4
+    assert [(r["id"], r["name"], r["idle_alert_minutes"]) for r in configured] == [
+        (own["id"], "Own Ways Bistro", None), (other["id"], "Other", 10), (own["id"], "Own Ways Bistro", 60)]
+    assert await db.read(restaurants_configured_after, newest) == (newest, [])
+    # as the dashboards show it: the restaurant's own thresholds, else the server's
+    assert restaurant_view(configured[0], settings) == {
+        "name": "Own Ways Bistro", "idle_warning_minutes": 20, "idle_alert_minutes": 40}
+    assert restaurant_view(configured[2], settings) == {
+        "name": "Own Ways Bistro", "idle_warning_minutes": 20, "idle_alert_minutes": 60}

@@ -98,6 +98,21 @@ def events_after(conn: sqlite3.Connection, restaurant_id: int, since: int) -> tu
     return version, events
 
 
+def last_event(conn: sqlite3.Connection) -> int:
+    """The id of the newest event in the log (0 for none): where reading what comes next starts."""
+    return conn.execute("SELECT coalesce(max(id), 0) FROM audit_event").fetchone()[0]
+
+
+def restaurants_configured_after(conn: sqlite3.Connection, event_id: int) -> tuple[int, list[dict[str, Any]]]:
+    """The newest event's id, and each restaurant as configured by the `configure_restaurant` events after
+    `event_id`, oldest first (a rename, a restaurant's own windows: changes that number no table)."""
+    newest = last_event(conn)  # first: an event written meanwhile is left for the next read
+    rows = conn.execute(
+        "SELECT after FROM audit_event WHERE id > ? AND id <= ? AND action = 'configure_restaurant' ORDER BY id",
+        (event_id, newest))
+    return newest, [json.loads(row["after"]) for row in rows]
+
+
 def current_versions(conn: sqlite3.Connection, restaurant_ids: list[int]) -> dict[int, int]:
     """Each restaurant's version: the number of its last table update in the log."""
     placeholders = ",".join("?" * len(restaurant_ids))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from ..db import format_time, parse_time
+from ..settings import Settings
 from .audit import record_event
 from .core import Actor, Service, ServiceError
 from .tables import DEFAULT_AREA, insert_table
@@ -21,6 +23,21 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEMO_SLUG = "demo"
 # settings a restaurant may set for itself; NULL in the database means the server's setting
 OVERRIDES = ("restore_window_minutes", "idle_warning_minutes", "idle_alert_minutes")
+
+
+class RestaurantView(TypedDict):
+    """A restaurant as its dashboards show it: the name, and the idle windows in force."""
+
+    name: str
+    idle_warning_minutes: int
+    idle_alert_minutes: int
+
+
+def restaurant_view(restaurant: Mapping[str, Any], settings: Settings) -> RestaurantView:
+    """The restaurant's name and idle windows, its own or else the server's."""
+    return {"name": restaurant["name"],
+            "idle_warning_minutes": restaurant["idle_warning_minutes"] or settings.idle_warning_minutes,
+            "idle_alert_minutes": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes}
 
 
 def find_restaurant(conn: sqlite3.Connection, slug: str) -> sqlite3.Row:
@@ -70,10 +87,8 @@ class RestaurantService(Service):
         for name in OVERRIDES:
             if changes.get(name) is not None and not 1 <= changes[name] <= 24 * 60:
                 raise ServiceError("invalid_setting", f"{name} must be between 1 and 1440 minutes.")
-        after = {**before, **changes}
-        warning = after["idle_warning_minutes"] or self.settings.idle_warning_minutes
-        alert = after["idle_alert_minutes"] or self.settings.idle_alert_minutes
-        if warning >= alert:
+        windows = restaurant_view({**before, **changes}, self.settings)
+        if windows["idle_warning_minutes"] >= windows["idle_alert_minutes"]:
             raise ServiceError("invalid_setting", "The idle warning must come before the idle alert.")
         for name, value in changes.items():
             conn.execute(f"UPDATE restaurant SET {name} = ? WHERE id = ?", (value, before["id"]))

@@ -17,6 +17,7 @@ import segno
 from aiohttp import web
 
 from ..auth import SIGN_IN_COOKIE, Principal
+from ..services.restaurants import restaurant_view
 from ..services.table_view import Table
 from ..typedefs import api_keys_key, notices_key, restaurants_key, settings_key, tables_key
 from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, principal_of_key, sign_in_csrf, signed_in
@@ -99,8 +100,8 @@ def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Re
 
 async def dashboard(request: web.Request) -> web.Response:
     principal = await signed_in_or_login(request)
-    settings = request.app[settings_key]
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
+    view = restaurant_view(restaurant, request.app[settings_key])
     version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
     return page(request, "dashboard.html", {
         "restaurant": restaurant,
@@ -110,8 +111,8 @@ async def dashboard(request: web.Request) -> web.Response:
         "csrf": sign_in_csrf(request),
         "notice": request.app[notices_key].pop(principal.sign_in_id, None),
         "requests": pending_requests(tables),
-        "idle_warning": restaurant["idle_warning_minutes"] or settings.idle_warning_minutes,
-        "idle_alert": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes,
+        "idle_warning": view["idle_warning_minutes"],
+        "idle_alert": view["idle_alert_minutes"],
     })
 
 

@@ -180,6 +180,27 @@ async def test_restore_leaves_the_card_when_its_window_runs_out(browser, server)
     await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
 
 
+async def test_a_restaurant_renamed_on_the_command_line_changes_on_the_page(browser, server):
+    page = await sign_in(browser, server, server.admin_key())
+    await mark_no_reload(page)
+    await expect(page.locator("header h1")).to_have_text("Demo Bistro")
+    await expect(card(page, 4)).to_have_attribute("data-idle", "warning")  # quiet 25 minutes: past 20, not 40
+    await expect(card(page, 6)).not_to_have_attribute("data-idle", re.compile("."))  # quiet 2 minutes
+
+    await cli("restaurant", "set", "demo", "--name", "Chez Démo", "--idle-warning-minutes", "1",
+              "--idle-alert-minutes", "2", db=server.db)
+    await expect(page.locator("header h1")).to_have_text("Chez Démo", timeout=3_000)
+    await expect(card(page, 4)).to_have_attribute("data-idle", "alert")
+    await expect(card(page, 6)).to_have_attribute("data-idle", "alert")
+    await cli("restaurant", "set", "demo", "--idle-warning-minutes", "default", "--idle-alert-minutes", "default",
+              db=server.db)
+    await expect(card(page, 4)).to_have_attribute("data-idle", "warning", timeout=3_000)
+    await expect(card(page, 6)).to_have_attribute("data-idle", "")
+    await expect(page.locator("header h1")).to_have_text("Chez Démo")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
+    await assert_not_reloaded(page)
+
+
 async def test_page_recovers_by_itself_after_a_server_restart(browser, server):
     page = await sign_in(browser, server, server.admin_key())
     await mark_no_reload(page)
