@@ -15,7 +15,7 @@ from itertools import groupby
 import jinja2
 
 from .bus import Publisher
-from .db import parse_time
+from .db import parse_time, utc_now
 from .protocol import dumps
 from .services.audit import TableUpdate
 from .services.core import Result
@@ -60,7 +60,9 @@ class Renderer:
                       "html": self.card(update.table)})
 
     def snapshot(self, version: int, tables: Sequence[Table]) -> str:
-        return dumps({"type": "tables_snapshot", "version": version, "tables": tables, "html": self.grid(tables)})
+        """The whole grid, with the server's time: the page counts idle minutes and Restore's end by this clock."""
+        return dumps({"type": "tables_snapshot", "version": version, "now": utc_now(), "tables": tables,
+                      "html": self.grid(tables)})
 
 
 class Broadcast:

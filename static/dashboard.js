@@ -8,8 +8,10 @@
   var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
   var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null, moveUrl = "";
   var failures = 0, pollTimer = 0, polled = false, opened = false, etag = "";
+  var skew = Date.parse(body.dataset.now) - Date.now(); // idle minutes and Restore's end go by the server's clock
 
   function card(id) { return document.getElementById("table-" + id); }
+  function now() { return Date.now() + skew; }
 
   function send(message) {
     if (!ws || ws.readyState !== 1) return false;
@@ -58,6 +60,7 @@
     if (message.type === "tables_snapshot") {
       grid.innerHTML = message.html;
       version = message.version;
+      skew = Date.parse(message.now) - Date.now();
       stopMove();
       refresh();
       listRequests();
@@ -72,8 +75,8 @@
       var fresh = card(message.table.id);
       if (wasBusy) busy(fresh, true);
       if (moveFrom === message.table.id && message.table.status !== "occupied") stopMove();
-      if (fresh.dataset.lastActive) tick(fresh, Date.now());
-      expire(fresh, Date.now());
+      if (fresh.dataset.lastActive) tick(fresh, now());
+      expire(fresh, now());
       listRequests();
     } else if (message.type === "restaurant_update") {
       var shown = message.restaurant;
@@ -202,29 +205,29 @@
 
   // Idle time ticks here, from each card's last activity, with no message from the server.
   function refresh() {
-    var cards = grid.querySelectorAll("[data-last-active]"), now = Date.now();
-    for (var i = 0; i < cards.length; i++) tick(cards[i], now);
-    expire(grid, now);
+    var cards = grid.querySelectorAll("[data-last-active]"), at = now();
+    for (var i = 0; i < cards.length; i++) tick(cards[i], at);
+    expire(grid, at);
   }
 
-  function expire(root, now) { // a Restore whose window has run out goes
+  function expire(root, at) { // a Restore whose window has run out goes
     var ending = root.querySelectorAll("form[data-until]");
-    for (var i = 0; i < ending.length; i++) if (Date.parse(ending[i].dataset.until) <= now) ending[i].remove();
+    for (var i = 0; i < ending.length; i++) if (Date.parse(ending[i].dataset.until) <= at) ending[i].remove();
   }
 
-  function since(el, iso, now) { // touches the page only where something changed
-    var minutes = Math.max(0, Math.floor((now - Date.parse(iso)) / 60000));
+  function since(el, iso, at) { // touches the page only where something changed
+    var minutes = Math.max(0, Math.floor((at - Date.parse(iso)) / 60000));
     var shown = el.querySelector(".minutes");
     if (shown.textContent !== String(minutes)) shown.textContent = minutes;
     return minutes;
   }
 
-  function tick(target, now) {
-    var minutes = since(target.querySelector(".idle"), target.dataset.lastActive, now);
+  function tick(target, at) {
+    var minutes = since(target.querySelector(".idle"), target.dataset.lastActive, at);
     var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
     if ((target.getAttribute("data-idle") || "") !== level) target.setAttribute("data-idle", level);
     var calls = target.querySelectorAll(".request");
-    for (var i = 0; i < calls.length; i++) since(calls[i], calls[i].dataset.since, now);
+    for (var i = 0; i < calls.length; i++) since(calls[i], calls[i].dataset.since, at);
   }
 
   // The list of calls waiting for the staff, oldest first, drawn from the cards.

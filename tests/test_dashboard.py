@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from app import create_app
 from app.auth import SIGN_IN_COOKIE
+from app.db import utc_now
 from app.services.core import Actor
 from app.services.waiters import WaiterService
 
@@ -181,6 +182,7 @@ async def test_the_pushed_card_is_the_card_on_the_page(client, place, tables):
     page = cards(await (await client.get("/admin/dashboard")).text())
     assert cards(update["html"]) == [page[1]]
 
+
 class _ButtonPlaces(HTMLParser):
     """Each card button's label, with the classes of the elements around it."""
 
@@ -238,6 +240,7 @@ async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, table
     for label, classes in places:
         assert "actions" in classes or "request" in classes, f"{label} is outside what a viewer's page hides"
 
+
 class _SvgTitles(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -283,3 +286,32 @@ async def test_the_qr_sheet_never_encodes_every_address(
     base = expected.format(port=client.port)
     assert sorted(qr_addresses(await response.text())) == sorted(f"{base}/t/{token}" for token in tokens.values())
 
+
+class _Body(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attributes: dict[str, str | None] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self.attributes = dict(attrs)
+
+
+def body_attributes(html: str) -> dict[str, str | None]:
+    parser = _Body()
+    parser.feed(html)
+    parser.close()
+    return parser.attributes
+
+
+async def test_the_page_and_the_snapshot_carry_the_servers_time(client, place):
+    """The script counts idle minutes and Restore's end by the server's clock, not the tablet's."""
+    _, admin, _ = place
+    await sign_in(client, admin)
+    before = utc_now()
+    page = body_attributes(await (await client.get("/admin/dashboard")).text())
+    ws = await client.ws_connect("/admin/ws/dashboard", headers={"Origin": f"http://{client.host}:{client.port}"})
+    snapshot = await ws.receive_json()
+    after = utc_now()
+    await ws.close()
+    assert before <= page["data-now"] <= snapshot["now"] <= after  # the same UTC format, so text compares as time

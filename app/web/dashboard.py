@@ -17,6 +17,7 @@ import segno
 from aiohttp import web
 
 from ..auth import SIGN_IN_COOKIE, Principal
+from ..db import utc_now
 from ..services.restaurants import restaurant_view
 from ..services.table_view import Table
 from ..typedefs import api_keys_key, notices_key, restaurants_key, settings_key, tables_key
@@ -113,6 +114,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "requests": pending_requests(tables),
         "idle_warning": view["idle_warning_minutes"],
         "idle_alert": view["idle_alert_minutes"],
+        "now": utc_now(),  # the script counts idle minutes and Restore's end by the server's clock
     })
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,29 @@ async def test_restore_leaves_the_card_when_its_window_runs_out(browser, server)
     await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
 
 
+async def test_a_tablet_whose_clock_is_off_counts_by_the_servers(browser, server):
+    """Five minutes ahead, the tablet still shows idle minutes and takes Restore away as the server counts them."""
+    context = await browser.new_context()
+    context.set_default_timeout(10_000)
+    await context.clock.install(time=datetime.now(UTC) + timedelta(minutes=5))
+    page = await context.new_page()
+    await open_signed_in(page, server, server.admin_key())
+    # table 6 has been quiet for 2 minutes by the server's clock (7 by the tablet's), table 4 for 25
+    await expect(card(page, 6).locator(".idle .minutes")).to_have_text(re.compile(r"^[23]$"))
+    await expect(card(page, 6)).not_to_have_attribute("data-idle", re.compile("."))
+    await expect(card(page, 4).locator(".idle .minutes")).to_have_text(re.compile(r"^2[56]$"))
+
+    await button(page, 1, "close_table").click()
+    await expect_status(page, 1, "free")
+    await expect(button(page, 1, "restore_table")).to_be_visible()
+    await page.clock.fast_forward("27:00")  # 32 minutes after the close by the tablet's clock, 27 by the server's
+    await expect(button(page, 1, "restore_table")).to_be_visible()
+    await expect(card(page, 6)).to_have_attribute("data-idle", "warning")  # 29 or 30 minutes quiet
+    await page.clock.fast_forward("03:30")
+    await expect(button(page, 1, "restore_table")).to_have_count(0)
+    await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
+
+
 async def test_a_restaurant_renamed_on_the_command_line_changes_on_the_page(browser, server):
     page = await sign_in(browser, server, server.admin_key())
     await mark_no_reload(page)
@@ -296,6 +320,7 @@ async def test_a_viewer_sees_the_grid_live_but_no_actions(browser, server):
     await expect_status(viewer, 6, "free")
     assert await labels(viewer, 6) == ["Restore", "Disable"]
     await expect(viewer.locator("#grid button[data-action]:visible")).to_have_count(0)
+
     # a guest calls at table 3: the viewer sees the call, but not its Done (the admin does)
     tables = json.loads(await cli("table", "list", "demo", "--json", db=server.db))
     token = next(t["qr_token"] for t in tables if t["number"] == "3")
