@@ -112,8 +112,9 @@ class Settings:
         False, "Offer per-message compression (permessage-deflate) on dashboard sockets: on or off. "
         "Off by default: see docs/benchmarks.md for its memory cost.", _switch)
     public_url: str = setting(
-        "", "The address guests' phones reach this server at, printed in the tables' QR codes "
-        "(default: http://HOST:PORT).", _public_url)
+        "", "The address guests' phones reach this server at, printed in the tables' QR codes (default: "
+        "the address the tablet printing them reached the server at; the command line uses http://HOST:PORT).",
+        _public_url)
     allowed_origins: tuple[str, ...] = setting(
         (), "Extra exact origins (comma-separated, no wildcards) allowed to open the dashboard socket "
         "besides the server's own.", _origins)
@@ -127,20 +128,20 @@ class Settings:
             raise SettingError("idle_warning_minutes must be smaller than idle_alert_minutes")
 
     def guest_url(self, qr_token: str, origin: str | None = None) -> str:
-        """The address a table's QR code points at: the public URL, else the server's own address.
+        """The address a table's QR code points at.
 
-        A server listening on every address (0.0.0.0, ::) has no address of its own to print: `origin`,
-        the scheme and host a request reached it by (the QR sheet's), stands in, and without one
-        the address is not known (SettingError, saying what to set).
+        The public URL if set; else `origin`, the scheme and host the tablet printing the codes
+        reached the server by (behind a trusted proxy, the ones the proxy names); else the
+        server's own address. A server listening on every address (0.0.0.0, ::) has none of its
+        own to give: without a public URL or an origin, SettingError says what to set.
         """
-        base = self.public_url or f"http://{self.host}:{self.port}"
-        if not self.public_url and self.host in ("0.0.0.0", "::", ""):
-            if origin is None:
-                raise SettingError(
-                    f"MAITRE_HOST is {self.host or 'empty'} (every address of this machine), so the address guests' "
-                    f"phones use is not known here: set MAITRE_PUBLIC_URL to it, e.g. http://192.168.1.20:{self.port}")
-            base = origin
-        return f"{base}/t/{qr_token}"
+        if self.public_url or origin:
+            return f"{self.public_url or origin}/t/{qr_token}"
+        if self.host in ("0.0.0.0", "::", ""):
+            raise SettingError(
+                f"MAITRE_HOST is {self.host or 'empty'} (every address of this machine), so the address guests' "
+                f"phones use is not known here: set MAITRE_PUBLIC_URL to it, e.g. http://192.168.1.20:{self.port}")
+        return f"http://{self.host}:{self.port}/t/{qr_token}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

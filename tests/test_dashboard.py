@@ -273,9 +273,9 @@ def qr_addresses(html: str) -> list[str]:
     ("0.0.0.0", "", None, "http://127.0.0.1:{port}"),  # listening on every address: the address the tablet used
     ("::", "", "maitre.lan:8080", "http://maitre.lan:8080"),
     ("0.0.0.0", "https://maitre.example", "maitre.lan:8080", "https://maitre.example"),  # the public URL wins
-    ("192.168.1.20", "", "maitre.lan:8080", "http://192.168.1.20:8080"),  # an address of its own
+    ("192.168.1.20", "", "maitre.lan:8080", "http://maitre.lan:8080"),  # the address the printing tablet used
 ])
-async def test_the_qr_sheet_never_encodes_every_address(
+async def test_the_qr_sheet_encodes_the_address_the_tablet_used(
         aiohttp_client, settings, place, tables, host, public_url, host_header, expected):
     actor, admin, _ = place
     client = await aiohttp_client(create_app(dataclasses.replace(settings, host=host, public_url=public_url)))
@@ -285,6 +285,17 @@ async def test_the_qr_sheet_never_encodes_every_address(
     tokens = await tables.qr_tokens(actor.restaurant_id)
     base = expected.format(port=client.port)
     assert sorted(qr_addresses(await response.text())) == sorted(f"{base}/t/{token}" for token in tokens.values())
+
+
+async def test_behind_a_trusted_proxy_the_qr_sheet_encodes_the_address_the_proxy_names(proxied, place, tables):
+    actor, admin, _ = place
+    behind = {"X-Forwarded-For": "192.168.1.31", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "maitre.lan"}
+    signed = await proxied.post("/admin/login", data={"key": admin}, allow_redirects=False,
+                                headers={**behind, "Origin": "https://maitre.lan"})
+    cookie = SimpleCookie(signed.headers["Set-Cookie"])[SIGN_IN_COOKIE].value  # Secure: sent by hand over http
+    response = await proxied.get("/admin/tables/qr", headers={**behind, "Cookie": f"{SIGN_IN_COOKIE}={cookie}"})
+    tokens = await tables.qr_tokens(actor.restaurant_id)
+    assert sorted(qr_addresses(await response.text())) == sorted(f"https://maitre.lan/t/{t}" for t in tokens.values())
 
 
 class _Body(HTMLParser):

@@ -10,7 +10,7 @@ import pytest
 from app.services.core import Actor
 from app.services.waiters import WaiterService
 
-from .support import SOCKET, Place, receive, signed_in
+from .support import SOCKET, Place, origin, receive, signed_in
 
 
 @pytest.fixture
@@ -208,13 +208,13 @@ async def test_guest_calls_are_rate_limited_per_table_and_per_address(client, ta
     assert any("rate_limited" in location for location in limited)
 
 
-async def test_the_printable_qr_codes(client, tables, bistro_place, settings):
+async def test_the_printable_qr_codes(client, tables, bistro_place):
     await signed_in(client, bistro_place.viewer)
     response = await client.get("/admin/tables/qr")
     text = await response.text()
     assert response.status == 200 and text.count("<svg") == len(bistro_place.ids) and "Table 4" in text
     for label in ("1", "4"):
-        assert settings.guest_url(await token_of(tables, bistro_place, label)) in text  # the SVG's title
+        assert f"{origin(client)}/t/{await token_of(tables, bistro_place, label)}" in text  # the SVG's title
     client.session.cookie_jar.clear()
     assert (await client.get("/admin/tables/qr", allow_redirects=False)).status == 303
 

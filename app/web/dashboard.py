@@ -165,7 +165,7 @@ async def qr_codes(request: web.Request) -> web.Response:
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
     tokens = await request.app[tables_key].qr_tokens(principal.restaurant_id)
-    origin = f"{request.scheme}://{request.host}"  # what phones reach us at when we listen on every address
+    origin = f"{request.scheme}://{request.host}"  # the tablet's way in (behind a proxy, as the proxy names it)
     codes = [{"table": table, "svg": qr_svg(settings.guest_url(tokens[table["id"]], origin))} for table in tables]
     return page(request, "qr.html", {"restaurant": restaurant, "codes": codes})
 
