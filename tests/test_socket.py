@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import logging
 import re
 import time
 from typing import Any
@@ -117,6 +118,7 @@ async def test_refusals_come_back_with_their_code_and_ref(client, bistro_place, 
     ('{"action": "close_table", "table_id": 99999999999999999999999999}', "invalid_action"),
     ('{"action": "move_table", "from_table_id": 1}', "invalid_action"),
     ('{"action": "close_table", "table_id": 1, "ref": {"a": 1}}', "invalid_action"),
+    ("[" * 3000, "invalid_json"),  # deeper than the JSON parser goes, in under 4 KiB
     ('{"action": "sync", "since": "yesterday"}', "invalid_action"),
     ('{"action": "drop_tables"}', "unknown_action"),
     ('{"action": "__init__"}', "unknown_action"),
@@ -127,6 +129,16 @@ async def test_bad_messages_get_an_error_and_the_connection_stays(client, bistro
     assert reply["type"] == "error" and reply["code"] == code
     assert "Traceback" not in reply["detail"] and "sqlite" not in reply["detail"].lower()
     assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+async def test_a_frame_nested_too_deep_is_invalid_json_without_a_traceback(client, bistro_place, caplog):
+    ws, _ = await dashboard(client, bistro_place.admin)
+    for nested in ("[" * 3000, '{"a":' * 800, "[" * 1500 + "]" * 1500):
+        reply = await answer_to(ws, nested)
+        assert reply == {"type": "error", "code": "invalid_json",
+                         "detail": "That message is not valid JSON, or nests too deeply."}
+    assert await answer_to(ws, {"action": "ping", "ref": 7}) == {"type": "pong"}
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING or record.exc_info]
 
 
 async def test_a_binary_frame_is_refused_politely(client, bistro_place):

@@ -124,8 +124,8 @@ async def answer(app: web.Application, connection: Connection, bucket: TokenBuck
 def parse(text: str) -> dict[str, Any]:
     try:
         request = json.loads(text)
-    except ValueError:
-        raise BadMessage("invalid_json", "That message is not valid JSON.") from None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes ("[" * 3000)
+        raise BadMessage("invalid_json", "That message is not valid JSON, or nests too deeply.") from None
     if not isinstance(request, dict):
         raise BadMessage("invalid_action", "A message is a JSON object with an \"action\".")
     ref = request.get("ref")
