@@ -11,6 +11,7 @@ dashboard with the result shown; otherwise the HTML toast the old dashboards swa
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ DEPRECATION = {
     "Deprecation": "@1795564800",  # 2026-11-25, when the live dashboard replaced them (RFC 9745)
     "Link": '</docs/protocol.md>; rel="deprecation"; type="text/markdown"',
 }
+VERSION = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²" too, which int() refuses
 NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found", "request_not_found"}
 BAD_INPUT = {"invalid_action", "same_table"}
 DONE = {
@@ -182,7 +184,7 @@ async def events(request: web.Request) -> web.Response:
     try:
         principal = await caller(request)
         since = request.query.get("since", "")
-        if not since.isdigit() or not is_int(int(since)):
+        if not VERSION.fullmatch(since) or not is_int(int(since)):
             raise Refused("invalid_action", "since must be a version number (0 or more).", 422)
     except Refused as refused:
         return json_error(refused)
