@@ -118,6 +118,7 @@ async def test_refusals_come_back_with_their_code_and_ref(client, bistro_place, 
     ('{"action": "close_table", "table_id": 99999999999999999999999999}', "invalid_action"),
     ('{"action": "move_table", "from_table_id": 1}', "invalid_action"),
     ('{"action": "close_table", "table_id": 1, "ref": {"a": 1}}', "invalid_action"),
+    ('{"action": "ping", "ref": 1.5}', "invalid_action"),  # a ref is a string or a whole number
     ("[" * 3000, "invalid_json"),  # deeper than the JSON parser goes, in under 4 KiB
     ('{"action": "sync", "since": "yesterday"}', "invalid_action"),
     ('{"action": "drop_tables"}', "unknown_action"),

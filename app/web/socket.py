@@ -130,7 +130,7 @@ def parse(text: str) -> dict[str, Any]:
         raise BadMessage("invalid_action", "A message is a JSON object with an \"action\".")
     ref = request.get("ref")
     if ref is not None and not (isinstance(ref, str) and len(ref) <= 64 or is_int(ref)):
-        raise BadMessage("invalid_action", "\"ref\" is a string of up to 64 characters or a number.")
+        raise BadMessage("invalid_action", "\"ref\" is a string of up to 64 characters or a whole number.")
     if not isinstance(request.get("action"), str):
         raise BadMessage("invalid_action", "A message needs an \"action\".", ref)
     return request
