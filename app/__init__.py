@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> Application:
     app[settings_key] = settings
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     setup_filters(env)
-    app[hub_key] = Hub(settings.max_connections_per_restaurant)
+    app[hub_key] = Hub(settings.max_connections_per_restaurant, settings.max_connections_per_key)
     app[renderer_key] = Renderer(env)
     app[broadcast_key] = Broadcast(app[renderer_key], LocalPublisher(app[hub_key]))
     app[sign_in_failures_key] = PerAddress(rate=FAILED_SIGN_INS_PER_MINUTE / 60, burst=FAILED_SIGN_INS_PER_MINUTE)

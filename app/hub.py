@@ -14,7 +14,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .protocol import CLOSE_GOING_AWAY
+from .protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TOO_MANY_CONNECTIONS,
+    MADE_ROOM,
+    TOO_MANY_CONNECTIONS,
+    Refusal,
+    too_many_for_key,
+)
 from .sockets import Connection, frame
 
 REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
@@ -22,32 +29,45 @@ REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
 
 @dataclass
 class Restaurant:
-    connections: set[Connection] = field(default_factory=set)
+    connections: dict[Connection, None] = field(default_factory=dict)  # a set, in the order they joined
     version: int | None = None  # the last update delivered; None until the first
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
 
 
 class Hub:
-    def __init__(self, max_per_restaurant: int) -> None:
+    def __init__(self, max_per_restaurant: int, max_per_key: int) -> None:
         self.max_per_restaurant = max_per_restaurant
+        self.max_per_key = max_per_key
         self.next_expiry: str | None = None  # the earliest end of a connected sign-in
         self.restaurants: dict[int, Restaurant] = {}
 
-    def join(self, connection: Connection) -> bool:
-        """Count a new dashboard in its restaurant; False when the restaurant has its fill."""
+    def join(self, connection: Connection) -> Refusal | None:
+        """Count a new dashboard in its restaurant, or say why it is turned away.
+
+        One key holds at most `max_per_key` of its restaurant's dashboards, so a screen
+        opened over and over cannot take every place. When the restaurant has its fill, an
+        admin still gets in: the viewer that joined last is closed to make room; a viewer
+        is turned away.
+        """
         principal = connection.principal
         restaurant = self.restaurants.setdefault(principal.restaurant_id, Restaurant())
+        if sum(c.principal.key_id == principal.key_id for c in restaurant.connections) >= self.max_per_key:
+            return too_many_for_key(self.max_per_key)
         if len(restaurant.connections) >= self.max_per_restaurant:
-            return False
-        restaurant.connections.add(connection)
+            viewers = [c for c in restaurant.connections if not c.principal.may_act]
+            if not principal.may_act or not viewers:
+                return TOO_MANY_CONNECTIONS
+            del restaurant.connections[viewers[-1]]
+            viewers[-1].close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS)
+        restaurant.connections[connection] = None
         if principal.expires_at is not None:
             self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)
-        return True
+        return None
 
     def leave(self, connection: Connection) -> None:
         restaurant = self.restaurants.get(connection.principal.restaurant_id)
         if restaurant is not None:
-            restaurant.connections.discard(connection)
+            restaurant.connections.pop(connection, None)
         connection.release()
 
     def connections(self) -> Iterable[Connection]:
@@ -89,7 +109,7 @@ class Hub:
         for connection in list(restaurant.connections):
             connection.send(version, data)
             if connection.closing:
-                restaurant.connections.discard(connection)
+                restaurant.connections.pop(connection, None)
 
     def announce(self, restaurant_id: int, text: str) -> None:
         restaurant = self.restaurants.get(restaurant_id)
@@ -114,7 +134,7 @@ class Hub:
         """Say `text` to the matching connections and close them with `code`; returns how many."""
         matching = [connection for connection in self.connections() if condition(connection)]
         for connection in matching:
-            self.restaurants[connection.principal.restaurant_id].connections.discard(connection)
+            self.restaurants[connection.principal.restaurant_id].connections.pop(connection, None)
             connection.close_after(text, code)
         return len(matching)
 

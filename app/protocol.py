@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from .services.core import Result
 
@@ -13,7 +13,14 @@ Ref = str | int | None
 CLOSE_GOING_AWAY = 1001  # the server is shutting down: reconnect, to the next server
 CLOSE_TRY_AGAIN_LATER = 1013  # the client stopped reading: reconnect, and take a snapshot
 CLOSE_UNAUTHORIZED = 4401  # no valid key or sign-in, or it ended: sign in again
-CLOSE_TOO_MANY_CONNECTIONS = 4429  # the restaurant has its fill of dashboards
+CLOSE_TOO_MANY_CONNECTIONS = 4429  # the restaurant, or the key, has its fill of dashboards
+
+
+class Refusal(NamedTuple):
+    """Why a dashboard is turned away right after the upgrade: the error it is told (if any), then the close."""
+
+    text: str | None
+    code: int
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -43,4 +50,12 @@ def reply(result: Result, ref: Ref) -> str:
 
 
 UNAUTHORIZED = error("unauthorized", "Your sign-in has ended. Please sign in again.")
-TOO_MANY_CONNECTIONS = error("too_many_connections", "Too many dashboards are open for this restaurant.")
+TOO_MANY_CONNECTIONS = Refusal(error("too_many_connections", "Too many dashboards are open for this restaurant."),
+                               CLOSE_TOO_MANY_CONNECTIONS)
+MADE_ROOM = error("too_many_connections", "This screen was closed to make room for an admin's dashboard: "
+                  "this restaurant has as many dashboards open as it may.")
+
+
+def too_many_for_key(limit: int) -> Refusal:
+    return Refusal(error("too_many_connections", f"This key already has {limit} dashboards open; close one, "
+                         "or give this screen a key of its own."), CLOSE_TOO_MANY_CONNECTIONS)

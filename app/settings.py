@@ -103,6 +103,9 @@ class Settings:
         _positive_int)
     max_connections_per_restaurant: int = setting(
         20, "Live dashboard connections allowed per restaurant at once.", _positive_int)
+    max_connections_per_key: int = setting(
+        5, "Live dashboard connections one key (its sign-ins included) may hold at once, so no one key can "
+        "take all of its restaurant's places.", _positive_int)
     session_hours: float = setting(
         12, "How long a dashboard sign-in lasts, in hours.", _positive_float)
     heartbeat_seconds: float = setting(

@@ -215,8 +215,8 @@ class StandInSocket:
         return True
 
 
-def principal(restaurant_id: int = 1, key_id: int = 1, expires_at: str | None = None) -> Principal:
-    return Principal(key_id, restaurant_id, f"place-{restaurant_id}", "test", "admin", expires_at=expires_at)
+def principal(restaurant_id: int = 1, key_id: int = 1, expires_at: str | None = None, role: str = "admin") -> Principal:
+    return Principal(key_id, restaurant_id, f"place-{restaurant_id}", "test", role, expires_at=expires_at)
 
 
 # Behind a reverse proxy: the guide's own configs (docs/deploy/), run for real by nginx and Caddy.

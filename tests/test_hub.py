@@ -10,6 +10,7 @@ from typing import cast
 from aiohttp import web
 
 from app.hub import REPLAY_SIZE, Hub
+from app.protocol import MADE_ROOM, TOO_MANY_CONNECTIONS
 from app.sockets import BUFFER_LIMIT, Connection, frame
 
 from .support import RecordingTransport, StandInSocket, principal
@@ -18,17 +19,17 @@ BISTRO, CAFE = 1, 2
 
 
 def dashboard(restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | None = None,
-              limit: int = BUFFER_LIMIT) -> tuple[Connection, RecordingTransport]:
+              limit: int = BUFFER_LIMIT, role: str = "admin") -> tuple[Connection, RecordingTransport]:
     transport = RecordingTransport()
     ws = cast(web.WebSocketResponse, StandInSocket())
-    return Connection(ws, transport, principal(restaurant_id, key_id, expires_at), limit), transport
+    return Connection(ws, transport, principal(restaurant_id, key_id, expires_at, role), limit), transport
 
 
 def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | None = None,
-         limit: int = BUFFER_LIMIT) -> tuple[Connection, RecordingTransport]:
+         limit: int = BUFFER_LIMIT, role: str = "admin") -> tuple[Connection, RecordingTransport]:
     """A dashboard of the restaurant whose snapshot is out, and what was written to it."""
-    connection, transport = dashboard(restaurant_id, key_id, expires_at, limit)
-    assert hub.join(connection)
+    connection, transport = dashboard(restaurant_id, key_id, expires_at, limit, role)
+    assert hub.join(connection) is None
     connection.start(floor=0)
     return connection, transport
 
@@ -43,21 +44,21 @@ def deliver(hub: Hub, versions: range | list[int], restaurant_id: int = BISTRO) 
 
 
 def test_replay_gives_the_updates_after_since_in_order() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     deliver(hub, range(1, 5))
     assert hub.replay(BISTRO, 1) == [frame(update(2)), frame(update(3)), frame(update(4))]
     assert hub.replay(BISTRO, 4) == []
 
 
 def test_a_gap_in_versions_clears_the_replay_buffer() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     deliver(hub, [1, 2, 5])
     assert hub.replay(BISTRO, 2) is None, "3 and 4 were never delivered: a replay would skip them"
     assert hub.replay(BISTRO, 4) == [frame(update(5))]
 
 
 def test_replay_needs_a_snapshot_when_since_is_ahead_or_older_than_what_is_held() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     assert hub.replay(BISTRO, 0) is None, "nothing delivered yet"
     deliver(hub, range(1, REPLAY_SIZE + 3))  # versions 1 and 2 have left the buffer
     assert hub.replay(BISTRO, REPLAY_SIZE + 3) is None
@@ -67,7 +68,7 @@ def test_replay_needs_a_snapshot_when_since_is_ahead_or_older_than_what_is_held(
 
 
 def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     hub.start_at(BISTRO, 7)
     assert hub.versions() == {}, "no dashboard: the hub does not track the restaurant"
     join(hub)
@@ -80,7 +81,7 @@ def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> None:
 
 
 def test_an_old_version_is_dropped() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     _, transport = join(hub)
     deliver(hub, [1, 2])
     hub.deliver(BISTRO, 2, "a second version 2")
@@ -90,7 +91,7 @@ def test_an_old_version_is_dropped() -> None:
 
 
 def test_updates_reach_only_the_restaurants_dashboards() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     _, bistro = join(hub, BISTRO)
     _, cafe = join(hub, CAFE)
     deliver(hub, [1], BISTRO)
@@ -98,7 +99,7 @@ def test_updates_reach_only_the_restaurants_dashboards() -> None:
 
 
 def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     _, transport = join(hub)
     deliver(hub, [1])
     hub.announce(BISTRO, '{"type":"waiter_request"}')
@@ -108,7 +109,7 @@ def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
 
 
 async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     stuck, stuck_transport = join(hub, key_id=1, limit=100)
     join(hub, key_id=2)
     stuck_transport.buffered = 101
@@ -119,7 +120,7 @@ async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> 
 
 
 async def test_close_expired_looks_only_once_a_sign_in_may_have_ended() -> None:
-    hub = Hub(max_per_restaurant=5)
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
     early, _ = join(hub, key_id=1, expires_at="2030-01-01T10:00:00.000Z")
     late, _ = join(hub, key_id=2, expires_at="2030-01-01T12:00:00.000Z")
     join(hub, key_id=3)  # an API key: it does not end
@@ -138,11 +139,45 @@ async def test_close_expired_looks_only_once_a_sign_in_may_have_ended() -> None:
 
 
 def test_a_restaurant_has_at_most_its_connections() -> None:
-    hub = Hub(max_per_restaurant=2)
+    hub = Hub(max_per_restaurant=2, max_per_key=5)
     first, _ = join(hub, BISTRO)
     join(hub, BISTRO)
-    assert not hub.join(dashboard(BISTRO)[0])
+    assert hub.join(dashboard(BISTRO)[0]) == TOO_MANY_CONNECTIONS
     join(hub, CAFE)  # another restaurant counts its own
     hub.leave(first)
     join(hub, BISTRO)
     assert (hub.count(BISTRO), hub.count(CAFE)) == (2, 1)
+
+
+def test_one_key_holds_at_most_its_share_of_the_restaurant() -> None:
+    hub = Hub(max_per_restaurant=5, max_per_key=2)
+    first, _ = join(hub, key_id=1)
+    join(hub, key_id=1)
+    refusal = hub.join(dashboard(key_id=1)[0])
+    assert refusal is not None and refusal.code == 4429
+    assert refusal.text is not None and '"code":"too_many_connections"' in refusal.text
+    assert "This key already has 2 dashboards open" in refusal.text
+    join(hub, key_id=2)  # another key of the restaurant counts its own
+    hub.leave(first)
+    join(hub, key_id=1)
+    assert hub.count(BISTRO) == 3
+
+
+async def test_an_admin_gets_into_a_full_restaurant_by_closing_the_viewer_that_joined_last() -> None:
+    hub = Hub(max_per_restaurant=3, max_per_key=5)
+    older_viewer, _ = join(hub, key_id=2, role="viewer")
+    join(hub, key_id=1)
+    newer_viewer, newer_transport = join(hub, key_id=3, role="viewer")
+    assert hub.join(dashboard(key_id=4, role="viewer")[0]) == TOO_MANY_CONNECTIONS, "a viewer is turned away"
+    assert hub.join(dashboard(key_id=1)[0]) is None
+    assert newer_viewer.closing and not older_viewer.closing and hub.count(BISTRO) == 3
+    assert newer_transport.written == [frame(MADE_ROOM)]
+    assert newer_viewer.closer is not None
+    await newer_viewer.closer
+    assert cast(StandInSocket, newer_viewer.ws).closed_with == [4429]
+    assert hub.join(dashboard(key_id=5)[0]) is None, "the next admin closes the other viewer"
+    assert older_viewer.closing and hub.count(BISTRO) == 3
+    assert older_viewer.closer is not None
+    await older_viewer.closer
+    assert hub.join(dashboard(key_id=6)[0]) == TOO_MANY_CONNECTIONS, "only admins left: nobody is closed for another"
+    assert hub.count(BISTRO) == 3

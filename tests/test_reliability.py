@@ -4,6 +4,7 @@ output is escaped everywhere, static files stay in static/. (Figures and full-si
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -96,7 +97,7 @@ async def test_racing_tablets_keep_every_invariant(aiohttp_client, settings, db,
     ids = [place.ids[str(n)] for n in range(1, 13)]
     for table_id in ids[:6]:
         await tables.seat_party(place.actor, table_id, 2)
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, max_connections_per_key=8)))
     tablets = [await client.ws_connect(f"{SOCKET}?token={place.admin}") for _ in range(8)]
     views = []
     for ws in tablets:

@@ -309,7 +309,7 @@ async def test_the_connection_limit_refuses_the_next_dashboard_only(aiohttp_clie
     client = await aiohttp_client(create_app(dataclasses.replace(settings, max_connections_per_restaurant=2)))
     first, _ = await dashboard(client, bistro_place.admin)
     second, _ = await dashboard(client, bistro_place.viewer)
-    third = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}")
+    third = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")  # an admin would close the viewer
     assert (await receive(third))["code"] == "too_many_connections"
     closing = await third.receive(timeout=3)
     assert closing.type is WSMsgType.CLOSE and closing.data == 4429
@@ -320,6 +320,40 @@ async def test_the_connection_limit_refuses_the_next_dashboard_only(aiohttp_clie
     await eventually(lambda: client.app[hub_key].count(bistro_place.actor.restaurant_id) == 1)
     again, _ = await dashboard(client, bistro_place.admin)
     await again.close()
+
+
+async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> int:
+    message = await ws.receive(timeout=3)
+    assert message.type is WSMsgType.CLOSE, message
+    return message.data
+
+
+async def test_a_viewer_keys_20_sockets_cannot_lock_an_admin_out(client, bistro_place):
+    """Issue 12: one key holds at most 5 of the restaurant's 20 places (the defaults)."""
+    screens = [await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}") for _ in range(20)]
+    first = [await receive(ws) for ws in screens]
+    assert [message["type"] for message in first] == ["tables_snapshot"] * 5 + ["error"] * 15
+    detail = "This key already has 5 dashboards open; close one, or give this screen a key of its own."
+    assert {(m["code"], m["detail"]) for m in first[5:]} == {("too_many_connections", detail)}
+    assert [await closed_with(ws) for ws in screens[5:]] == [4429] * 15
+    admin, _ = await dashboard(client, bistro_place.admin)
+    for ws in [admin, *screens[:5]]:
+        assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+async def test_an_admin_gets_into_a_restaurant_full_of_viewers(aiohttp_client, settings, bistro_place, keys):
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, max_connections_per_key=20)))
+    screens = [(await dashboard(client, bistro_place.viewer))[0] for _ in range(20)]
+    _, other_viewer = await keys.add("bistro", "bar screen", "viewer")
+    refused = await client.ws_connect(f"{SOCKET}?token={other_viewer}")
+    assert (await receive(refused))["code"] == "too_many_connections" and await closed_with(refused) == 4429
+    admin, _ = await dashboard(client, bistro_place.admin)
+    made_room = await receive(screens[-1])
+    assert made_room["code"] == "too_many_connections" and "make room for an admin" in made_room["detail"]
+    assert await closed_with(screens[-1]) == 4429, "the viewer that joined last"
+    for ws in [admin, *screens[:-1]]:
+        assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+    assert client.app[hub_key].count(bistro_place.actor.restaurant_id) == 20
 
 
 async def test_a_peer_that_stops_answering_pings_is_dropped(aiohttp_client, settings, bistro_place):

@@ -85,9 +85,11 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     assert transport is not None  # prepared just above
     give_up_after(transport, 2 * heartbeat)  # a tablet that vanished is gone from the kernel too
     connection = Connection(ws, transport, principal, BUFFER_LIMIT)
-    if not hub.join(connection):
-        await ws.send_str(protocol.TOO_MANY_CONNECTIONS)
-        await ws.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
+    refusal = hub.join(connection)
+    if refusal is not None:
+        if refusal.text is not None:
+            await ws.send_str(refusal.text)
+        await ws.close(code=refusal.code)
         return ws
     try:
         version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
