@@ -18,6 +18,7 @@ from .protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_TOO_MANY_CONNECTIONS,
     MADE_ROOM,
+    SHUTTING_DOWN,
     TOO_MANY_CONNECTIONS,
     Refusal,
     too_many_for_key,
@@ -40,6 +41,7 @@ class Hub:
         self.max_per_key = max_per_key
         self.next_expiry: str | None = None  # the earliest end of a connected sign-in
         self.restaurants: dict[int, Restaurant] = {}
+        self.shutting_down = False
 
     def join(self, connection: Connection) -> Refusal | None:
         """Count a new dashboard in its restaurant, or say why it is turned away.
@@ -47,8 +49,10 @@ class Hub:
         One key holds at most `max_per_key` of its restaurant's dashboards, so a screen
         opened over and over cannot take every place. When the restaurant has its fill, an
         admin still gets in: the viewer that joined last is closed to make room; a viewer
-        is turned away.
+        is turned away. Once the server is shutting down (`close_all`), everyone is.
         """
+        if self.shutting_down:
+            return SHUTTING_DOWN
         principal = connection.principal
         restaurant = self.restaurants.setdefault(principal.restaurant_id, Restaurant())
         if sum(c.principal.key_id == principal.key_id for c in restaurant.connections) >= self.max_per_key:
@@ -139,7 +143,14 @@ class Hub:
         return len(matching)
 
     async def close_all(self, code: int = CLOSE_GOING_AWAY) -> None:
-        """Close every socket (on shutdown: 1001, clients reconnect to the next server)."""
+        """Close every socket, and from now on turn newcomers away as they were closed.
+
+        On shutdown (1001, clients reconnect to the next server) aiohttp runs this after it
+        stopped listening and stopped reading every connection, but a handshake already under
+        way still reaches `join` afterwards: let in, it would get its snapshot and wait, unheard,
+        until the heartbeat dropped it with 1006 (issue 12).
+        """
+        self.shutting_down = True
         closing = []
         for connection in list(self.connections()):
             self.leave(connection)

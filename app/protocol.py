@@ -52,6 +52,7 @@ def reply(result: Result, ref: Ref) -> str:
 UNAUTHORIZED = error("unauthorized", "Your sign-in has ended. Please sign in again.")
 TOO_MANY_CONNECTIONS = Refusal(error("too_many_connections", "Too many dashboards are open for this restaurant."),
                                CLOSE_TOO_MANY_CONNECTIONS)
+SHUTTING_DOWN = Refusal(None, CLOSE_GOING_AWAY)  # as every open dashboard is closed
 MADE_ROOM = error("too_many_connections", "This screen was closed to make room for an admin's dashboard: "
                   "this restaurant has as many dashboards open as it may.")
 

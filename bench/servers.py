@@ -71,9 +71,10 @@ class Process:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> int:
-        """SIGINT, as Ctrl+C does, then SIGKILL if it still runs 30 s later; returns its exit status."""
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, how: signal.Signals = signal.SIGINT) -> int:
+        """SIGINT, as Ctrl+C does (or SIGTERM, as systemd does), then SIGKILL if it still runs 30 s later;
+        returns its exit status."""
+        self.process.send_signal(how)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -146,9 +147,9 @@ class Server:
         self.runs.append(Process([sys.executable, str(RUN_PY), *self.args, "--port", str(self.port)],
                                  cwd=self.directory))
 
-    def stop(self) -> int:
-        """SIGINT, as Ctrl+C does; returns the exit status."""
-        return self.runs[-1].stop()
+    def stop(self, how: signal.Signals = signal.SIGINT) -> int:
+        """SIGINT, as Ctrl+C does (or SIGTERM, as systemd does); returns the exit status."""
+        return self.runs[-1].stop(how)
 
     @property
     def process(self) -> subprocess.Popen[str]:

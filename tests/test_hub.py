@@ -10,7 +10,7 @@ from typing import cast
 from aiohttp import web
 
 from app.hub import REPLAY_SIZE, Hub
-from app.protocol import MADE_ROOM, TOO_MANY_CONNECTIONS
+from app.protocol import MADE_ROOM, SHUTTING_DOWN, TOO_MANY_CONNECTIONS
 from app.sockets import BUFFER_LIMIT, Connection, frame
 
 from .support import RecordingTransport, StandInSocket, principal
@@ -181,3 +181,12 @@ async def test_an_admin_gets_into_a_full_restaurant_by_closing_the_viewer_that_j
     await older_viewer.closer
     assert hub.join(dashboard(key_id=6)[0]) == TOO_MANY_CONNECTIONS, "only admins left: nobody is closed for another"
     assert hub.count(BISTRO) == 3
+
+
+async def test_once_shutting_down_every_dashboard_is_closed_and_newcomers_turned_away() -> None:
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
+    connection, _ = join(hub)
+    await hub.close_all()
+    assert cast(StandInSocket, connection.ws).closed_with == [1001] and hub.count(BISTRO) == 0
+    assert hub.join(dashboard(key_id=2)[0]) == SHUTTING_DOWN and SHUTTING_DOWN.code == 1001
+    assert hub.count(BISTRO) == 0

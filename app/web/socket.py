@@ -94,6 +94,8 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
         hub.start_at(principal.restaurant_id, version)  # before the next await: the watcher may look meanwhile
+        if connection.closing:  # closed while the tables were read (the server stopping, a key revoked)
+            return ws
         await ws.send_str(request.app[renderer_key].snapshot(version, tables))
         connection.start(floor=version)
         bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
