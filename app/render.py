@@ -59,10 +59,11 @@ class Renderer:
         return dumps({"type": "table_update", "version": update.version, "table": update.table,
                       "html": self.card(update.table)})
 
-    def snapshot(self, version: int, tables: Sequence[Table]) -> str:
-        """The whole grid, with the server's time: the page counts idle minutes and Restore's end by this clock."""
-        return dumps({"type": "tables_snapshot", "version": version, "now": utc_now(), "tables": tables,
-                      "html": self.grid(tables)})
+    def snapshot(self, version: int, tables: Sequence[Table], restaurant: RestaurantView) -> str:
+        """The whole grid, the restaurant's name and idle windows, and the server's time (the page counts
+        idle minutes and Restore's end by this clock)."""
+        return dumps({"type": "tables_snapshot", "version": version, "now": utc_now(), "restaurant": restaurant,
+                      "tables": tables, "html": self.grid(tables)})
 
 
 class Broadcast:

@@ -56,11 +56,18 @@
     };
   }
 
+  function show(shown) { // the restaurant's name and idle windows, from a snapshot or an update
+    body.querySelector("h1").textContent = shown.name;
+    warnAt = shown.idle_warning_minutes;
+    alertAt = shown.idle_alert_minutes;
+  }
+
   function receive(message) {
     if (message.type === "tables_snapshot") {
       grid.innerHTML = message.html;
       version = message.version;
       skew = Date.parse(message.now) - Date.now();
+      show(message.restaurant);
       stopMove();
       refresh();
       listRequests();
@@ -79,10 +86,7 @@
       expire(fresh, now());
       listRequests();
     } else if (message.type === "restaurant_update") {
-      var shown = message.restaurant;
-      body.querySelector("h1").textContent = shown.name;
-      warnAt = shown.idle_warning_minutes;
-      alertAt = shown.idle_alert_minutes;
+      show(message.restaurant);
       refresh();
     } else if (message.type === "waiter_request") {
       if (navigator.vibrate) navigator.vibrate(200);

@@ -52,6 +52,20 @@ async def test_the_snapshot_on_connect(client, bistro_place):
     await ws.close()
 
 
+async def test_the_snapshot_names_the_restaurant_as_it_is_now(client, bistro_place, restaurants, settings):
+    ws, snapshot = await dashboard(client, bistro_place.admin)
+    assert snapshot["restaurant"] == {"name": "Bistro", "idle_warning_minutes": settings.idle_warning_minutes,
+                                      "idle_alert_minutes": settings.idle_alert_minutes}
+    await ws.close()
+    await restaurants.configure("bistro", name="Le Bistro", idle_warning_minutes=15)  # while the tablet was away
+    ws, snapshot = await dashboard(client, bistro_place.admin)
+    assert snapshot["restaurant"] == {"name": "Le Bistro", "idle_warning_minutes": 15,
+                                      "idle_alert_minutes": settings.idle_alert_minutes}
+    await ws.send_json({"action": "sync", "ref": "s"})  # a fresh snapshot says it too
+    assert (await receive(ws))["restaurant"]["name"] == "Le Bistro"
+    await ws.close()
+
+
 async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, bistro_place, tables):
     table_id = bistro_place.ids["2"]
     await tables.seat_party(bistro_place.actor, table_id, 2)  # version 7

@@ -40,6 +40,13 @@ def restaurant_view(restaurant: Mapping[str, Any], settings: Settings) -> Restau
             "idle_alert_minutes": restaurant["idle_alert_minutes"] or settings.idle_alert_minutes}
 
 
+def _by_id(conn: sqlite3.Connection, restaurant_id: int) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no restaurant with id {restaurant_id}")
+    return dict(row)
+
+
 def find_restaurant(conn: sqlite3.Connection, slug: str) -> sqlite3.Row:
     row = conn.execute("SELECT * FROM restaurant WHERE slug = ?", (slug,)).fetchone()
     if row is None:
@@ -49,6 +56,10 @@ def find_restaurant(conn: sqlite3.Connection, slug: str) -> sqlite3.Row:
 
 class RestaurantService(Service):
     """Adding and finding restaurants; the demo restaurant for a first start."""
+
+    async def view(self, restaurant_id: int) -> RestaurantView:
+        """The restaurant as its dashboards show it (name, idle windows in force)."""
+        return restaurant_view(await self.db.read(_by_id, restaurant_id), self.settings)
 
     async def by_slug(self, slug: str) -> dict[str, Any]:
         return dict(await self.db.read(find_restaurant, slug))

@@ -18,7 +18,16 @@ from ..auth import SIGN_IN_COOKIE, Principal, origin_allowed
 from ..limits import TokenBucket
 from ..services.core import Result
 from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
-from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, settings_key, tables_key, waiters_key
+from ..typedefs import (
+    api_keys_key,
+    broadcast_key,
+    hub_key,
+    renderer_key,
+    restaurants_key,
+    settings_key,
+    tables_key,
+    waiters_key,
+)
 from .access import Refused, principal_of_key
 
 log = logging.getLogger(__name__)
@@ -92,11 +101,11 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=refusal.code)
         return ws
     try:
-        version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+        version, snapshot = await snapshot_of(request.app, principal.restaurant_id)
         hub.start_at(principal.restaurant_id, version)  # before the next await: the watcher may look meanwhile
         if connection.closing:  # closed while the tables were read (the server stopping, a key revoked)
             return ws
-        await ws.send_str(request.app[renderer_key].snapshot(version, tables))
+        await ws.send_str(snapshot)
         connection.start(floor=version)
         bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
         async for message in ws:
@@ -177,6 +186,16 @@ async def sync(app: web.Application, connection: Connection, request: dict[str, 
         for data in missed:
             connection.send(None, data)
         return protocol.ack(ref, since + len(missed))
-    version, tables = await app[tables_key].list_tables(restaurant_id)
-    connection.send(None, frame(app[renderer_key].snapshot(version, tables)))
+    version, snapshot = await snapshot_of(app, restaurant_id)
+    connection.send(None, frame(snapshot))
     return protocol.ack(ref, version)
+
+
+async def snapshot_of(app: web.Application, restaurant_id: int) -> tuple[int, str]:
+    """The restaurant's version and its `tables_snapshot` message (its name and idle windows too).
+
+    The tables are read last: the caller may note their version before its next await.
+    """
+    restaurant = await app[restaurants_key].view(restaurant_id)
+    version, tables = await app[tables_key].list_tables(restaurant_id)
+    return version, app[renderer_key].snapshot(version, tables, restaurant)
