@@ -21,19 +21,13 @@ import pytest
 from bench.servers import RUN_PY, environment
 
 from .. import support
+from ..support import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-
-
-def unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail on CI, where a skipped browser suite would pass unnoticed."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run on CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 def chromium_path() -> str | None:
@@ -90,8 +84,11 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 @pytest.fixture
-async def browser(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """Headless system Chromium, launched for one test (each test has an event loop of its own)."""
+async def browser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """Headless system Chromium, launched for one test (each test has an event loop of its own).
+
+    Parametrize it indirectly with a tuple of Chromium flags to add some (e.g. a host-resolver rule).
+    """
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -103,7 +100,9 @@ async def browser(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     # Playwright must never fetch a browser of its own: we always name the executable.
     monkeypatch.setenv("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        extra = getattr(request, "param", ())
+        chromium = await playwright.chromium.launch(executable_path=executable, args=[*CHROMIUM_ARGS, *extra],
+                                                    headless=True)
         try:
             yield chromium
         finally:

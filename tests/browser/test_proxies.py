@@ -20,13 +20,14 @@ import pytest
 from app.auth import SIGN_IN_COOKIE
 
 from .. import support
-from .conftest import CHROMIUM_ARGS, chromium_path, new_key, unavailable
+from .conftest import new_key
 
 try:
-    from playwright.async_api import Browser, Page, Response, async_playwright, expect
-except ImportError:  # the `tablets` fixture skips (or fails on CI) with the reason
+    from playwright.async_api import Browser, Page, Response, expect
+except ImportError:  # the `browser` fixture skips (or fails on CI) with the reason
     Browser = Page = Response = Any  # type: ignore[misc,assignment]
-    async_playwright = expect = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
+
 
 @pytest.fixture(params=["nginx", "caddy"])
 async def deployed(request: pytest.FixtureRequest,
@@ -36,25 +37,6 @@ async def deployed(request: pytest.FixtureRequest,
     yield maitre, proxy
     await asyncio.to_thread(proxy.stop)
     assert await asyncio.to_thread(maitre.stop) == 0, "Maître did not stop cleanly:\n" + maitre.process_output()
-
-
-@pytest.fixture
-async def tablets(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Browser]:
-    """Headless system Chromium (as tests/browser/conftest.py launches it) that finds the box by its name."""
-    if async_playwright is None:
-        unavailable("the playwright package is not installed (pip install playwright); no browser to test with")
-    executable = chromium_path()
-    if executable is None:
-        unavailable("Chromium is not installed; install Debian's chromium package to run the browser tests")
-    monkeypatch.setenv("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable, headless=True,
-            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {support.PUBLIC_NAME} 127.0.0.1"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @dataclasses.dataclass
@@ -86,10 +68,12 @@ async def sign_in(browser: Browser, url: str, key: str) -> Tablet:
     return tablet
 
 
-async def test_a_close_on_one_tablet_shows_live_on_another_through_the_proxy(tablets, deployed):
+# Chromium finds the box by its name, as a tablet on the restaurant's network does
+@pytest.mark.parametrize("browser", [(f"--host-resolver-rules=MAP {support.PUBLIC_NAME} 127.0.0.1",)], indirect=True)
+async def test_a_close_on_one_tablet_shows_live_on_another_through_the_proxy(browser, deployed):
     maitre, proxy = deployed
-    first = await sign_in(tablets, proxy.url, maitre.admin_key())
-    second = await sign_in(tablets, proxy.url, await new_key(maitre.db, label="second tablet"))
+    first = await sign_in(browser, proxy.url, maitre.admin_key())
+    second = await sign_in(browser, proxy.url, await new_key(maitre.db, label="second tablet"))
 
     cookies = [cookie for cookie in await first.page.context.cookies() if cookie["name"] == SIGN_IN_COOKIE]
     assert len(cookies) == 1 and cookies[0]["secure"] and cookies[0]["httpOnly"], cookies
