@@ -1,10 +1,28 @@
-"""Rate limits: a token bucket, one bucket per client address, and the guests' taps."""
+"""Rate limits: a token bucket, one bucket per client, and the guests' taps."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from ipaddress import IPv6Address, IPv6Network, ip_address
+
+
+def client_key(address: str | None) -> str:
+    """What a client is limited by: its address, or for IPv6 its /64.
+
+    A home or mobile network hands each device a whole /64, and a device can take a new
+    address in it at will; counting each address apart would let one phone be many.
+    """
+    try:
+        parsed = ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(parsed, IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 class TokenBucket:
@@ -30,6 +48,10 @@ class TokenBucket:
         self.updated = now
         return self.tokens >= 1
 
+    def give_back(self) -> None:
+        """Return a token taken for an event that turned out not to count."""
+        self.tokens = min(self.burst, self.tokens + 1)
+
 
 class PerAddress:
     """A bucket per client address, forgetting the least recently seen beyond `remember` addresses."""
@@ -46,8 +68,14 @@ class PerAddress:
         return self._bucket(address).take()
 
     def allows(self, address: str) -> bool:
-        """Whether the address may go on now (nothing is spent)."""
-        return self._bucket(address).allows()
+        """Whether the address may go on now (nothing is spent, and no bucket is made for it)."""
+        bucket = self.buckets.get(address)
+        return bucket is None or bucket.allows()
+
+    def give_back(self, address: str) -> None:
+        bucket = self.buckets.get(address)
+        if bucket is not None:
+            bucket.give_back()
 
     def _bucket(self, address: str) -> TokenBucket:
         bucket = self.buckets.pop(address, None) or TokenBucket(self.rate, self.burst, self.clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from http.cookies import SimpleCookie
@@ -175,3 +176,25 @@ async def test_the_access_log_names_the_client_not_the_proxy(aiohttp_client, set
         await client.get("/healthz", headers={"X-Forwarded-For": "192.0.2.8"})
     lines = [record.getMessage() for record in caplog.records if record.name == "aiohttp.access"]
     assert [line.split()[0] for line in lines[-2:]] == ["192.0.2.7", "192.0.2.8"]
+
+
+async def test_guesses_sent_all_at_once_are_counted_too(proxied, bistro_place):
+    guesser = behind_tls("192.0.2.77")
+
+    async def guess(n: int) -> int:
+        response = await proxied.get("/admin/api/tables", headers={**guesser, "Authorization": f"Bearer mtr_{n}"})
+        return response.status
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(30)))
+    assert sorted(statuses) == [401] * 10 + [429] * 20
+
+
+async def test_a_phone_rotating_through_its_ipv6_64_is_still_one_phone(proxied, bistro_place):
+    for n in range(10):
+        response = await proxied.get("/admin/api/tables", headers={
+            "X-Forwarded-For": f"2001:db8:5:6::{n + 1:x}", "Authorization": "Bearer mtr_guess"})
+        assert response.status == 401
+    other_address_same_64 = {"X-Forwarded-For": "2001:db8:5:6:ffff::1", "Authorization": "Bearer mtr_guess"}
+    assert (await proxied.get("/admin/api/tables", headers=other_address_same_64)).status == 429
+    another_network = {"X-Forwarded-For": "2001:db8:5:7::1", "Authorization": f"Bearer {bistro_place.admin}"}
+    assert (await proxied.get("/admin/api/tables", headers=another_network)).status == 200

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app.limits import GuestTaps, PerAddress, TokenBucket
+import pytest
+
+from app.limits import GuestTaps, PerAddress, TokenBucket, client_key
 
 from .support import Clock
 
@@ -83,6 +85,25 @@ def test_a_phone_has_a_ceiling_across_tables_and_a_refused_tap_spends_nothing():
     taps = GuestTaps(per_phone=4, clock=clock.monotonic)
     assert [taps.take(f"table-{n // 4}", "phone-a") for n in range(12)] == [True] * 12
     assert not taps.take("table-9", "phone-a")  # twelve a minute across tables
-    assert taps.at_table.buckets["table-9 phone-a"].tokens == 4  # its first bucket gave nothing away
+    assert "table-9 phone-a" not in taps.at_table.buckets and "table-9" not in taps.table.buckets  # nothing spent
     clock.advance(5)  # a tap comes back every five seconds per phone
     assert taps.take("table-8", "phone-a")
+
+
+@pytest.mark.parametrize(("address", "key"), [
+    ("192.0.2.7", "192.0.2.7"), ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"), ("::ffff:192.0.2.7", "192.0.2.7"), ("unknown", "unknown"),
+    (None, "unknown"),
+])
+def test_an_ipv6_client_is_limited_by_its_64(address, key):
+    assert client_key(address) == key
+
+
+def test_asking_makes_no_bucket_and_a_token_can_be_given_back():
+    limiter = PerAddress(rate=1 / 60, burst=2, clock=Clock().monotonic)
+    assert limiter.allows("someone") and not limiter.buckets  # a stranger costs no memory
+    assert takes(limiter, 2, "a") == [True, True]
+    limiter.give_back("a")
+    assert takes(limiter, 2, "a") == [True, False]
+    limiter.give_back("never seen")  # nothing to give back to
+    assert "never seen" not in limiter.buckets

@@ -22,6 +22,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 
 from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_allowed
+from ..limits import client_key
 from ..typedefs import api_keys_key, settings_key, sign_in_failures_key
 
 TABLE_ID = re.compile(r"[1-9][0-9]{0,17}")  # a table id as a path or form field
@@ -45,16 +46,18 @@ TOO_MANY_FAILURES = Refused("rate_limited", "Too many failed sign-ins from this 
 async def principal_of_key(request: web.Request, key: str) -> Principal | None:
     """The principal of a key the client presents (sign-in form, Bearer, `?token=`).
 
-    Failed attempts count against the client's address, whichever road they take; a client
-    over the limit is refused (even with a good key) until it has waited, and nobody else is.
+    Failed attempts count against the client (limits.client_key), whichever road they take;
+    a client over the limit is refused (even with a good key) until it has waited, and nobody
+    else is. The attempt is counted before the key is looked up, so guesses sent all at once
+    count too; a right key gives its count back.
     """
     failures = request.app[sign_in_failures_key]
-    address = request.remote or "unknown"
-    if not failures.allows(address):
+    client = client_key(request.remote)
+    if not failures.take(client):
         raise TOO_MANY_FAILURES
     principal = await request.app[api_keys_key].authenticate(key)
-    if principal is None:
-        failures.take(address)
+    if principal is not None:
+        failures.give_back(client)
     return principal
 
 

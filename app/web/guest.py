@@ -9,6 +9,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
+from ..limits import client_key
 from ..services.waiters import KINDS
 from ..typedefs import broadcast_key, guest_taps_key, waiters_key
 from .dashboard import refuse_foreign_origin
@@ -45,7 +46,7 @@ async def call(request: web.Request) -> web.Response:
     back = request.app.router["guest"].url_for(token=token)
     if kind not in KINDS:
         raise web.HTTPNotFound()
-    if not request.app[guest_taps_key].take(token, request.remote or "unknown"):
+    if not request.app[guest_taps_key].take(token, client_key(request.remote)):
         raise web.HTTPSeeOther(back.with_query(problem="rate_limited"))
     result = await request.app[waiters_key].request(token, kind)
     if result.code == "table_not_found":
