@@ -95,15 +95,15 @@ class Connection:
             self.closing = True
             self.closer = asyncio.create_task(self._close(code))
 
-    async def _close(self, code: int) -> None:
+    async def _close(self, code: int, message: bytes = b"") -> None:
         """Send the close frame; a client that has not taken it within CLOSE_GRACE is cut off.
 
         Closing waits for the outgoing buffer to drain, and a client that stopped reading
         never drains it: without the cut, its socket and the bytes waiting for it would
-        stay until it read again, however long that took.
+        stay until it read again, however long that took (or a stopping server would wait).
         """
         try:
-            await asyncio.wait_for(self.ws.close(code=code), CLOSE_GRACE)
+            await asyncio.wait_for(self.ws.close(code=code, message=message), CLOSE_GRACE)
         except TimeoutError:
             self.cut()
         else:
@@ -112,7 +112,7 @@ class Connection:
 
     async def going_away(self, code: int) -> None:
         """The server is stopping: the close frame, so the client reconnects to the next one."""
-        await self.ws.close(code=code, message=b"server shutting down")
+        await self._close(code, b"server shutting down")
 
     def release(self) -> None:
         """Its handler is done with it. If its peer vanished (a pong went unanswered), reset it.

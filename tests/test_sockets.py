@@ -17,7 +17,7 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_websocket import WebSocketReader
 
 from app import sockets
-from app.protocol import CLOSE_TRY_AGAIN_LATER
+from app.protocol import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER
 from app.sockets import EARLY_AT_MOST, Connection, frame
 
 from .support import RecordingTransport, StandInSocket, principal
@@ -124,6 +124,14 @@ async def test_a_client_that_does_not_take_the_close_frame_is_cut_off(monkeypatc
     await connection.closer
     assert ws.closed_with == [CLOSE_TRY_AGAIN_LATER] and transport.aborted
 
+
+
+async def test_going_away_cuts_a_client_that_does_not_take_the_close_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server stopping waits for no stuck tablet: after the grace, it is cut off, as any other close."""
+    monkeypatch.setattr(sockets, "CLOSE_GRACE", 0.01)
+    connection, transport, ws = connect(StandInSocket(takes_the_close=False))
+    await asyncio.wait_for(connection.going_away(CLOSE_GOING_AWAY), timeout=10)
+    assert ws.closed_with == [CLOSE_GOING_AWAY] and transport.aborted
 
 async def test_close_after_sends_the_text_then_closes() -> None:
     connection, transport, ws = connect()
