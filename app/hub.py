@@ -34,6 +34,13 @@ class Restaurant:
     version: int | None = None  # the last update delivered; None until the first
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
 
+    def send(self, version: int | None, data: bytes) -> None:
+        """Write a frame to every dashboard; one closed for not keeping up leaves the restaurant."""
+        for connection in list(self.connections):
+            connection.send(version, data)
+            if connection.closing:
+                self.connections.pop(connection, None)
+
 
 class Hub:
     def __init__(self, max_per_restaurant: int, max_per_key: int) -> None:
@@ -110,18 +117,12 @@ class Hub:
         restaurant.version = version
         data = frame(text)
         restaurant.recent.append((version, data))
-        for connection in list(restaurant.connections):
-            connection.send(version, data)
-            if connection.closing:
-                restaurant.connections.pop(connection, None)
+        restaurant.send(version, data)
 
     def announce(self, restaurant_id: int, text: str) -> None:
         restaurant = self.restaurants.get(restaurant_id)
-        if restaurant is None:
-            return
-        data = frame(text)
-        for connection in list(restaurant.connections):
-            connection.send(None, data)
+        if restaurant is not None:
+            restaurant.send(None, frame(text))
 
     def replay(self, restaurant_id: int, since: int) -> list[bytes] | None:
         """The updates after `since`, if all of them are still held; None means: send a snapshot."""

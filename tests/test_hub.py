@@ -119,6 +119,18 @@ async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> 
     await stuck.closer
 
 
+
+async def test_a_dashboard_closed_by_an_announcement_leaves_the_restaurant() -> None:
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
+    stuck, stuck_transport = join(hub, key_id=1, limit=100)
+    _, transport = join(hub, key_id=2)
+    stuck_transport.buffered = 101
+    hub.announce(BISTRO, '{"type":"waiter_request"}')
+    assert stuck.closing and hub.count(BISTRO) == 1
+    assert transport.written == [frame('{"type":"waiter_request"}')]
+    assert stuck.closer is not None
+    await stuck.closer
+
 async def test_close_expired_looks_only_once_a_sign_in_may_have_ended() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
     early, _ = join(hub, key_id=1, expires_at="2030-01-01T10:00:00.000Z")
