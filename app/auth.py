@@ -70,9 +70,10 @@ def csrf_token(session_token: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
-    """The request's Origin is this site's own, or one of the allowed origins (exact match)."""
-    origin = request.headers.get("Origin")
+def origin_is_ours(request: web.Request, origin: str | None, allowed: tuple[str, ...]) -> bool:
+    """The Origin check, the one comparison every road makes: `origin` is this site's own (as the
+    client reached it: behind a trusted proxy, the scheme and host it names) or one of the
+    allowed origins (exact match)."""
     return origin is not None and (origin == f"{request.scheme}://{request.host}" or origin in allowed)
 
 

@@ -24,7 +24,7 @@ from .db import Database, configure
 from .services.core import Actor, ServiceError
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
 from .services.tables import DEFAULT_AREA, TableService
-from .settings import SettingError, Settings, declared
+from .settings import EVERY_ADDRESS, SettingError, Settings, declared
 from .web.security import AccessLogger, QuietMalformedRequests
 
 
@@ -349,4 +349,4 @@ async def first_start(settings: Settings, demo: bool) -> list[str]:
 
 
 def public_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return "127.0.0.1" if host in EVERY_ADDRESS else host

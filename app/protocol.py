@@ -8,6 +8,12 @@ from typing import Any, NamedTuple
 from .services.core import Result
 
 Ref = str | int | None
+LARGEST_ID = 2**62  # ids, versions and refs in messages stay well inside SQLite's integers
+
+
+def is_int(value: Any) -> bool:
+    """A whole number as the protocol takes one (JSON true and false are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -LARGEST_ID <= value <= LARGEST_ID
 
 # The close codes Maître chooses, declared here only (aiohttp closes a too-large message with 1009).
 CLOSE_GOING_AWAY = 1001  # the server is shutting down: reconnect, to the next server

@@ -15,6 +15,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 ENV_PREFIX = "MAITRE_"
+EVERY_ADDRESS = ("0.0.0.0", "::", "")  # hosts that listen on every address of the machine: none to print
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -140,7 +141,7 @@ class Settings:
         """
         if self.public_url or origin:
             return f"{self.public_url or origin}/t/{qr_token}"
-        if self.host in ("0.0.0.0", "::", ""):
+        if self.host in EVERY_ADDRESS:
             raise SettingError(
                 f"MAITRE_HOST is {self.host or 'empty'} (every address of this machine), so the address guests' "
                 f"phones use is not known here: set MAITRE_PUBLIC_URL to it, e.g. http://192.168.1.20:{self.port}")

@@ -249,6 +249,8 @@ async def test_the_no_script_move_page(client, bistro_place, tables):
     targets = re.findall(r'name="target" value="(\d+)"', text)
     assert targets == [str(bistro_place.ids[label]) for label in ("2", "3", "4", "5")]
     assert form_actions(text) == [("post", url)] * 4  # each free table posts the move to the page's own URL
+    old = await client.get(f"/admin/table/{bistro_place.ids['1']}/move")  # its old address still serves it
+    assert old.status == 200 and form_actions(await old.text()) == [("post", url)] * 4
     moved = await client.post(url, data={"csrf_token": token, "back": "dashboard", "target": targets[0]})
     assert "Party moved from table 1 to table 2." in await moved.text()
     away = await client.get(url, allow_redirects=False)

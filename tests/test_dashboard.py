@@ -284,7 +284,9 @@ async def test_the_qr_sheet_encodes_the_address_the_tablet_used(
     assert response.status == 200
     tokens = await tables.qr_tokens(actor.restaurant_id)
     base = expected.format(port=client.port)
-    assert sorted(qr_addresses(await response.text())) == sorted(f"{base}/t/{token}" for token in tokens.values())
+    text = await response.text()
+    assert sorted(qr_addresses(text)) == sorted(f"{base}/t/{token}" for token in tokens.values())
+    assert ("phones cannot reach it" in text) == ("127.0.0.1" in base)  # printed from the box itself: say so
 
 
 async def test_behind_a_trusted_proxy_the_qr_sheet_encodes_the_address_the_proxy_names(proxied, place, tables):

@@ -17,7 +17,7 @@ from ..db import format_time, parse_time
 from ..settings import Settings
 from .audit import record_event
 from .core import Actor, Service, ServiceError
-from .tables import DEFAULT_AREA, insert_table
+from .tables import DEFAULT_AREA, insert_table, seat
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEMO_SLUG = "demo"
@@ -113,18 +113,17 @@ class RestaurantService(Service):
         layout = [(str(n), 2 if n in (1, 2) else 4, DEFAULT_AREA) for n in range(1, 9)]
         layout += [(f"T{n}", 4, "Terrace") for n in range(1, 5)]
         ids = {label: insert_table(conn, restaurant_id, label, seats, area) for label, seats, area in layout}
-        now = parse_time(self.clock())
+        unit = self.unit(conn, Actor(restaurant_id, "demo"))
+        now = parse_time(unit.now)
+
+        def ago(minutes: int) -> str:
+            return format_time(now - timedelta(minutes=minutes))
+
         # (label, guests, seated minutes ago, minutes since last activity)
         for label, guests, seated, idle in [("1", 2, 55, 45), ("4", 3, 35, 25), ("6", 4, 12, 2), ("T2", 2, 6, 6)]:
-            opened = format_time(now - timedelta(minutes=seated))
-            conn.execute(
-                "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at)"
-                " VALUES (?, 'active', ?, ?, ?)",
-                (ids[label], guests, opened, format_time(now - timedelta(minutes=idle))),
-            )
-            conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened, ids[label]))
+            seat(unit, ids[label], guests, opened_at=ago(seated), last_active=ago(idle))
         conn.execute("UPDATE dining_table SET enabled = 0 WHERE id = ?", (ids["T4"],))
-        self.unit(conn, Actor(restaurant_id, "demo")).changed("add_restaurant", *ids.values())
+        unit.changed("add_restaurant", *ids.values())
         return dict(find_restaurant(conn, DEMO_SLUG))
 
 

@@ -185,11 +185,13 @@ def _seat_party(tx: UnitOfWork, table_id: int, guest_count: int | None) -> Resul
     return tx.changed("open_session", table_id)  # the log's name for it since the first schema
 
 
-def seat(tx: UnitOfWork, table_id: int, guest_count: int | None) -> None:
-    """A party sits down at a free table."""
+def seat(tx: UnitOfWork, table_id: int, guest_count: int | None, opened_at: str | None = None,
+         last_active: str | None = None) -> None:
+    """A party sits down at a free table (now, unless the demo says since when)."""
+    opened_at = opened_at or tx.now
     tx.conn.execute(
         "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at)"
         " VALUES (?, 'active', ?, ?, ?)",
-        (table_id, guest_count, tx.now, tx.now),
+        (table_id, guest_count, opened_at, last_active or opened_at),
     )
-    tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, table_id))
+    tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened_at, table_id))

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 
-from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_allowed
+from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_is_ours
 from ..limits import client_key
 from ..typedefs import api_keys_key, settings_key, sign_in_failures_key
 
@@ -88,18 +88,33 @@ async def caller(request: web.Request, changing: bool = False) -> Principal:
     return principal
 
 
+def is_ours(request: web.Request, origin: str | None) -> bool:
+    return origin_is_ours(request, origin, request.app[settings_key].allowed_origins)
+
+
 def foreign_origin(request: web.Request) -> bool:
     """An Origin that is another site's. A null or missing one is not (see the module's docstring)."""
     origin = request.headers.get("Origin", "null")
-    return origin != "null" and not origin_allowed(request, request.app[settings_key].allowed_origins)
+    return origin != "null" and not is_ours(request, origin)
+
+
+def refuse_foreign_origin(request: web.Request) -> None:
+    """A form posted from another site (a guest's call) is refused; a null or missing Origin is not."""
+    if foreign_origin(request):
+        raise web.HTTPForbidden(text="This form must be sent from Maître's own page.")
+
+
+def require_our_origin(request: web.Request, refusal: str) -> None:
+    """Only our own page may send this (the sign-in form, the cookie's socket): anything else is 403."""
+    if not is_ours(request, request.headers.get("Origin")):
+        raise web.HTTPForbidden(text=refusal)
 
 
 async def check_own_page(request: web.Request) -> None:
-    allowed = request.app[settings_key].allowed_origins
     referer = request.headers.get("Referer")
     if foreign_origin(request):
         raise Refused("forbidden", "This request came from another site.", 403)
-    if request.headers.get("Origin", "null") == "null" and referer and not _same_site(request, referer, allowed):
+    if request.headers.get("Origin", "null") == "null" and referer and not is_ours(request, _origin_of(referer)):
         raise Refused("forbidden", "This request came from another site.", 403)
     sent = request.headers.get("X-CSRF-Token")
     if sent is None:
@@ -119,10 +134,9 @@ async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytear
         raise Refused("invalid_action", detail, 422) from None
 
 
-def _same_site(request: web.Request, referer: str, allowed: tuple[str, ...]) -> bool:
-    parts = urlsplit(referer)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return origin == f"{request.scheme}://{request.host}" or origin in allowed
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _equal(a: str, b: str) -> bool:

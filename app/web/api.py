@@ -19,13 +19,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..auth import Principal
+from ..protocol import is_int
 from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
 from ..services.tables import TableService
 from ..typedefs import broadcast_key, request_limiter_key, tables_key, waiters_key
 from .access import TABLE_ID, Refused, caller, read_form
 from .dashboard import remember_notice
-from .socket import is_int
 
 Operation = Callable[..., Awaitable[Result]]
 

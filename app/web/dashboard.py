@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import math
 from collections import OrderedDict
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import segno
@@ -21,7 +23,16 @@ from ..db import utc_now
 from ..services.restaurants import restaurant_view
 from ..services.table_view import Table
 from ..typedefs import api_keys_key, notices_key, restaurants_key, settings_key, tables_key
-from .access import TABLE_ID, Refused, caller, check_own_page, foreign_origin, principal_of_key, sign_in_csrf, signed_in
+from .access import (
+    TABLE_ID,
+    Refused,
+    caller,
+    check_own_page,
+    principal_of_key,
+    require_our_origin,
+    sign_in_csrf,
+    signed_in,
+)
 
 NOTICES_KEPT = 10_000
 
@@ -32,12 +43,6 @@ def remember_notice(app: web.Application, sign_in_id: int, text: str) -> None:
     notices[sign_in_id] = text
     if len(notices) > NOTICES_KEPT:
         notices.popitem(last=False)
-
-
-def refuse_foreign_origin(request: web.Request) -> None:
-    """The sign-in form posted from another site is refused (see access.py on `Origin: null`)."""
-    if foreign_origin(request):
-        raise web.HTTPForbidden(text="This form must be sent from Maître's own page.")
 
 
 def login_form(request: web.Request, message: str | None, status: int = 200) -> web.Response:
@@ -51,10 +56,9 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    if request.headers.get("Origin", "null") == "null" or foreign_origin(request):
-        # our own page always sends its Origin (Referrer-Policy: same-origin); a form on another
-        # site must not sign a tablet in to a restaurant of its choosing (login CSRF)
-        raise web.HTTPForbidden(text="Sign in from Maître's own sign-in page.")
+    # our own page always sends its Origin (Referrer-Policy: same-origin); a form on another
+    # site must not sign a tablet in to a restaurant of its choosing (login CSRF)
+    require_our_origin(request, "Sign in from Maître's own sign-in page.")
     form = await request.post()
     key = form.get("key")
     settings = request.app[settings_key]
@@ -167,7 +171,20 @@ async def qr_codes(request: web.Request) -> web.Response:
     tokens = await request.app[tables_key].qr_tokens(principal.restaurant_id)
     origin = f"{request.scheme}://{request.host}"  # the tablet's way in (behind a proxy, as the proxy names it)
     codes = [{"table": table, "svg": qr_svg(settings.guest_url(tokens[table["id"]], origin))} for table in tables]
-    return page(request, "qr.html", {"restaurant": restaurant, "codes": codes})
+    base = settings.guest_url("", origin).removesuffix("/t/")
+    return page(request, "qr.html", {"restaurant": restaurant, "codes": codes, "base": base,
+                                     "unreachable": only_this_machine(base)})
+
+
+def only_this_machine(url: str) -> bool:
+    """An address no phone can reach: this machine's own name for itself (printing from the box)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def qr_svg(url: str) -> str:

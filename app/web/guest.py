@@ -12,7 +12,7 @@ from aiohttp import web
 from ..limits import client_key
 from ..services.waiters import KINDS
 from ..typedefs import broadcast_key, guest_taps_key, waiters_key
-from .dashboard import refuse_foreign_origin
+from .access import refuse_foreign_origin
 
 DONE = {
     "call_waiter": "The staff have your call. Someone will be with you shortly.",

@@ -30,6 +30,8 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     for verb, action, operation in api.TABLE_CHANGES:
         app.router.add_post(f"/admin/table/{{id}}/{verb}", api.table_change(action, operation, deprecated=True),
                             name=f"legacy_{verb}")
+    # the move page's old address: bookmarks and old pages' links still find it
+    app.router.add_get("/admin/table/{id}/move", dashboard.move_page, name="legacy_move_page")
     app.router.add_get("/admin/api/tables", api.tables, name="api_tables")
     app.router.add_get("/admin/api/events", api.events, name="api_events")
     app.router.add_get("/admin/api/openapi.json", openapi.document, name="openapi")

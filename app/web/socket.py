@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .. import protocol
-from ..auth import SIGN_IN_COOKIE, Principal, origin_allowed
+from ..auth import SIGN_IN_COOKIE, Principal
 from ..limits import TokenBucket
 from ..services.core import Result
 from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
@@ -28,14 +28,13 @@ from ..typedefs import (
     tables_key,
     waiters_key,
 )
-from .access import Refused, principal_of_key
+from .access import Refused, principal_of_key, require_our_origin
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4096
 MESSAGES_PER_SECOND = 10
 MESSAGE_BURST = 20
-LARGEST_ID = 2**62
 REPLAY_AT_MOST = EARLY_AT_MOST // 2  # past that, a snapshot is smaller than the replay
 
 Operation = Callable[[web.Application], Callable[..., Awaitable[Result]]]
@@ -71,8 +70,7 @@ async def authenticate(request: web.Request) -> Principal | None:
     cookie = request.cookies.get(SIGN_IN_COOKIE)
     if cookie is None:
         return None
-    if not origin_allowed(request, request.app[settings_key].allowed_origins):
-        raise web.HTTPForbidden(text="This socket only opens from Maître's own page.")
+    require_our_origin(request, "This socket only opens from Maître's own page.")
     return await keys.signed_in_as(cookie)
 
 
@@ -142,15 +140,11 @@ def parse(text: str) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise BadMessage("invalid_action", "A message is a JSON object with an \"action\".")
     ref = request.get("ref")
-    if ref is not None and not (isinstance(ref, str) and len(ref) <= 64 or is_int(ref)):
+    if ref is not None and not (isinstance(ref, str) and len(ref) <= 64 or protocol.is_int(ref)):
         raise BadMessage("invalid_action", "\"ref\" is a string of up to 64 characters or a whole number.")
     if not isinstance(request.get("action"), str):
         raise BadMessage("invalid_action", "A message needs an \"action\".", ref)
     return request
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -LARGEST_ID <= value <= LARGEST_ID
 
 
 async def perform(
@@ -168,7 +162,7 @@ async def perform(
         raise BadMessage("forbidden", "This key may watch the tables but not change them.", ref)
     fields, operation = ACTIONS[action]
     ids = [request.get(name) for name in fields]
-    if not all(is_int(value) for value in ids):
+    if not all(protocol.is_int(value) for value in ids):
         raise BadMessage("invalid_action", f"{action} needs {' and '.join(fields)} as whole numbers.", ref)
     result = await operation(app)(principal.actor, *ids)
     app[broadcast_key].result(principal.restaurant_id, result)
@@ -178,7 +172,7 @@ async def perform(
 async def sync(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> str:
     """Replay what the client missed since `since`, or send a fresh snapshot; then acknowledge."""
     since = request.get("since")
-    if since is not None and not is_int(since):
+    if since is not None and not protocol.is_int(since):
         raise BadMessage("invalid_action", "sync's \"since\" is a version number.", ref)
     restaurant_id = connection.principal.restaurant_id
     missed = app[hub_key].replay(restaurant_id, since) if since is not None else None
