@@ -4,6 +4,7 @@ and nothing of it is kept; the other dashboards carry on. (The stuck reader is i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -21,7 +22,7 @@ from app.typedefs import hub_key
 from bench.stuck import frozen_tablet, tcp_state
 
 from . import netns
-from .support import SOCKET, dashboard, make_place, receive
+from .support import SOCKET, dashboard, eventually, make_place, receive
 
 HEARTBEAT = 1.0
 TCP_CLOSE = 7  # tcpi_state of a socket that was reset
@@ -127,7 +128,10 @@ async def test_a_tablet_whose_network_vanishes_is_removed_within_two_heartbeats(
                 before = {id(ws): len(seen[id(ws)]) for ws in others}
                 await asyncio.sleep(2 * HEARTBEAT)
                 traffic.cancel()
-                await asyncio.sleep(0.3)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await traffic
+                # until the last update is in with every other (an action sent as traffic stopped may add one)
+                await eventually(lambda: all(seen[id(ws)][-1:] == [hub.versions()[restaurant_id]] for ws in others))
                 versions = seen[id(others[0])]
                 assert versions == sorted(set(versions))
                 for ws in others:  # the others carry on: every update, in order
@@ -211,7 +215,8 @@ async def test_a_tablet_that_leaves_with_updates_still_queued_gets_them_and_its_
     code = struct.pack("!H", 1000)
     await loop.sock_sendall(leaving, bytes([0x88, 0x80 | len(code)]) + mask + bytes(
         b ^ mask[i % 4] for i, b in enumerate(code)))  # a masked close frame, 1000
-    await asyncio.sleep(0.5)
+    await eventually(lambda: connection.ws.close_code == 1000)  # the server took it, with the updates still queued
+    assert connection.transport.get_write_buffer_size() > 0
     received = bytearray()
     while chunk := await asyncio.wait_for(loop.sock_recv(leaving, 1 << 20), 5):  # a reset would raise here
         received += chunk
