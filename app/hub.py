@@ -21,7 +21,7 @@ from .protocol import (
     SHUTTING_DOWN,
     TOO_MANY_CONNECTIONS,
     Refusal,
-    replaced,
+    too_many_for_key,
 )
 from .sockets import Connection, frame
 
@@ -42,12 +42,6 @@ class Restaurant:
                 self.connections.pop(connection, None)
 
 
-def make_room(restaurant: Restaurant, connection: Connection, text: str) -> None:
-    """Take a dashboard out of its restaurant for a newcomer, telling it why (4429)."""
-    del restaurant.connections[connection]
-    connection.close_after(text, CLOSE_TOO_MANY_CONNECTIONS)
-
-
 class Hub:
     def __init__(self, max_per_restaurant: int, max_per_key: int) -> None:
         self.max_per_restaurant = max_per_restaurant
@@ -60,25 +54,22 @@ class Hub:
         """Count a new dashboard in its restaurant, or say why it is turned away.
 
         One key holds at most `max_per_key` of its restaurant's dashboards, so a screen
-        opened over and over cannot take every place. A key at its cap gets in by closing
-        its own oldest dashboard: a tablet whose Wi-Fi dropped again and again would else be
-        locked out by its dead sockets, which count until the heartbeat finds them (two
-        beats). When the restaurant has its fill, an admin still gets in: the viewer that
-        joined last is closed to make room; a viewer is turned away. Once the server is
-        shutting down (`close_all`), everyone is.
+        opened over and over cannot take every place. When the restaurant has its fill, an
+        admin still gets in: the viewer that joined last is closed to make room; a viewer
+        is turned away. Once the server is shutting down (`close_all`), everyone is.
         """
         if self.shutting_down:
             return SHUTTING_DOWN
         principal = connection.principal
         restaurant = self.restaurants.setdefault(principal.restaurant_id, Restaurant())
-        same_key = [c for c in restaurant.connections if c.principal.key_id == principal.key_id]
-        if len(same_key) >= self.max_per_key:
-            make_room(restaurant, same_key[0], replaced(self.max_per_key))
-        elif len(restaurant.connections) >= self.max_per_restaurant:
+        if sum(c.principal.key_id == principal.key_id for c in restaurant.connections) >= self.max_per_key:
+            return too_many_for_key(self.max_per_key)
+        if len(restaurant.connections) >= self.max_per_restaurant:
             viewers = [c for c in restaurant.connections if not c.principal.may_act]
             if not principal.may_act or not viewers:
                 return TOO_MANY_CONNECTIONS
-            make_room(restaurant, viewers[-1], MADE_ROOM)
+            del restaurant.connections[viewers[-1]]
+            viewers[-1].close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS)
         restaurant.connections[connection] = None
         if principal.expires_at is not None:
             self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)

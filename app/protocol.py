@@ -63,7 +63,6 @@ MADE_ROOM = error("too_many_connections", "This screen was closed to make room f
                   "this restaurant has as many dashboards open as it may.")
 
 
-def replaced(limit: int) -> str:
-    """Said to a key's oldest dashboard as a newer one of the same key takes its place."""
-    return error("too_many_connections", f"This screen was replaced by a newer one of the same key (a key holds "
-                 f"at most {limit} dashboards at once): give each screen a key of its own.")
+def too_many_for_key(limit: int) -> Refusal:
+    return Refusal(error("too_many_connections", f"This key already has {limit} dashboards open; close one, "
+                         "or give this screen a key of its own."), CLOSE_TOO_MANY_CONNECTIONS)
