@@ -72,6 +72,10 @@ class PerAddress:
         bucket = self.buckets.get(address)
         return bucket is None or bucket.allows()
 
+    def knows(self, address: str) -> bool:
+        """Whether the address has spent anything that is still remembered."""
+        return address in self.buckets
+
     def give_back(self, address: str) -> None:
         bucket = self.buckets.get(address)
         if bucket is not None:

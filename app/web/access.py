@@ -48,16 +48,20 @@ async def principal_of_key(request: web.Request, key: str) -> Principal | None:
 
     Failed attempts count against the client (limits.client_key), whichever road they take;
     a client over the limit is refused (even with a good key) until it has waited, and nobody
-    else is. The attempt is counted before the key is looked up, so guesses sent all at once
-    count too; a right key gives its count back.
+    else is. Once a client has got a key wrong, its attempts are counted before the key is
+    looked up, so guesses sent all at once count too (a right key gives its count back); a
+    client that never has, such as a script opening a thousand sockets, is not held up.
     """
     failures = request.app[sign_in_failures_key]
     client = client_key(request.remote)
-    if not failures.take(client):
+    if not failures.allows(client):
         raise TOO_MANY_FAILURES
+    counted_first = failures.knows(client) and failures.take(client)
     principal = await request.app[api_keys_key].authenticate(key)
-    if principal is not None:
+    if principal is not None and counted_first:
         failures.give_back(client)
+    elif principal is None and not counted_first:
+        failures.take(client)
     return principal
 
 
