@@ -104,6 +104,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
         if connection.closing:  # closed while the tables were read (the server stopping, a key revoked)
             return ws
         await ws.send_str(snapshot)
+        del snapshot  # this frame lives as long as the socket: the grid's text must not (KiBs per tablet)
         connection.start(floor=version)
         bucket = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
         async for message in ws:
