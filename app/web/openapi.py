@@ -135,14 +135,12 @@ def table_change(verb: str, action: str, deprecated: bool) -> dict[str, Any]:
     }
 
 
-def build() -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for verb, action, _ in TABLE_CHANGES:
-        paths[f"/admin/tables/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=False)}
-        paths[f"/admin/table/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=True)}
-    paths["/admin/tables/{id}/move"]["get"] = {
-        "summary": "The page that lists where a party can move (HTML, for a tablet without the script)",
-        "operationId": "move_page",
+def move_page(operation: str, deprecated: bool) -> dict[str, Any]:
+    return {
+        "summary": "The page that lists where a party can move (HTML, for a tablet without the script)"
+                   + (": its old address; use /admin/tables/{id}/move" if deprecated else ""),
+        "operationId": operation,
+        "deprecated": deprecated,
         "parameters": [{"name": "id", "in": "path", "required": True,
                         "schema": {"type": "string", "pattern": ID_PATTERN}}],
         "responses": {
@@ -152,6 +150,15 @@ def build() -> dict[str, Any]:
             "404": {"description": "Not a table id"},
         },
     }
+
+
+def build() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for verb, action, _ in TABLE_CHANGES:
+        paths[f"/admin/tables/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=False)}
+        paths[f"/admin/table/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=True)}
+    paths["/admin/tables/{id}/move"]["get"] = move_page("move_page", deprecated=False)
+    paths["/admin/table/{id}/move"]["get"] = move_page("legacy_move_page", deprecated=True)
     paths["/admin/request/{id}/resolve"] = {"post": {
         "summary": "A guest's waiter request seen to",
         "operationId": "resolve_request",
