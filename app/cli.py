@@ -258,11 +258,12 @@ def guest_urls(settings: Settings, tokens: dict[int, str]) -> dict[int, str | No
     """Each table's guest page, as the server's settings make it; None for all, said why on stderr, when a
     server listening on every address has no public URL (only the QR sheet, from a request, knows it then)."""
     try:
-        return {table_id: settings.guest_url(token) for table_id, token in tokens.items()}
+        base = settings.guest_base()
     except SettingError as unknown:
         print(f"run.py: note: {unknown}. The dashboard's QR codes page uses the address the tablet reached "
               "the server at.", file=sys.stderr)
         return dict.fromkeys(tokens)
+    return {table_id: f"{base}/t/{token}" for table_id, token in tokens.items()}
 
 
 @with_database

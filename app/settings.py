@@ -131,8 +131,8 @@ class Settings:
         if self.idle_warning_minutes >= self.idle_alert_minutes:
             raise SettingError("idle_warning_minutes must be smaller than idle_alert_minutes")
 
-    def guest_url(self, qr_token: str, origin: str | None = None) -> str:
-        """The address a table's QR code points at.
+    def guest_base(self, origin: str | None = None) -> str:
+        """Where the guests' pages are, as the tables' QR codes print it.
 
         The public URL if set; else `origin`, the scheme and host the tablet printing the codes
         reached the server by (behind a trusted proxy, the ones the proxy names); else the
@@ -140,12 +140,12 @@ class Settings:
         own to give: without a public URL or an origin, SettingError says what to set.
         """
         if self.public_url or origin:
-            return f"{self.public_url or origin}/t/{qr_token}"
+            return self.public_url or str(origin)
         if self.host in EVERY_ADDRESS:
             raise SettingError(
                 f"MAITRE_HOST is {self.host or 'empty'} (every address of this machine), so the address guests' "
                 f"phones use is not known here: set MAITRE_PUBLIC_URL to it, e.g. http://192.168.1.20:{self.port}")
-        return f"http://{self.host}:{self.port}/t/{qr_token}"
+        return f"http://{self.host}:{self.port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -170,8 +170,8 @@ async def qr_codes(request: web.Request) -> web.Response:
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
     tokens = await request.app[tables_key].qr_tokens(principal.restaurant_id)
     origin = f"{request.scheme}://{request.host}"  # the tablet's way in (behind a proxy, as the proxy names it)
-    codes = [{"table": table, "svg": qr_svg(settings.guest_url(tokens[table["id"]], origin))} for table in tables]
-    base = settings.guest_url("", origin).removesuffix("/t/")
+    base = settings.guest_base(origin)
+    codes = [{"table": table, "svg": qr_svg(f"{base}/t/{tokens[table['id']]}")} for table in tables]
     return page(request, "qr.html", {"restaurant": restaurant, "codes": codes, "base": base,
                                      "unreachable": only_this_machine(base)})
 
