@@ -53,7 +53,7 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.restaurant_id, self.label)
+        return Actor(self.restaurant_id, self.label, self.role)
 
 
 def new_key() -> str:
@@ -136,7 +136,7 @@ def _add_key(
         (restaurant["id"], label, role, secret_hash, now),
     ).fetchone()[0]
     record = _key_record(conn, key_id)
-    record_event(conn, Actor(restaurant["id"], actor), "add_key", now, restaurant["version"], [], None, record)
+    record_event(conn, Actor(restaurant["id"], actor, "admin"), "add_key", now, restaurant["version"], [], None, record)
     return record
 
 
@@ -198,7 +198,7 @@ def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str, now: str) -> 
     (version,) = conn.execute(
         "SELECT version FROM restaurant WHERE id = (SELECT restaurant_id FROM api_key WHERE id = ?)", (key_id,)
     ).fetchone()
-    record_event(conn, Actor(after["restaurant_id"], actor), "revoke_key", now, version, [], before, after)
+    record_event(conn, Actor(after["restaurant_id"], actor, "admin"), "revoke_key", now, version, [], before, after)
     return after
 
 

@@ -21,9 +21,10 @@ from aiohttp import web
 from . import create_app
 from .auth import ROLES, KeyService
 from .db import Database, configure
-from .services.core import Actor, ServiceError
+from .services.core import Actor, Result, ServiceError
+from .services.floor import DEFAULT_AREA, FloorService
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
-from .services.tables import DEFAULT_AREA, TableService
+from .services.tables import TableService
 from .settings import EVERY_ADDRESS, SettingError, Settings, declared
 from .web.security import AccessLogger, QuietMalformedRequests
 
@@ -64,7 +65,7 @@ def build_parser() -> Parser:
     listing = with_json(with_db(restaurant.add_parser("list", help="list restaurants")))
     listing.set_defaults(run=restaurant_list)
 
-    table = commands.add_parser("table", help="add and list tables").add_subparsers(
+    table = commands.add_parser("table", help="add, change, remove and list tables").add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=Parser)
     add = with_db(table.add_parser("add", help="add a table to a restaurant"))
     add.add_argument("slug")
@@ -79,6 +80,18 @@ def build_parser() -> Parser:
     rotate.add_argument("slug")
     rotate.add_argument("label")
     rotate.set_defaults(run=table_rotate_qr)
+    change = with_db(table.add_parser("set", help="rename a table, or change its seats, area or place in the grid"))
+    change.add_argument("slug")
+    change.add_argument("label", help="the table's label now")
+    change.add_argument("--label", dest="new_label", metavar="LABEL", help="its new label")
+    change.add_argument("--seats", type=int, help="its number of seats")
+    change.add_argument("--area", help="the area it is in")
+    change.add_argument("--position", type=int, metavar="N", help="its place in the grid's order (1 = first)")
+    change.set_defaults(run=table_set)
+    remove = with_db(table.add_parser("remove", help="take a free table off the floor; its QR code stops working"))
+    remove.add_argument("slug")
+    remove.add_argument("label")
+    remove.set_defaults(run=table_remove)
 
     key = commands.add_parser("key", help="make, list and revoke API keys").add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=Parser)
@@ -213,21 +226,57 @@ async def restaurant_set(db: Database, settings: Settings, args: argparse.Namesp
 @with_database
 async def table_add(db: Database, settings: Settings, args: argparse.Namespace) -> int:
     restaurant = await RestaurantService(db, settings).by_slug(args.slug)
-    result = await TableService(db, settings).add_table(
-        Actor(restaurant["id"], "cli"), args.label, args.seats, args.area)
-    if not result.ok:
-        raise CliError(result.detail)
-    (table,) = result.tables
+    result = await FloorService(db, settings).add_table(cli_actor(restaurant), args.label, args.seats, args.area)
+    table = the_table(result)
     print(f"Table {table['number']} ({table['seats']} seats, {table['area']}) added to {args.slug}, id {table['id']}.")
     return 0
 
 
 @with_database
+async def table_set(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant, table_id = await table_by_label(db, settings, args.slug, args.label)
+    result = await FloorService(db, settings).set_table(
+        cli_actor(restaurant), table_id, args.new_label, args.seats, args.area, args.position)
+    table = the_table(result)
+    print(f"Table {table['number']} of {args.slug}: {table['seats']} seats, {table['area']}, "
+          f"position {table['position']}.")
+    return 0
+
+
+@with_database
+async def table_remove(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant, table_id = await table_by_label(db, settings, args.slug, args.label)
+    the_table(await FloorService(db, settings).remove_table(cli_actor(restaurant), table_id))
+    print(f"Table {args.label} removed from {args.slug}; its QR code no longer works. Its history is kept.")
+    return 0
+
+
+def cli_actor(restaurant: dict[str, Any]) -> Actor:
+    return Actor(restaurant["id"], "cli", "admin")
+
+
+async def table_by_label(db: Database, settings: Settings, slug: str, label: str) -> tuple[dict[str, Any], int]:
+    """The restaurant and the id of its table with this label, or a CliError."""
+    restaurant = await RestaurantService(db, settings).by_slug(slug)
+    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
+    table = next((t for t in tables if t["number"] == label), None)
+    if table is None:
+        raise CliError(f"{slug} has no table {label!r}")
+    return restaurant, table["id"]
+
+
+def the_table(result: Result) -> dict[str, Any]:
+    """The one table an operation changed first, or its refusal as a CliError."""
+    if not result.ok:
+        raise CliError(result.detail)
+    return dict(result.tables[0])
+
+
+@with_database
 async def table_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
     restaurant = await RestaurantService(db, settings).by_slug(args.slug)
-    service = TableService(db, settings)
-    _, tables = await service.list_tables(restaurant["id"])
-    tokens = await service.qr_tokens(restaurant["id"])
+    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
+    tokens = await FloorService(db, settings).qr_tokens(restaurant["id"])
     urls = guest_urls(settings, tokens)
     rows = [{**table, "label": table["number"], "qr_token": tokens[table["id"]], "guest_url": urls[table["id"]]}
             for table in tables]
@@ -237,18 +286,12 @@ async def table_list(db: Database, settings: Settings, args: argparse.Namespace)
 
 @with_database
 async def table_rotate_qr(db: Database, settings: Settings, args: argparse.Namespace) -> int:
-    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
-    service = TableService(db, settings)
-    _, tables = await service.list_tables(restaurant["id"])
-    table = next((t for t in tables if t["number"] == args.label), None)
-    if table is None:
-        raise CliError(f"{args.slug} has no table {args.label!r}")
-    result = await service.rotate_qr(Actor(restaurant["id"], "cli"), table["id"])
-    if not result.ok:
-        raise CliError(result.detail)
-    token = (await service.qr_tokens(restaurant["id"]))[table["id"]]
+    restaurant, table_id = await table_by_label(db, settings, args.slug, args.label)
+    service = FloorService(db, settings)
+    the_table(await service.rotate_qr(cli_actor(restaurant), table_id))
+    token = (await service.qr_tokens(restaurant["id"]))[table_id]
     print(f"Table {args.label} of {args.slug} has a new QR code; print it again from /admin/tables/qr.")
-    url = guest_urls(settings, {table["id"]: token})[table["id"]]
+    url = guest_urls(settings, {table_id: token})[table_id]
     if url is not None:
         print(url)
     return 0

@@ -86,22 +86,35 @@ def migrate(conn: sqlite3.Connection, target: int | None = None) -> int:
     Each migration is one transaction that re-reads the version after taking the write
     lock, so a server and a CLI starting together never apply one twice.
     """
-    for number, script in migrations():
-        if target is not None and number > target:
-            break
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
-                conn.execute("ROLLBACK")
-                continue
-            for statement in statements(script):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    # A migration may rebuild a table others refer to (SQLite's way to change a constraint): foreign
+    # keys are off meanwhile (the pragma is ignored inside a transaction), and checked before each commit.
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for number, script in migrations():
+            if target is not None and number > target:
+                break
+            _apply(conn, number, script)
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _apply(conn: sqlite3.Connection, number: int, script: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+            conn.execute("ROLLBACK")
+            return
+        for statement in statements(script):
+            conn.execute(statement)
+        broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+        if broken is not None:
+            raise sqlite3.IntegrityError(f"migration {number} leaves a broken reference in {broken[0]}")
+        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def run_in_transaction(conn: sqlite3.Connection, begin: str, fn: Callable[..., T], *args: Any) -> T:

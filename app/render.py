@@ -23,6 +23,8 @@ from .services.restaurants import RestaurantView
 from .services.table_view import Table
 
 STATUS_WORDS = {"free": "Free", "occupied": "Occupied", "disabled": "Disabled"}
+# a guest's call, on its card and in the list of calls (the page's script copies the card's words there)
+REQUEST_WORDS = {"call_waiter": "☎ Waiter called", "ask_for_bill": "✎ Bill asked for"}
 
 
 def minutes_since(moment: str) -> int:
@@ -42,6 +44,7 @@ def setup_filters(env: jinja2.Environment) -> None:
     env.filters["minutes_since"] = minutes_since
     env.globals["status_word"] = STATUS_WORDS.__getitem__
     env.globals["by_area"] = by_area
+    env.globals["request_words"] = REQUEST_WORDS
 
 
 class Renderer:
@@ -56,8 +59,11 @@ class Renderer:
         return self.grid_template.render(tables=tables)
 
     def update(self, update: TableUpdate) -> str:
-        return dumps({"type": "table_update", "version": update.version, "table": update.table,
-                      "html": self.card(update.table)})
+        """A changed table's message: its card, or that it left the floor."""
+        table = update.table
+        if "removed" in table:
+            return dumps({"type": "table_removed", "version": update.version, "table_id": table["id"]})
+        return dumps({"type": "table_update", "version": update.version, "table": table, "html": self.card(table)})
 
     def snapshot(self, version: int, tables: Sequence[Table], restaurant: RestaurantView) -> str:
         """The whole grid, the restaurant's name and idle windows, and the server's time (the page counts

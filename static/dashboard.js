@@ -1,14 +1,13 @@
-// Maître dashboard: keeps the server-rendered grid live over one WebSocket.
-// The server renders every card; this script only swaps them in by id. See docs/protocol.md.
+// Maître: swaps the server's cards into the grid, live over one WebSocket (docs/protocol.md).
 (function () {
   "use strict";
   var body = document.body, grid = document.getElementById("grid");
   var indicatorEl = document.getElementById("connection"), moveBar = document.getElementById("move-bar");
   var warnAt = +body.dataset.idleWarning, alertAt = +body.dataset.idleAlert;
   var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
-  var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null, moveUrl = "";
+  var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null, pick = null;
   var failures = 0, pollTimer = 0, polled = false, opened = false, etag = "";
-  var skew = Date.parse(body.dataset.now) - Date.now(); // idle minutes and Restore's end go by the server's clock
+  var skew = Date.parse(body.dataset.now) - Date.now(); // idle and Restore times: the server's clock
 
   function card(id) { return document.getElementById("table-" + id); }
   function now() { return Date.now() + skew; }
@@ -23,8 +22,7 @@
     if (ws && ws.readyState < 2) return;
     clearTimeout(retryTimer);
     retryAt = 0;
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = ws = new WebSocket(scheme + location.host + body.dataset.socket);
+    var socket = ws = new WebSocket(location.origin.replace(/^http/, "ws") + body.dataset.socket);
     socket.onopen = function () {
       troubleSince = 0;
       opened = true;
@@ -43,12 +41,12 @@
       stopMove();
       clearTimeout(stableTimer);
       troubleSince = troubleSince || Date.now();
-      if (event.code === 4401) { location.href = body.dataset.login; return; } // close codes are declared in app/protocol.py
-      // a socket that never opens, again and again (a proxy or firewall?): poll the grid meanwhile
+      if (event.code === 4401) { location.href = body.dataset.login; return; } // close codes: app/protocol.py
+      // a socket that never opens (a proxy? a firewall?): poll the grid meanwhile
       failures = opened ? 0 : failures + 1;
       opened = false;
       if (failures >= 3 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
-      // exponential backoff with full jitter: 0.5 s doubling, capped at 30 s
+      // backoff with full jitter: 0.5 s doubling, up to 30 s
       var delay = Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
       retryAt = Date.now() + delay;
       retryTimer = setTimeout(connect, delay);
@@ -56,7 +54,7 @@
     };
   }
 
-  function show(shown) { // the restaurant's name and idle windows, from a snapshot or an update
+  function show(shown) { // name and idle windows
     body.querySelector("h1").textContent = shown.name;
     warnAt = shown.idle_warning_minutes;
     alertAt = shown.idle_alert_minutes;
@@ -71,19 +69,22 @@
       stopMove();
       refresh();
       listRequests();
-    } else if (message.type === "table_update") {
+    } else if (message.type === "table_update" || message.type === "table_removed") {
       if (message.version <= version) return;
       if (message.version > version + 1) { resync(version); return; }
-      var old = card(message.table.id);
+      var table = message.table || {id: message.table_id}, old = card(table.id);
       version = message.version;
-      if (!old) { resync(); return; } // a table new to this grid: take a fresh snapshot
-      var wasBusy = old.classList.contains("busy");
-      old.outerHTML = message.html;
-      var fresh = card(message.table.id);
-      if (wasBusy) busy(fresh, true);
-      if (moveFrom === message.table.id && message.table.status !== "occupied") stopMove();
-      if (fresh.dataset.lastActive) tick(fresh, now());
-      expire(fresh, now());
+      if (moveFrom === table.id && table.status !== "occupied") stopMove();
+      if (!message.html) { if (old) old.remove(); } // removed from the floor
+      else if (!old) { resync(); return; } // new to this grid: take a fresh snapshot
+      else {
+        old.outerHTML = message.html;
+        var fresh = card(table.id);
+        if (fresh.dataset.place !== old.dataset.place) resync(); // another area or place in the order
+        busy(fresh, old.classList.contains("busy"));
+        if (fresh.dataset.lastActive) tick(fresh, now());
+        expire(fresh, now());
+      }
       listRequests();
     } else if (message.type === "restaurant_update") {
       show(message.restaurant);
@@ -98,11 +99,10 @@
     }
   }
 
-  // While the socket is blocked, actions take the HTTP road: the clicked form's own action
-  // (for a move, the source's Move form), the same service, JSON answers.
+  // While the socket is blocked, actions take the HTTP road: the same fields to the form's action.
   function post(url, fields, ref) {
-    var form = new URLSearchParams({csrf_token: body.dataset.csrf});
-    if (fields.to_table_id) form.append("target", fields.to_table_id);
+    var form = new URLSearchParams(fields);
+    form.append("csrf_token", body.dataset.csrf);
     fetch(url, {method: "POST", body: form,
       headers: {Accept: "application/json"}, credentials: "same-origin"})
       .then(function (r) { return r.json(); })
@@ -126,7 +126,7 @@
 
   function resync(since) {
     if (syncing) return;
-    syncing = send(since === undefined ? {action: "sync", ref: "sync"} : {action: "sync", since: since, ref: "sync"});
+    syncing = send({action: "sync", since: since, ref: "sync"});
   }
 
   function settle(message) {
@@ -141,9 +141,7 @@
 
   function act(action, fields, id, url) {
     var ref = "a" + (++seq), target = card(id);
-    fields.action = action;
-    fields.ref = ref;
-    if (!send(fields)) {
+    if (!send(Object.assign({action: action, ref: ref}, fields))) {
       if (!pollTimer) { note(target, "Not connected. Try again in a moment."); return; }
       post(url, fields, ref);
     }
@@ -159,8 +157,7 @@
 
   function busy(target, on) {
     target.classList.toggle("busy", on);
-    var buttons = target.querySelectorAll("button");
-    for (var i = 0; i < buttons.length; i++) buttons[i].disabled = on;
+    target.querySelectorAll("button").forEach(function (b) { b.disabled = on; });
   }
 
   function note(target, text) {
@@ -169,13 +166,12 @@
     setTimeout(function () { if (el.textContent === text) el.textContent = ""; }, 6000);
   }
 
-  function startMove(id, url) {
+  function startMove(id, button) { // move or join: the next tap picks a free table
     moveFrom = id;
-    moveUrl = url;
+    pick = button;
     body.classList.add("moving");
     card(id).classList.add("move-source");
-    moveBar.firstElementChild.textContent = "Move table " + card(id).querySelector("h3").textContent +
-      ": tap a free table.";
+    moveBar.firstElementChild.textContent = button.dataset.prompt;
     moveBar.hidden = false;
   }
 
@@ -190,36 +186,43 @@
   grid.addEventListener("click", function (event) {
     var target = event.target.closest(".card");
     if (!target) return;
-    var id = +target.dataset.id, button = event.target.closest("button[data-action]");
-    event.preventDefault(); // the script takes the forms over; they post by themselves only without it
+    var id = +target.dataset.id, button = event.target.closest("button[data-action]"), fields = {};
     if (moveFrom !== null) {
-      var from = moveFrom;
+      event.preventDefault();
+      var from = moveFrom, b = pick;
       stopMove();
-      if (target.dataset.status === "free") act("move_table", {from_table_id: from, to_table_id: id}, from, moveUrl);
+      fields[b.dataset.source || "table_id"] = from;
+      fields[b.dataset.pick] = id;
+      if (target.dataset.status === "free") act(b.dataset.action, fields, from, b.form.action);
       return;
     }
     if (!button) return;
-    var url = button.form.action;
-    if (button.dataset.action === "move_table") startMove(id, url);
-    else if (button.dataset.requestId) act(button.dataset.action, {request_id: +button.dataset.requestId}, id, url);
-    else act(button.dataset.action, {table_id: id}, id, url);
+    event.preventDefault(); // the script takes the forms over
+    if (button.dataset.pick) { startMove(id, button); return; }
+    // the form's fields: text as typed, the rest (ids, counts) as numbers
+    fields.table_id = id;
+    [].forEach.call(button.form.elements, function (el) {
+      if (el.name && el.type !== "submit" && !/^(csrf_token|back)$/.test(el.name))
+        fields[el.name] = el.type === "text" ? el.value : +el.value;
+    });
+    if (button.name) fields[button.name] = +button.value;
+    act(button.dataset.action, fields, id, button.form.action);
   });
   moveBar.querySelector("[data-cancel]").addEventListener("click", stopMove);
   document.addEventListener("keydown", function (event) { if (event.key === "Escape") stopMove(); });
 
-  // Idle time ticks here, from each card's last activity, with no message from the server.
+  // Idle time ticks here, from each card's last activity.
   function refresh() {
-    var cards = grid.querySelectorAll("[data-last-active]"), at = now();
-    for (var i = 0; i < cards.length; i++) tick(cards[i], at);
+    var at = now();
+    grid.querySelectorAll("[data-last-active]").forEach(function (c) { tick(c, at); });
     expire(grid, at);
   }
 
   function expire(root, at) { // a Restore whose window has run out goes
-    var ending = root.querySelectorAll("form[data-until]");
-    for (var i = 0; i < ending.length; i++) if (Date.parse(ending[i].dataset.until) <= at) ending[i].remove();
+    root.querySelectorAll("form[data-until]").forEach(function (f) { if (Date.parse(f.dataset.until) <= at) f.remove(); });
   }
 
-  function since(el, iso, at) { // touches the page only where something changed
+  function since(el, iso, at) { // touches the page only on a change
     var minutes = Math.max(0, Math.floor((at - Date.parse(iso)) / 60000));
     var shown = el.querySelector(".minutes");
     if (shown.textContent !== String(minutes)) shown.textContent = minutes;
@@ -230,11 +233,10 @@
     var minutes = since(target.querySelector(".idle"), target.dataset.lastActive, at);
     var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
     if ((target.getAttribute("data-idle") || "") !== level) target.setAttribute("data-idle", level);
-    var calls = target.querySelectorAll(".request");
-    for (var i = 0; i < calls.length; i++) since(calls[i], calls[i].dataset.since, at);
+    target.querySelectorAll(".request").forEach(function (c) { since(c, c.dataset.since, at); });
   }
 
-  // The list of calls waiting for the staff, oldest first, drawn from the cards.
+  // The calls waiting, oldest first, from the cards.
   function listRequests() {
     var calls = [].slice.call(grid.querySelectorAll(".request")), list = requestsEl.querySelector("ol");
     calls.sort(function (a, b) { return a.dataset.since < b.dataset.since ? -1 : 1; });
@@ -242,7 +244,7 @@
     calls.forEach(function (call) {
       var item = document.createElement("li");
       item.textContent = "Table " + call.closest(".card").querySelector("h3").textContent + ": " +
-        (call.dataset.kind === "call_waiter" ? "waiter called" : "bill asked for");
+        call.querySelector(".what").textContent;
       list.appendChild(item);
     });
     requestsEl.hidden = !calls.length;

@@ -12,6 +12,7 @@ from app import create_app
 from app.auth import KeyService
 from app.db import Database
 from app.services.core import Actor
+from app.services.floor import FloorService
 from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
@@ -42,6 +43,11 @@ def tables(db: Database, settings: Settings) -> TableService:
 
 
 @pytest.fixture
+def floor(db: Database, settings: Settings) -> FloorService:
+    return FloorService(db, settings)
+
+
+@pytest.fixture
 def restaurants(db: Database, settings: Settings) -> RestaurantService:
     return RestaurantService(db, settings)
 
@@ -55,14 +61,14 @@ def keys(db: Database) -> KeyService:
 async def bistro(restaurants: RestaurantService) -> Actor:
     """A restaurant with tables 1..6 in the main room, acting as its admin."""
     restaurant = await restaurants.add("bistro", "Bistro", tables=6)
-    return Actor(restaurant["id"], "test admin")
+    return Actor(restaurant["id"], "test admin", "admin")
 
 
 @pytest.fixture
 async def cafe(restaurants: RestaurantService) -> Actor:
     """A second restaurant on the same server."""
     restaurant = await restaurants.add("cafe", "Café", tables=3)
-    return Actor(restaurant["id"], "cafe admin")
+    return Actor(restaurant["id"], "cafe admin", "admin")
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ class Place:
 
 async def make_place(db: Database, settings: Settings, slug: str, tables: int) -> Place:
     restaurant = await RestaurantService(db, settings).add(slug, slug.title(), tables=tables)
-    actor = Actor(restaurant["id"], "setup")
+    actor = Actor(restaurant["id"], "setup", "admin")
     _, rows = await TableService(db, settings).list_tables(actor.restaurant_id)
     keys = KeyService(db)
     _, admin = await keys.add(slug, "admin tablet")

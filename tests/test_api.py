@@ -17,7 +17,7 @@ JSON = {"Accept": "application/json"}
 @pytest.fixture
 async def bistro_place(bistro_place: Place, tables) -> Place:
     """The bistro, with a party of two at table 1 in every test here."""
-    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 2)
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 2)
     return bistro_place
 
 
@@ -212,9 +212,13 @@ async def test_the_page_posts_to_its_own_routes_not_the_deprecated_ones(client, 
     page = form_actions(await (await client.get("/admin/dashboard")).text())
     one, two, three = (bistro_place.ids[label] for label in ("1", "2", "3"))
     expected = [("post", f"/admin/tables/{one}/close"), ("get", f"/admin/tables/{one}/move"),
+                ("get", f"/admin/tables/{one}/join"), ("post", f"/admin/tables/{one}/guests"),
+                ("post", f"/admin/tables/{one}/note"),  # the party: close, move, join, its size and note
+                ("post", f"/admin/tables/{two}/seat"), ("post", f"/admin/tables/{two}/seat"),  # 1..4, or More
                 ("post", f"/admin/tables/{two}/disable"), ("post", f"/admin/tables/{three}/enable")]
-    assert page[1:5] == expected and page[0] == ("post", "/admin/logout")
-    assert form_actions(pushed["html"])[:4] == expected
+    assert page[1:10] == expected and page[0] == ("post", "/admin/logout")
+    assert form_actions(pushed["html"])[:9] == expected
+    assert not [action for _, action in page if action.startswith("/admin/table/")]  # nothing deprecated
 
 
 async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(client, bistro_place):
@@ -228,7 +232,8 @@ async def test_the_no_script_form_comes_back_to_the_dashboard_with_the_result(cl
     page = await (await client.get("/admin/dashboard")).text()
     assert '<p class="notice" role="status">Table 1 closed.</p>' in page
     card = next(c for c in cards(page) if c["id"] == f"table-{bistro_place.ids['1']}")
-    assert card["data-status"] == "free" and card["buttons"] == ["Restore", "Disable"]
+    # free again: seat 1..4 guests (its seats) or More, restore the party just closed, disable
+    assert card["data-status"] == "free" and card["buttons"] == ["1", "2", "3", "4", "Seat", "Restore", "Disable"]
     assert "notice" not in await (await client.get("/admin/dashboard")).text()  # shown once
 
     refused = await client.post(
@@ -246,12 +251,13 @@ async def test_the_no_script_move_page(client, bistro_place, tables):
     page = await client.get(url)
     text = await page.text()
     assert page.status == 200 and "Move table 1 to" in text
-    targets = re.findall(r'name="target" value="(\d+)"', text)
+    targets = re.findall(r'name="to_table_id" value="(\d+)"', text)
     assert targets == [str(bistro_place.ids[label]) for label in ("2", "3", "4", "5")]
     assert form_actions(text) == [("post", url)] * 4  # each free table posts the move to the page's own URL
     old = await client.get(f"/admin/table/{bistro_place.ids['1']}/move")  # its old address still serves it
     assert old.status == 200 and form_actions(await old.text()) == [("post", url)] * 4
-    moved = await client.post(url, data={"csrf_token": token, "back": "dashboard", "target": targets[0]})
+    assert 'name="target"' not in text  # the old field's name is only still read, never sent
+    moved = await client.post(url, data={"csrf_token": token, "back": "dashboard", "to_table_id": targets[0]})
     assert "Party moved from table 1 to table 2." in await moved.text()
     away = await client.get(url, allow_redirects=False)
     assert away.status == 303
@@ -301,7 +307,7 @@ async def test_the_events_feed(client, bistro_place, cafe_place):
     assert response.status == 200
     body = await response.json()
     assert body["version"] == 9 and body["more"] is False
-    assert [(e["version"], e["action"]) for e in body["events"]] == [(7, "open_session"), (9, "move_table")]
+    assert [(e["version"], e["action"]) for e in body["events"]] == [(7, "seat_table"), (9, "move_table")]
     move = body["events"][1]
     assert move["actor"] == "admin tablet" and [t["status"] for t in move["tables"]] == ["free", "occupied"]
     assert all(t["id"] in bistro_place.ids.values() for e in body["events"] for t in e["tables"])
@@ -314,3 +320,155 @@ async def test_the_events_feed(client, bistro_place, cafe_place):
 async def test_the_protocol_document_is_served(client):
     response = await client.get("/docs/protocol.md")
     assert response.status == 200 and "tables_snapshot" in await response.text()
+
+
+# -- a party's changes: seat, its size and note, join, split, move --------------------------------
+
+
+async def post_json(client, path: str, key: str, **data: str):
+    response = await client.post(path, data=data, headers=bearer(key, **JSON))
+    return response.status, await response.json()
+
+
+async def test_seating_over_http_takes_the_guest_count_typed_or_the_seats(client, bistro_place):
+    ids, admin = bistro_place.ids, bistro_place.admin
+    status, body = await post_json(client, f"/admin/tables/{ids['2']}/seat", admin, guest_count="3")
+    assert status == 200 and body["type"] == "ack"
+    (table,) = body["tables"]
+    assert (table["id"], table["status"], table["session"]["guest_count"]) == (ids["2"], "occupied", 3)
+    status, body = await post_json(client, f"/admin/tables/{ids['3']}/seat", admin)  # as many as it seats
+    assert status == 200 and body["tables"][0]["session"]["guest_count"] == 4
+    status, body = await post_json(client, f"/admin/tables/{ids['4']}/seat", admin, guest_count=" 2 ")
+    assert status == 200 and body["tables"][0]["session"]["guest_count"] == 2
+    status, body = await post_json(client, f"/admin/tables/{ids['5']}/seat", admin, guest_count="")  # More, empty
+    assert status == 200 and body["tables"][0]["session"]["guest_count"] == 4
+
+
+@pytest.mark.parametrize(("guest_count", "status", "code"), [
+    ("abc", 422, "invalid_guest_count"),
+    ("0", 422, "invalid_guest_count"),
+    ("100", 422, "invalid_guest_count"),
+    ("-3", 422, "invalid_guest_count"),
+    ("2.5", 422, "invalid_guest_count"),
+    ("²", 422, "invalid_guest_count"),
+])
+async def test_seating_over_http_refuses_a_guest_count_that_is_not_1_to_99(
+        client, bistro_place, tables, guest_count, status, code):
+    path = f"/admin/tables/{bistro_place.ids['2']}/seat"
+    got, body = await post_json(client, path, bistro_place.admin, guest_count=guest_count)
+    assert (got, body["code"]) == (status, code) and body["detail"]
+    toast = await client.post(path, data={"guest_count": guest_count}, headers=bearer(bistro_place.admin))
+    assert toast.status == status and "toast-error" in await toast.text()  # bad input keeps its status as a toast
+    _, rows = await tables.list_tables(bistro_place.actor.restaurant_id)
+    assert rows[1]["status"] == "free"
+
+
+async def test_a_viewer_key_may_not_change_a_party_over_http(client, bistro_place, tables):
+    ids, viewer = bistro_place.ids, bistro_place.viewer
+    for path, data in [(f"/admin/tables/{ids['2']}/seat", {"guest_count": "2"}),
+                       (f"/admin/tables/{ids['1']}/guests", {"guest_count": "5"}),
+                       (f"/admin/tables/{ids['1']}/note", {"note": "window seat"}),
+                       (f"/admin/tables/{ids['1']}/join", {"with_table_id": str(ids["2"])}),
+                       (f"/admin/tables/{ids['1']}/move", {"to_table_id": str(ids["2"])})]:
+        status, body = await post_json(client, path, viewer, **data)
+        assert (status, body["code"]) == (403, "forbidden"), path
+    _, rows = await tables.list_tables(bistro_place.actor.restaurant_id)
+    assert [t["status"] for t in rows][:2] == ["occupied", "free"]
+    assert rows[0]["session"]["guest_count"] == 2 and rows[0]["session"]["note"] is None
+
+
+async def test_the_party_size_and_note_over_http(client, bistro_place):
+    ids, admin = bistro_place.ids, bistro_place.admin
+    watcher = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
+    await receive(watcher)
+    status, body = await post_json(client, f"/admin/tables/{ids['1']}/guests", admin, guest_count="5")
+    assert status == 200 and body["tables"][0]["session"]["guest_count"] == 5
+    assert (await receive(watcher))["table"]["session"]["guest_count"] == 5
+
+    note = '<script>alert("hi")</script> nut allergy'
+    status, body = await post_json(client, f"/admin/tables/{ids['1']}/note", admin, note=f"  {note} ")
+    assert status == 200 and body["tables"][0]["session"]["note"] == note  # the text as typed, stripped
+    pushed = await receive(watcher)
+    assert pushed["table"]["session"]["note"] == note
+    assert "<script>" not in pushed["html"]
+    assert '<p class="party-note">&lt;script&gt;alert(&#34;hi&#34;)&lt;/script&gt; nut allergy</p>' in pushed["html"]
+
+    status, body = await post_json(client, f"/admin/tables/{ids['1']}/note", admin, note="")
+    assert status == 200 and body["tables"][0]["session"]["note"] is None  # empty clears it
+    assert "party-note" not in (await receive(watcher))["html"]
+
+    for path, data, code in [(f"/admin/tables/{ids['1']}/guests", {}, "invalid_guest_count"),
+                             (f"/admin/tables/{ids['1']}/guests", {"guest_count": "many"}, "invalid_guest_count"),
+                             (f"/admin/tables/{ids['1']}/note", {"note": "x" * 141}, "invalid_note"),
+                             (f"/admin/tables/{ids['1']}/note", {}, "invalid_note")]:
+        status, body = await post_json(client, path, admin, **data)
+        assert (status, body["code"]) == (422, code), (path, data)
+    status, body = await post_json(client, f"/admin/tables/{ids['2']}/guests", admin, guest_count="2")
+    assert (status, body["code"]) == (409, "no_active_session")
+    status, body = await post_json(client, f"/admin/tables/{ids['2']}/note", admin, note="hello")
+    assert (status, body["code"]) == (409, "no_active_session")
+
+
+async def test_join_and_split_over_http_push_every_changed_table(client, bistro_place):
+    ids, admin = bistro_place.ids, bistro_place.admin
+    watcher = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
+    start = (await receive(watcher))["version"]
+    status, body = await post_json(client, f"/admin/tables/{ids['1']}/join", admin, with_table_id=str(ids["2"]))
+    assert status == 200 and body["version"] == start + 2
+    assert [(t["id"], t["status"]) for t in body["tables"]] == [(ids["1"], "occupied"), (ids["2"], "occupied")]
+    pushed = [await receive(watcher), await receive(watcher)]
+    assert [(m["version"], m["table"]) for m in pushed] == [(start + 1, body["tables"][0]),
+                                                             (start + 2, body["tables"][1])]
+    assert cards(pushed[0]["html"])[0]["text"].count("Joined with 2") == 1
+    assert "With 1" in cards(pushed[1]["html"])[0]["text"]
+
+    status, body = await post_json(client, f"/admin/tables/{ids['2']}/split", admin)
+    assert status == 200 and body["version"] == start + 4
+    assert {t["id"]: t["status"] for t in body["tables"]} == {ids["1"]: "occupied", ids["2"]: "free"}
+    assert [(await receive(watcher))["version"] for _ in body["tables"]] == [start + 3, start + 4]
+
+    for path, data, status_code, code in [
+        (f"/admin/tables/{ids['1']}/join", {"with_table_id": str(ids["1"])}, 422, "same_table"),
+        (f"/admin/tables/{ids['1']}/join", {}, 422, "invalid_action"),
+        (f"/admin/tables/{ids['1']}/join", {"with_table_id": "two"}, 422, "invalid_action"),
+        (f"/admin/tables/{ids['3']}/join", {"with_table_id": str(ids["4"])}, 409, "no_active_session"),
+        (f"/admin/tables/{ids['1']}/split", {}, 409, "not_joined"),
+        (f"/admin/tables/{ids['3']}/split", {}, 409, "no_active_session"),
+    ]:
+        status, body = await post_json(client, path, admin, **data)
+        assert (status, body["code"]) == (status_code, code), (path, data)
+
+
+@pytest.mark.parametrize("field", ["to_table_id", "target"])
+async def test_a_move_takes_the_target_under_its_new_name_and_its_old_one(client, bistro_place, field):
+    ids = bistro_place.ids
+    status, body = await post_json(client, f"/admin/tables/{ids['1']}/move", bistro_place.admin,
+                                   **{field: str(ids["4"])})
+    assert status == 200
+    assert [(t["id"], t["status"]) for t in body["tables"]] == [(ids["1"], "free"), (ids["4"], "occupied")]
+    assert body["tables"][1]["session"]["guest_count"] == 2
+
+
+async def test_the_no_script_join_page(client, bistro_place, tables):
+    ids = bistro_place.ids
+    await tables.seat_table(bistro_place.actor, ids["5"], 4)
+    await tables.disable_table(bistro_place.actor, ids["3"])
+    token = await signed_in(client, bistro_place.admin)
+    url = f"/admin/tables/{ids['5']}/join"
+    page = await client.get(url)
+    text = await page.text()
+    assert page.status == 200 and "Join a free table to table 5" in text
+    targets = re.findall(r'name="with_table_id" value="(\d+)"', text)
+    assert targets == [str(ids[label]) for label in ("2", "4", "6")]  # the free ones: not 1, 5 (guests) nor 3
+    assert form_actions(text) == [("post", url)] * 3
+    joined = await client.post(url, data={"csrf_token": token, "back": "dashboard", "with_table_id": str(ids["6"])},
+                               allow_redirects=False)
+    assert joined.status == 303 and joined.headers["Location"] == "/admin/dashboard"
+    dashboard = await (await client.get("/admin/dashboard")).text()
+    assert '<p class="notice" role="status">Table 6 joined to table 5.</p>' in dashboard
+    grid = {card["id"]: card for card in cards(dashboard)}
+    assert "Joined with 6" in grid[f"table-{ids['5']}"]["text"] and "With 5" in grid[f"table-{ids['6']}"]["text"]
+    assert "Split" in grid[f"table-{ids['6']}"]["buttons"] and "Split" not in grid[f"table-{ids['5']}"]["buttons"]
+    free = await client.get(f"/admin/tables/{ids['2']}/join", allow_redirects=False)
+    assert free.status == 303 and free.headers["Location"] == "/admin/dashboard"
+    assert "That table has no guests." in await (await client.get("/admin/dashboard")).text()

@@ -12,9 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.services.tables import TableService
 from bench.servers import RUN_PY
 
-from .support import Server
+from .support import Server, make_place
 
 
 def run(*args: str, db: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -81,6 +82,51 @@ def test_restaurants_tables_and_keys(db_path):
     assert json.loads(ok("key", "list", "bistro", "--json", db=db_path))[0]["revoked_at"]
 
 
+def listed(db_path: str) -> list[tuple[str, int, str, int]]:
+    tables = json.loads(ok("table", "list", "bistro", "--json", db=db_path))
+    return [(t["number"], t["seats"], t["area"], t["position"]) for t in tables]
+
+
+def test_a_table_is_changed_from_the_command_line(db_path):
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "3", db=db_path)
+    changed = ok("table", "set", "bistro", "2", "--label", "Window", "--seats", "2", "--area", "Terrace",
+                 "--position", "1", db=db_path)
+    assert changed == "Table Window of bistro: 2 seats, Terrace, position 1.\n"
+    assert listed(db_path) == [("Window", 2, "Terrace", 1), ("1", 4, "Main room", 2), ("3", 4, "Main room", 3)]
+    assert ok("table", "set", "bistro", "3", "--seats", "8", db=db_path) == (
+        "Table 3 of bistro: 8 seats, Main room, position 3.\n")  # only what is given changes
+    ok("table", "set", "bistro", "Window", "--position", "99", db=db_path)  # past the end: last
+    assert [label for label, *_ in listed(db_path)] == ["1", "3", "Window"]
+    (restaurant,) = json.loads(ok("restaurant", "list", "--json", db=db_path))
+    # one version per table touched: 3 added; Window and 1 swap places; 3's seats; all three renumbered
+    assert restaurant["version"] == 3 + 2 + 1 + 3
+
+
+def test_a_table_is_removed_from_the_command_line_and_its_label_can_come_back(db_path):
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "3", db=db_path)
+    before = json.loads(ok("table", "list", "bistro", "--json", db=db_path))
+    removed = ok("table", "remove", "bistro", "2", db=db_path)
+    assert removed == "Table 2 removed from bistro; its QR code no longer works. Its history is kept.\n"
+    assert [label for label, *_ in listed(db_path)] == ["1", "3"]
+    assert "bistro has no table '2'" in refused("table", "remove", "bistro", "2", db=db_path)
+    ok("table", "add", "bistro", "2", "--seats", "6", db=db_path)
+    after = json.loads(ok("table", "list", "bistro", "--json", db=db_path))
+    (again,) = [t for t in after if t["number"] == "2"]
+    (old,) = [t for t in before if t["number"] == "2"]
+    assert again["id"] != old["id"] and again["qr_token"] != old["qr_token"] and again["seats"] == 6
+    assert json.loads(ok("restaurant", "list", "--json", db=db_path))[0]["tables"] == 3
+
+
+async def test_a_table_with_guests_is_not_removed_from_the_command_line(db_path, db, settings):
+    place = await make_place(db, settings, "bistro", 2)
+    await TableService(db, settings).seat_table(place.actor, place.ids["1"], 2)
+    line = await asyncio.to_thread(refused, "table", "remove", "bistro", "1", db=db_path)
+    assert line == "run.py: error: Table 1 has guests; close it before removing it."
+    _, tables = await TableService(db, settings).list_tables(place.actor.restaurant_id)
+    assert [(t["number"], t["status"]) for t in tables] == [("1", "occupied"), ("2", "free")]
+    assert "Table 2 removed" in await asyncio.to_thread(ok, "table", "remove", "bistro", "2", db=db_path)
+
+
 def test_the_database_can_come_from_the_environment(tmp_path):
     path = str(tmp_path / "from-env.db")
     result = run("restaurant", "add", "envy", "--name", "Envy", env={"MAITRE_DB_PATH": path})
@@ -134,6 +180,18 @@ def test_a_server_on_every_address_has_no_guests_address_to_print(db_path, host)
     (("restaurant", "set", "bistro"), "nothing to set"),
     (("restaurant", "set", "bistro", "--idle-alert-minutes", "soon"), "number of minutes"),
     (("restaurant", "set", "bistro", "--idle-warning-minutes", "90"), "idle warning"),
+    (("table", "set", "bistro", "2", "--label", "1"), "There is already a table 1."),
+    (("table", "set", "bistro", "2", "--label", " "), "label must be 1 to 40 characters"),
+    (("table", "set", "bistro", "2"), "Say what to change"),
+    (("table", "set", "bistro", "2", "--seats", "0"), "between 1 and 100 seats"),
+    (("table", "set", "bistro", "2", "--seats", "many"), "invalid int"),
+    (("table", "set", "bistro", "2", "--area", ""), "area name must be 1 to 40"),
+    (("table", "set", "bistro", "2", "--position", "0"), "A position is a whole number"),
+    (("table", "set", "bistro", "Nope", "--seats", "2"), "bistro has no table 'Nope'"),
+    (("table", "set", "nowhere", "1", "--seats", "2"), "no restaurant"),
+    (("table", "remove", "bistro", "Nope"), "bistro has no table 'Nope'"),
+    (("table", "remove", "nowhere", "1"), "no restaurant"),
+    (("table", "remove", "bistro"), "required"),
 ])
 def test_bad_input_exits_with_one_line(db_path, args, reason):
     ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "2", db=db_path)

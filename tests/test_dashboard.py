@@ -22,11 +22,11 @@ from .support import Clock, keys_on, sign_in
 
 
 @pytest.fixture
-async def place(restaurants, tables, keys):
+async def place(restaurants, floor, keys):
     restaurant = await restaurants.add("bistro", "Bistro <b>Bold</b>", tables=0)
-    actor = Actor(restaurant["id"], "setup")
+    actor = Actor(restaurant["id"], "setup", "admin")
     for label, area in [("1", "Main room"), ("2", "Main room"), ("T1", "Terrace"), ("3", "Main room")]:
-        await tables.add_table(actor, label, 4, area)
+        await floor.add_table(actor, label, 4, area)
     _, admin = await keys.add("bistro", "admin")
     _, viewer = await keys.add("bistro", "wall", "viewer")
     return actor, admin, viewer
@@ -91,15 +91,17 @@ async def test_the_dashboard_is_rendered_on_the_server_grouped_by_area(client, p
     grid = cards(text)
     assert [card["text"].split()[0] for card in grid] == ["1", "2", "3", "T1"]
     assert all(card["id"] == f"table-{card['data-id']}" and card["data-status"] == "free" for card in grid)
-    assert grid[0]["buttons"] == ["Disable"]
+    assert grid[0]["buttons"] == ["1", "2", "3", "4", "Seat", "Disable"]  # seat 1..seats guests, or More
+    assert [card["data-place"] for card in grid] == ["Main room/1", "Main room/2", "Main room/4", "Terrace/3"]
+    assert 'href="/admin/floor"' in text  # an admin may edit the floor
     assert text.index(">Main room<") < text.index(">Terrace<")
     assert 'data-role="admin"' in text and 'data-version="4"' in text
     assert '<script src="/static/dashboard.js' in text and "<script>" not in text
 
 
-async def test_names_and_labels_are_escaped(client, place, tables):
+async def test_names_and_labels_are_escaped(client, place, floor):
     actor, admin, _ = place
-    await tables.add_table(actor, '<img src=x onerror=alert(1)>', 2, "<script>alert(2)</script>")
+    await floor.add_table(actor, '<img src=x onerror=alert(1)>', 2, "<script>alert(2)</script>")
     await sign_in(client, admin)
     text = await (await client.get("/admin/dashboard")).text()
     assert "<img src=x" not in text and "<script>alert" not in text and "<b>Bold</b>" not in text
@@ -218,17 +220,20 @@ def button_places(html: str) -> list[tuple[str, set[str]]]:
     return [(label, classes) for label, classes in parser.places if "card" in classes]
 
 
-async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, tables, db, settings):
+async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, tables, floor, db, settings):
     """The pushed card is the same for every dashboard, so the viewer's page hides its forms, Done included."""
     actor, _, viewer = place
     _, rows = await tables.list_tables(actor.restaurant_id)
-    tokens = await tables.qr_tokens(actor.restaurant_id)
+    tokens = await floor.qr_tokens(actor.restaurant_id)
     assert (await WaiterService(db, settings).request(tokens[rows[0]["id"]], "call_waiter")).ok
     await sign_in(client, viewer)
     text = await (await client.get("/admin/dashboard")).text()
     assert 'data-role="viewer"' in text
     calling = cards(text)[0]
-    assert calling["data-requests"] == "1" and calling["buttons"] == ["Done", "Close", "Move"]
+    assert calling["data-requests"] == "1"
+    # Set and Save: the party's size and its note
+    assert calling["buttons"] == ["Done", "Close", "Move", "Join", "Set", "Save"]
+    assert 'href="/admin/floor"' not in text  # nor a way to the floor editor
     css = await (await client.get("/static/dashboard.css")).text()
     hidden = re.search(r'body\[data-role="viewer"\] ([^{]+)\{ display: none; \}', css)
     assert hidden is not None
@@ -276,27 +281,27 @@ def qr_addresses(html: str) -> list[str]:
     ("192.168.1.20", "", "maitre.lan:8080", "http://maitre.lan:8080"),  # the address the printing tablet used
 ])
 async def test_the_qr_sheet_encodes_the_address_the_tablet_used(
-        aiohttp_client, settings, place, tables, host, public_url, host_header, expected):
+        aiohttp_client, settings, place, floor, host, public_url, host_header, expected):
     actor, admin, _ = place
     client = await aiohttp_client(create_app(dataclasses.replace(settings, host=host, public_url=public_url)))
     await sign_in(client, admin)
     response = await client.get("/admin/tables/qr", headers={"Host": host_header} if host_header else None)
     assert response.status == 200
-    tokens = await tables.qr_tokens(actor.restaurant_id)
+    tokens = await floor.qr_tokens(actor.restaurant_id)
     base = expected.format(port=client.port)
     text = await response.text()
     assert sorted(qr_addresses(text)) == sorted(f"{base}/t/{token}" for token in tokens.values())
     assert ("phones cannot reach it" in text) == ("127.0.0.1" in base)  # printed from the box itself: say so
 
 
-async def test_behind_a_trusted_proxy_the_qr_sheet_encodes_the_address_the_proxy_names(proxied, place, tables):
+async def test_behind_a_trusted_proxy_the_qr_sheet_encodes_the_address_the_proxy_names(proxied, place, floor):
     actor, admin, _ = place
     behind = {"X-Forwarded-For": "192.168.1.31", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "maitre.lan"}
     signed = await proxied.post("/admin/login", data={"key": admin}, allow_redirects=False,
                                 headers={**behind, "Origin": "https://maitre.lan"})
     cookie = SimpleCookie(signed.headers["Set-Cookie"])[SIGN_IN_COOKIE].value  # Secure: sent by hand over http
     response = await proxied.get("/admin/tables/qr", headers={**behind, "Cookie": f"{SIGN_IN_COOKIE}={cookie}"})
-    tokens = await tables.qr_tokens(actor.restaurant_id)
+    tokens = await floor.qr_tokens(actor.restaurant_id)
     assert sorted(qr_addresses(await response.text())) == sorted(f"https://maitre.lan/t/{t}" for t in tokens.values())
 
 

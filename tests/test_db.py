@@ -50,10 +50,10 @@ async def test_upgrade_from_every_earlier_version(tmp_path, start, settings):
             assert [r["slug"] for r in await restaurants.all()] == ["old"]
         # the upgraded database works for every operation
         added = await restaurants.add("new", "New Place", tables=2)
-        actor = Actor(added["id"], "test")
+        actor = Actor(added["id"], "test", "admin")
         tables = TableService(db, settings)
         _, rows = await tables.list_tables(actor.restaurant_id)
-        assert (await tables.seat_party(actor, rows[0]["id"])).ok
+        assert (await tables.seat_table(actor, rows[0]["id"])).ok
         assert (await tables.move_table(actor, rows[0]["id"], rows[1]["id"])).ok
     finally:
         await db.close()
@@ -83,6 +83,115 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch
     assert names == {"one"}
 
 
+def fill_at_migration_3(conn: sqlite3.Connection) -> None:
+    """A restaurant as version 3 kept it: tables, a party seated, one gone, a guest's call, the audit trail."""
+    now = utc_now()
+    conn.execute("INSERT INTO restaurant (id, slug, name, version, created_at) VALUES (7, 'old', 'Old Place', 4, ?)",
+                 (now,))
+    conn.executemany(
+        "INSERT INTO dining_table (id, restaurant_id, label, seats, area, sort_order, enabled, qr_token, seated_at)"
+        " VALUES (?, 7, ?, ?, ?, ?, ?, ?, ?)",
+        [(11, "1", 4, "Main room", 1, 1, "token-of-table-one-xx", now),
+         (12, "2", 2, "Main room", 2, 1, "token-of-table-two-xx", now),
+         (13, "Bar", 6, "Terrace", 3, 0, "token-of-the-bar-xxxx", None)])
+    conn.execute("INSERT INTO table_session (id, table_id, state, guest_count, opened_at, last_activity_at)"
+                 " VALUES (21, 11, 'active', 3, ?, ?)", (now, now))
+    conn.execute("INSERT INTO table_session (id, table_id, state, guest_count, opened_at, last_activity_at, closed_at)"
+                 " VALUES (22, 12, 'closed', 2, ?, ?, ?)", (now, now, now))
+    conn.execute("INSERT INTO waiter_request (id, table_id, kind, created_at) VALUES (31, 11, 'ask_for_bill', ?)",
+                 (now,))
+    conn.executemany(
+        "INSERT INTO audit_event (restaurant_id, version, action, table_ids, actor, at, before, after)"
+        " VALUES (7, ?, ?, ?, 'old admin', ?, '[]', '[]')",
+        [(1, "open_session", "[11]", now), (2, "open_session", "[12]", now), (3, "close_table", "[12]", now),
+         (4, "ask_for_bill", "[11]", now)])
+
+
+KEPT = {  # table: the columns migration 3 had
+    "restaurant": "id, slug, name, version, created_at",
+    "dining_table": "id, restaurant_id, label, seats, area, sort_order, enabled, qr_token, seated_at",
+    "table_session": "id, table_id, state, guest_count, opened_at, last_activity_at, closed_at",
+    "waiter_request": "id, table_id, kind, created_at, resolved_at, resolved_by",
+    "audit_event": "id, restaurant_id, version, action, table_ids, actor, at, before, after",
+}
+
+
+def everything(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
+    return {name: [tuple(row) for row in conn.execute(f"SELECT {columns} FROM {name} ORDER BY id")]
+            for name, columns in KEPT.items()}
+
+
+async def test_upgrading_from_migration_3_keeps_every_row(tmp_path, settings):
+    path = str(tmp_path / "at-3.db")
+    conn = configure(sqlite3.connect(path, isolation_level=None))
+    try:
+        assert migrate(conn, target=3) == 3
+        fill_at_migration_3(conn)
+        kept = everything(conn)
+        assert migrate(conn) == latest_version() >= 4
+        assert everything(conn) == kept
+        assert pragma(conn, "foreign_keys") == 1  # off while migrating, on again afterwards
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert pragma(conn, "integrity_check") == "ok"
+        # the new columns start empty: no table removed, no note, no table joined to a party
+        assert conn.execute("SELECT count(*) FROM dining_table WHERE removed_at IS NOT NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM table_session WHERE note IS NOT NULL OR joined_to IS NOT NULL"
+                            ).fetchone()[0] == 0
+    finally:
+        conn.close()
+
+    db = await Database.open(path)
+    try:
+        version, rows = await TableService(db, settings).list_tables(7)
+    finally:
+        await db.close()
+    assert version == 4
+    assert [(r["id"], r["number"], r["status"]) for r in rows] == [
+        (11, "1", "occupied"), (12, "2", "free"), (13, "Bar", "disabled")]
+    assert rows[0]["session"]["id"] == 21 and rows[0]["session"]["guest_count"] == 3
+    assert rows[0]["session"]["tables"] == [{"id": 11, "number": "1"}]
+    assert [(r["id"], r["kind"]) for r in rows[0]["requests"]] == [(31, "ask_for_bill")]
+
+
+def test_after_the_upgrade_a_removed_tables_label_can_be_reused(tmp_path):
+    conn = configure(sqlite3.connect(str(tmp_path / "at-3.db"), isolation_level=None))
+    try:
+        migrate(conn, target=3)
+        fill_at_migration_3(conn)
+        migrate(conn)
+        add = "INSERT INTO dining_table (restaurant_id, label, qr_token) VALUES (7, ?, ?)"
+        conn.execute("UPDATE dining_table SET removed_at = ? WHERE id = 12", (utc_now(),))
+        conn.execute(add, ("2", "token-of-the-new-two-x"))
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed: dining_table.restaurant_id, "
+                                                         "dining_table.label"):
+            conn.execute(add, ("1", "token-of-another-one-x"))
+        # the removed table keeps its history
+        assert [tuple(row) for row in conn.execute("SELECT id FROM table_session WHERE table_id = 12")] == [(22,)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        conn.close()
+
+
+def test_a_migration_that_breaks_a_reference_is_refused(tmp_path, monkeypatch):
+    scripts = tmp_path / "migrations"
+    scripts.mkdir()
+    (scripts / "0001_parent.sql").write_text(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n"
+        "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));\n"
+        "INSERT INTO parent VALUES (1);\nINSERT INTO child VALUES (1, 1);")
+    (scripts / "0002_orphan.sql").write_text("DELETE FROM parent;")
+    monkeypatch.setattr("app.db.MIGRATIONS_DIR", scripts)
+    conn = sqlite3.connect(str(tmp_path / "m.db"), isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="migration 2 leaves a broken reference in child"):
+            migrate(conn)
+        assert pragma(conn, "user_version") == 1
+        assert conn.execute("SELECT count(*) FROM parent").fetchone()[0] == 1
+        assert pragma(conn, "foreign_keys") == 1
+    finally:
+        conn.close()
+
+
 def test_statements_keep_triggers_whole():
     script = """
     CREATE TABLE a (x); -- a comment; with a semicolon
@@ -99,10 +208,10 @@ def test_statements_keep_triggers_whole():
 async def test_data_survives_closing_and_reopening(db_path, settings):
     db = await Database.open(db_path)
     restaurant = await RestaurantService(db, settings).add("kept", "Kept", tables=3)
-    actor = Actor(restaurant["id"], "test")
+    actor = Actor(restaurant["id"], "test", "admin")
     tables = TableService(db, settings)
     _, rows = await tables.list_tables(actor.restaurant_id)
-    opened = await tables.seat_party(actor, rows[0]["id"], 2)
+    opened = await tables.seat_table(actor, rows[0]["id"], 2)
     await tables.disable_table(actor, rows[1]["id"])
     await db.close()
 
@@ -118,7 +227,7 @@ async def test_data_survives_closing_and_reopening(db_path, settings):
 
 async def test_the_database_refuses_a_second_active_session(tables, bistro, db_path):
     _, rows = await tables.list_tables(bistro.restaurant_id)
-    assert (await tables.seat_party(bistro, rows[0]["id"])).ok
+    assert (await tables.seat_table(bistro, rows[0]["id"])).ok
     conn = sqlite3.connect(db_path)
     try:
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
@@ -141,7 +250,7 @@ async def test_a_failed_write_rolls_back_everything_it_did(db: Database, tables,
     assert "Half done" not in names
     # the writer connection is still usable afterwards
     _, rows = await tables.list_tables(bistro.restaurant_id)
-    assert (await tables.seat_party(bistro, rows[0]["id"])).ok
+    assert (await tables.seat_table(bistro, rows[0]["id"])).ok
 
 
 async def test_aiosqlite_still_has_the_private_names_db_py_relies_on(db_path):

@@ -10,9 +10,11 @@ import os
 import sqlite3
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from app import STATIC_DIR, create_app
 from app.db import Database
@@ -96,7 +98,7 @@ async def test_racing_tablets_keep_every_invariant(aiohttp_client, settings, db,
     place = await make_place(db, settings, "busy", 12)
     ids = [place.ids[str(n)] for n in range(1, 13)]
     for table_id in ids[:6]:
-        await tables.seat_party(place.actor, table_id, 2)
+        await tables.seat_table(place.actor, table_id, 2)
     client = await aiohttp_client(create_app(dataclasses.replace(settings, max_connections_per_key=8)))
     tablets = [await client.ws_connect(f"{SOCKET}?token={place.admin}") for _ in range(8)]
     views = []
@@ -158,39 +160,78 @@ XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(2)>', "'><svg on
 
 
 async def test_names_labels_and_areas_are_escaped_in_every_page_and_fragment(aiohttp_client, settings, db,
-                                                                              restaurants, tables, keys):
+                                                                              restaurants, tables, floor, keys):
     restaurant = await restaurants.add("xss", XSS[0][:80], tables=0)
-    actor = Actor(restaurant["id"], "setup")
+    actor = Actor(restaurant["id"], "setup", "admin")
     for n, payload in enumerate(XSS):
-        result = await tables.add_table(actor, payload[:40], 2, XSS[(n + 1) % len(XSS)][:40])
+        result = await floor.add_table(actor, payload[:40], 2, XSS[(n + 1) % len(XSS)][:40])
         assert result.ok, result
     _, rows = await tables.list_tables(actor.restaurant_id)
-    await tables.seat_party(actor, rows[0]["id"], 2)
-    await tables.seat_party(actor, rows[1]["id"], 2)  # so that its move page lists the other tables
+    await tables.seat_table(actor, rows[0]["id"], 2)
+    await tables.seat_table(actor, rows[1]["id"], 2)  # so that its move and join pages list the other tables
     _, admin = await keys.add("xss")
     client = await aiohttp_client(create_app(settings))
     auth = {"Authorization": f"Bearer {admin}"}
-    tokens = await tables.qr_tokens(actor.restaurant_id)
+    tokens = await floor.qr_tokens(actor.restaurant_id)
     await signed_in(client, admin)
     ws = await client.ws_connect(f"{SOCKET}?token={admin}")
     snapshot = await receive(ws)
     await ws.send_json({"action": "close_table", "table_id": rows[0]["id"]})
     pushed = await receive(ws)
+    assert (await receive(ws))["type"] == "ack"
+    note = " ".join(XSS)  # a party's note is typed by the staff: every payload at once (137 characters)
+    await ws.send_json({"action": "set_note", "table_id": rows[1]["id"], "note": note})
+    noted = await receive(ws)
+    assert (await receive(ws))["type"] == "ack"
+    assert noted["table"]["session"]["note"] == note  # the table dict carries it as text, as typed
     pages = {
         "dashboard": await (await client.get("/admin/dashboard")).text(),
         "grid": await (await client.get("/admin/tables", headers=auth)).text(),
         "qr": await (await client.get("/admin/tables/qr")).text(),
         "guest": await (await client.get(f"/t/{tokens[rows[1]['id']]}")).text(),
         "move": await (await client.get(f"/admin/tables/{rows[1]['id']}/move", allow_redirects=False)).text(),
+        "join": await (await client.get(f"/admin/tables/{rows[1]['id']}/join", allow_redirects=False)).text(),
+        "floor": await (await client.get("/admin/floor", allow_redirects=False)).text(),
         "toast": await (await client.post(f"/admin/table/{rows[2]['id']}/close", headers=auth)).text(),
         "snapshot": snapshot["html"],
         "push": pushed["html"],
+        "noted": noted["html"],
     }
     for name, html in pages.items():
-        for marker in ("<script>alert", "<img src=x", "<svg onload", "onerror=alert(2)>"):
+        for marker in ("<script>alert", "<img src=x", "<svg onload", "onerror=alert(2)>", "</textarea>"):
             assert marker not in html, f"{marker!r} unescaped in the {name}"
     assert len(cards(pages["dashboard"])) == len(XSS)
-    assert pages["move"].count('name="target"') == len(XSS) - 1  # the move page itself: every other table is free
+    # the move and join pages themselves: every other table is free
+    assert pages["move"].count('name="to_table_id"') == len(XSS) - 1
+    assert pages["join"].count('name="with_table_id"') == len(XSS) - 1
+    # shown, escaped: the note on the dashboard's card and the pushed one; every label and area on the floor page
+    for html in (pages["dashboard"], pages["noted"]):
+        (card,) = [card for card in cards(html) if card["id"] == f"table-{rows[1]['id']}"]
+        assert note in card["text"]
+        assert f'<p class="party-note">{escape(note)}</p>' in html
+    assert [item for item in list_items(pages["floor"]) if item.startswith("floor-")] == [
+        f"floor-{row['id']}" for row in rows]
+    for n, payload in enumerate(XSS):
+        assert f'name="label" value="{escape(payload)}"' in pages["floor"]
+        assert f'name="area" value="{escape(XSS[(n + 1) % len(XSS)])}"' in pages["floor"]
+
+
+class _ListItems(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "li":
+            self.ids.append(dict(attrs).get("id") or "")
+
+
+def list_items(html: str) -> list[str]:
+    """The id of every list item in `html`, in order."""
+    parser = _ListItems()
+    parser.feed(html)
+    parser.close()
+    return parser.ids
 
 
 @pytest.mark.parametrize("path", [

@@ -51,7 +51,7 @@ async def test_the_demo_restaurant(restaurants: RestaurantService, tables: Table
     occupied = [r for r in rows if r["status"] == "occupied"]
     assert len({r["session"]["last_active"] for r in occupied}) == 4  # idle for different lengths of time
     # the demo works like any restaurant
-    actor = Actor(demo["id"], "test")
+    actor = Actor(demo["id"], "test", "admin")
     assert (await tables.close_table(actor, occupied[0]["id"])).ok
 
 
@@ -89,13 +89,13 @@ async def test_bad_restaurant_settings_are_refused(restaurants: RestaurantServic
 
 
 async def test_the_log_says_which_restaurants_were_configured_since_an_event(
-        restaurants: RestaurantService, tables: TableService, db: Database, settings: Settings):
+        restaurants: RestaurantService, floor, db: Database, settings: Settings):
     own = await restaurants.add("own", "Own Ways", tables=1)
     other = await restaurants.add("other", "Other")
     start = await db.read(last_event)
     assert await db.read(restaurants_configured_after, start) == (start, [])
     await restaurants.configure("own", name="Own Ways Bistro")
-    await tables.add_table(Actor(own["id"], "cli"), "2", 4, "Main room")  # a table's change is not a configuration
+    await floor.add_table(Actor(own["id"], "cli", "admin"), "2", 4, "Main room")  # a table change is no configuration
     await restaurants.configure("other", idle_warning_minutes=5, idle_alert_minutes=10)
     await restaurants.configure("own", idle_alert_minutes=60)
     newest, configured = await db.read(restaurants_configured_after, start)

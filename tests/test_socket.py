@@ -20,6 +20,7 @@ from app import create_app
 from app.auth import KeyService
 from app.db import Database
 from app.limits import TokenBucket
+from app.services.floor import FloorService
 from app.services.tables import TableService
 from app.typedefs import api_keys_key, hub_key, tables_key
 from app.web import socket as socket_handler
@@ -68,7 +69,7 @@ async def test_the_snapshot_names_the_restaurant_as_it_is_now(client, bistro_pla
 
 async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, bistro_place, tables):
     table_id = bistro_place.ids["2"]
-    await tables.seat_party(bistro_place.actor, table_id, 2)  # version 7
+    await tables.seat_table(bistro_place.actor, table_id, 2)  # version 7
     sender, snapshot = await dashboard(client, bistro_place.admin)
     watcher, _ = await dashboard(client, bistro_place.viewer)
     assert snapshot["version"] == 7
@@ -79,14 +80,14 @@ async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, b
     assert update["table"]["id"] == table_id and update["table"]["status"] == "free"
     (card,) = cards(update["html"])
     assert card["id"] == f"table-{table_id}" and card["data-status"] == "free"
-    assert card["buttons"] == ["Restore", "Disable"]
+    assert card["buttons"] == ["1", "2", "3", "4", "Seat", "Restore", "Disable"]  # seat 1..4 or More; restore
     assert await receive(sender) == {"type": "ack", "ref": "a1", "version": 8}
     assert await receive(watcher) == update
     await quiet(watcher)
 
 
 async def test_a_move_pushes_both_tables_in_order(client, bistro_place, tables):
-    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 4)
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 4)
     ws, snapshot = await dashboard(client, bistro_place.admin)
     start = snapshot["version"]
     await ws.send_json({"action": "move_table", "from_table_id": bistro_place.ids["1"],
@@ -97,6 +98,148 @@ async def test_a_move_pushes_both_tables_in_order(client, bistro_place, tables):
     assert (second["version"], second["table"]["id"], second["table"]["status"]) == (
         start + 2, bistro_place.ids["5"], "occupied")
     assert ack == {"type": "ack", "ref": 7, "version": start + 2}
+
+
+async def test_seating_over_the_socket_with_and_without_a_guest_count(client, bistro_place):
+    sender, snapshot = await dashboard(client, bistro_place.admin)
+    watcher, _ = await dashboard(client, bistro_place.viewer)
+    start = snapshot["version"]
+    await sender.send_json({"action": "seat_table", "table_id": bistro_place.ids["1"], "guest_count": 3, "ref": 1})
+    seated = await receive(sender)
+    assert (seated["version"], seated["table"]["status"], seated["table"]["session"]["guest_count"]) == (
+        start + 1, "occupied", 3)
+    assert cards(seated["html"])[0]["buttons"][:3] == ["Close", "Move", "Join"]
+    assert await receive(sender) == {"type": "ack", "ref": 1, "version": start + 1}
+    assert await receive(watcher) == seated
+    await sender.send_json({"action": "seat_table", "table_id": bistro_place.ids["2"], "ref": 2})
+    assert (await receive(sender))["table"]["session"]["guest_count"] == 4  # as many as it seats
+    assert await receive(sender) == {"type": "ack", "ref": 2, "version": start + 2}
+
+
+@pytest.mark.parametrize("guest_count", ["3", 0, 100, 2.5, True, None])
+async def test_the_socket_takes_a_guest_count_only_as_a_whole_number_1_to_99(client, bistro_place, guest_count):
+    ws, snapshot = await dashboard(client, bistro_place.admin)
+    action = "set_guest_count" if guest_count is None else "seat_table"  # a party's size must be said
+    if action == "set_guest_count":
+        await ws.send_json({"action": "seat_table", "table_id": bistro_place.ids["1"]})
+        await receive(ws), await receive(ws)
+    reply = await answer_to(ws, {"action": action, "table_id": bistro_place.ids["1"], "guest_count": guest_count,
+                                 "ref": "g"})
+    assert (reply["type"], reply["code"], reply["ref"]) == ("error", "invalid_guest_count", "g")
+    assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}  # no update came with the refusal
+
+
+async def test_a_viewers_socket_may_not_seat_or_change_a_party(client, bistro_place, tables):
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 2)
+    one, two = bistro_place.ids["1"], bistro_place.ids["2"]
+    ws, _ = await dashboard(client, bistro_place.viewer)
+    for message in [{"action": "seat_table", "table_id": two, "guest_count": 2},
+                    {"action": "set_guest_count", "table_id": one, "guest_count": 5},
+                    {"action": "set_note", "table_id": one, "note": "hi"},
+                    {"action": "join_tables", "table_id": one, "with_table_id": two},
+                    {"action": "split_table", "table_id": one}]:
+        reply = await answer_to(ws, {**message, "ref": "v"})
+        assert (reply["code"], reply["ref"]) == ("forbidden", "v"), message
+    _, rows = await tables.list_tables(bistro_place.actor.restaurant_id)
+    assert (rows[0]["session"]["guest_count"], rows[0]["session"]["note"], rows[1]["status"]) == (2, None, "free")
+
+
+async def test_the_party_size_and_note_over_the_socket(client, bistro_place, tables):
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 2)
+    sender, snapshot = await dashboard(client, bistro_place.admin)
+    watcher, _ = await dashboard(client, bistro_place.viewer)
+    start = snapshot["version"]
+    await sender.send_json({"action": "set_guest_count", "table_id": bistro_place.ids["1"], "guest_count": 6})
+    sized = await receive(sender)
+    assert (sized["version"], sized["table"]["session"]["guest_count"]) == (start + 1, 6)
+    assert "6 guests" in cards(sized["html"])[0]["text"]
+    assert (await receive(sender))["version"] == start + 1 and await receive(watcher) == sized
+
+    note = "<script>alert(1)</script> & birthday"
+    await sender.send_json({"action": "set_note", "table_id": bistro_place.ids["1"], "note": note, "ref": "n"})
+    noted = await receive(sender)
+    assert noted["table"]["session"]["note"] == note  # the table dict carries the text as typed
+    assert "<script>" not in noted["html"]
+    assert '<p class="party-note">&lt;script&gt;alert(1)&lt;/script&gt; &amp; birthday</p>' in noted["html"]
+    assert note in cards(noted["html"])[0]["text"]  # and the card shows it, as text
+    assert await receive(sender) == {"type": "ack", "ref": "n", "version": start + 2}
+    assert await receive(watcher) == noted
+    for bad in ["x" * 141, "two\nlines", 42]:
+        reply = await answer_to(sender, {"action": "set_note", "table_id": bistro_place.ids["1"], "note": bad})
+        assert reply["code"] == "invalid_note"
+    await quiet(watcher)
+
+
+async def test_join_and_split_push_one_update_per_changed_table(client, bistro_place, tables):
+    one, two, three = (bistro_place.ids[label] for label in ("1", "2", "3"))
+    await tables.seat_table(bistro_place.actor, one, 6)
+    sender, snapshot = await dashboard(client, bistro_place.admin)
+    watcher, _ = await dashboard(client, bistro_place.viewer)
+    start = snapshot["version"]
+
+    await sender.send_json({"action": "join_tables", "table_id": one, "with_table_id": two, "ref": "j"})
+    joined = [await receive(sender), await receive(sender)]
+    assert [(m["type"], m["version"], m["table"]["id"]) for m in joined] == [
+        ("table_update", start + 1, one), ("table_update", start + 2, two)]
+    party = joined[0]["table"]["session"]
+    assert joined[1]["table"]["session"] == party and party["tables"] == [{"id": one, "number": "1"},
+                                                                         {"id": two, "number": "2"}]
+    assert await receive(sender) == {"type": "ack", "ref": "j", "version": start + 2}
+    assert [await receive(watcher), await receive(watcher)] == joined
+
+    # from the joined table, a third: the party's tables, then the new one
+    await sender.send_json({"action": "join_tables", "table_id": two, "with_table_id": three, "ref": "j2"})
+    third = [await receive(sender) for _ in range(3)]
+    assert [(m["version"], m["table"]["id"]) for m in third] == [(start + 3, one), (start + 4, two),
+                                                                 (start + 5, three)]
+    assert all(m["table"]["session"]["id"] == party["id"] for m in third)
+    assert await receive(sender) == {"type": "ack", "ref": "j2", "version": start + 5}
+
+    await sender.send_json({"action": "split_table", "table_id": two, "ref": "s"})
+    split = [await receive(sender) for _ in range(3)]
+    assert [m["version"] for m in split] == [start + 6, start + 7, start + 8]
+    after = {m["table"]["id"]: m["table"] for m in split}
+    assert after[two]["status"] == "free" and after[two]["session"] is None
+    assert after[one]["session"]["tables"] == after[three]["session"]["tables"] == [
+        {"id": one, "number": "1"}, {"id": three, "number": "3"}]
+    assert await receive(sender) == {"type": "ack", "ref": "s", "version": start + 8}
+    assert [(await receive(watcher))["version"] for _ in range(6)] == list(range(start + 3, start + 9))
+    await quiet(watcher)
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ({"action": "join_tables", "table_id": "BISTRO:1", "with_table_id": "BISTRO:1"}, "same_table"),
+    ({"action": "join_tables", "table_id": "BISTRO:2", "with_table_id": "BISTRO:3"}, "no_active_session"),
+    ({"action": "join_tables", "table_id": "BISTRO:1", "with_table_id": "BISTRO:4"}, "target_unavailable"),
+    ({"action": "join_tables", "table_id": "BISTRO:1"}, "invalid_action"),
+    ({"action": "split_table", "table_id": "BISTRO:1"}, "not_joined"),
+    ({"action": "split_table", "table_id": "BISTRO:2"}, "no_active_session"),
+    ({"action": "set_note", "table_id": "BISTRO:2", "note": "hi"}, "no_active_session"),
+])
+async def test_party_refusals_on_the_socket(client, bistro_place, tables, message, code):
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 2)
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["4"], 2)
+    message = {k: bistro_place.ids[v.split(":")[1]] if isinstance(v, str) and ":" in v else v
+               for k, v in message.items()}
+    ws, _ = await dashboard(client, bistro_place.admin)
+    reply = await answer_to(ws, {**message, "ref": "p"})
+    assert (reply["type"], reply["code"], reply["ref"]) == ("error", code, "p")
+    assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}
+
+
+async def test_a_joined_party_moves_to_one_table_and_releases_the_others(client, bistro_place, tables):
+    one, two, five = (bistro_place.ids[label] for label in ("1", "2", "5"))
+    await tables.seat_table(bistro_place.actor, one, 6)
+    await tables.join_tables(bistro_place.actor, one, two)
+    ws, snapshot = await dashboard(client, bistro_place.admin)
+    start = snapshot["version"]
+    await ws.send_json({"action": "move_table", "from_table_id": two, "to_table_id": five, "ref": "m"})
+    moved = [await receive(ws) for _ in range(3)]  # from, the party's other table, to
+    assert [(m["version"], m["table"]["id"], m["table"]["status"]) for m in moved] == [
+        (start + 1, two, "free"), (start + 2, one, "free"), (start + 3, five, "occupied")]
+    assert moved[2]["table"]["session"]["tables"] == [{"id": five, "number": "5"}]
+    assert moved[2]["table"]["session"]["guest_count"] == 6
+    assert await receive(ws) == {"type": "ack", "ref": "m", "version": start + 3}
 
 
 @pytest.mark.parametrize(("message", "code"), [
@@ -166,7 +309,7 @@ async def test_a_binary_frame_is_refused_politely(client, bistro_place):
 
 
 async def test_a_viewer_may_watch_but_not_act(client, bistro_place, tables):
-    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"])
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"])
     ws, _ = await dashboard(client, bistro_place.viewer)
     reply = await answer_to(ws, {"action": "close_table", "table_id": bistro_place.ids["1"], "ref": "v"})
     assert (reply["code"], reply["ref"]) == ("forbidden", "v")
@@ -408,8 +551,8 @@ async def test_changes_written_by_another_process_reach_the_dashboards(client, b
     ws, snapshot = await dashboard(client, bistro_place.admin)
     other = await Database.open(db_path)  # what the command line holds
     try:
-        added = await TableService(other, settings).add_table(bistro_place.actor, "Terrace 1", 2, "Terrace")
-        await TableService(other, settings).seat_party(bistro_place.actor, bistro_place.ids["3"], 2)
+        added = await FloorService(other, settings).add_table(bistro_place.actor, "Terrace 1", 2, "Terrace")
+        await TableService(other, settings).seat_table(bistro_place.actor, bistro_place.ids["3"], 2)
     finally:
         await other.close()
     started = time.monotonic()

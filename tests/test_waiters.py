@@ -18,8 +18,8 @@ def waiters(db, settings) -> WaiterService:
     return WaiterService(db, settings)
 
 
-async def token_of(tables, place: Place, label: str) -> str:
-    return (await tables.qr_tokens(place.actor.restaurant_id))[place.ids[label]]
+async def token_of(floor, place: Place, label: str) -> str:
+    return (await floor.qr_tokens(place.actor.restaurant_id))[place.ids[label]]
 
 
 def audit(db_path: str) -> list[tuple[str, str]]:
@@ -34,8 +34,9 @@ def audit(db_path: str) -> list[tuple[str, str]]:
 # -- the service ----------------------------------------------------------------------------------
 
 
-async def test_a_call_at_a_free_table_seats_a_party_and_shows_on_the_table(waiters, tables, bistro_place, db_path):
-    token = await token_of(tables, bistro_place, "2")
+async def test_a_call_at_a_free_table_seats_a_party_and_shows_on_the_table(floor, waiters, tables, bistro_place,
+                                                                          db_path):
+    token = await token_of(floor, bistro_place, "2")
     result = await waiters.request(token, "call_waiter")
     assert result.ok and result.restaurant_id == bistro_place.actor.restaurant_id
     (table,) = result.tables
@@ -49,20 +50,20 @@ async def test_a_call_at_a_free_table_seats_a_party_and_shows_on_the_table(waite
     assert audit(db_path) == [("call_waiter", "guest")]
 
 
-async def test_a_call_at_an_occupied_table_joins_its_party_and_counts_as_activity(
-        waiters, tables, bistro_place, db_path):
-    opened = (await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 3)).tables[0]["session"]
+async def test_a_call_at_an_occupied_table_joins_its_party_and_counts_as_activity(floor, waiters, tables,
+                                                                                  bistro_place, db_path):
+    opened = (await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 3)).tables[0]["session"]
     conn = sqlite3.connect(db_path)
     with conn:
         conn.execute("UPDATE table_session SET last_activity_at = '2020-01-01T00:00:00.000Z'")
     conn.close()
-    result = await waiters.request(await token_of(tables, bistro_place, "1"), "ask_for_bill")
+    result = await waiters.request(await token_of(floor, bistro_place, "1"), "ask_for_bill")
     session = result.tables[0]["session"]
     assert session["id"] == opened["id"] and session["guest_count"] == 3 and session["last_active"] > "2026"
 
 
-async def test_the_same_request_twice_is_refused_not_counted_twice(waiters, tables, bistro_place):
-    token = await token_of(tables, bistro_place, "1")
+async def test_the_same_request_twice_is_refused_not_counted_twice(floor, waiters, tables, bistro_place):
+    token = await token_of(floor, bistro_place, "1")
     assert (await waiters.request(token, "call_waiter")).ok
     again = await waiters.request(token, "call_waiter")
     assert not again.ok and again.code == "request_already_pending"
@@ -75,39 +76,39 @@ async def test_the_same_request_twice_is_refused_not_counted_twice(waiters, tabl
     ("not-a-token-at-all", "call_waiter", "table_not_found"),
     ("REAL", "dance", "invalid_kind"),
 ])
-async def test_bad_guest_requests(waiters, tables, bistro_place, token, kind, code):
+async def test_bad_guest_requests(floor, waiters, tables, bistro_place, token, kind, code):
     if token == "REAL":
-        token = await token_of(tables, bistro_place, "1")
+        token = await token_of(floor, bistro_place, "1")
     result = await waiters.request(token, kind)
     assert not result.ok and result.code == code
 
 
-async def test_a_disabled_table_takes_no_calls(waiters, tables, bistro_place):
+async def test_a_disabled_table_takes_no_calls(floor, waiters, tables, bistro_place):
     await tables.disable_table(bistro_place.actor, bistro_place.ids["3"])
-    result = await waiters.request(await token_of(tables, bistro_place, "3"), "call_waiter")
+    result = await waiters.request(await token_of(floor, bistro_place, "3"), "call_waiter")
     assert not result.ok and result.code == "table_disabled"
     _, rows = await tables.list_tables(bistro_place.actor.restaurant_id)
     assert rows[2]["status"] == "disabled" and rows[2]["session"] is None
 
 
-async def test_resolving_a_request(waiters, tables, bistro_place, cafe_place, db_path):
-    call = await waiters.request(await token_of(tables, bistro_place, "1"), "call_waiter")
+async def test_resolving_a_request(floor, waiters, tables, bistro_place, cafe_place, db_path):
+    call = await waiters.request(await token_of(floor, bistro_place, "1"), "call_waiter")
     request_id = call.tables[0]["requests"][0]["id"]
     other = await waiters.resolve(cafe_place.actor, request_id)
     assert not other.ok and other.code == "request_not_found"  # another restaurant's: not found
-    done = await waiters.resolve(Actor(bistro_place.actor.restaurant_id, "floor tablet"), request_id)
+    done = await waiters.resolve(Actor(bistro_place.actor.restaurant_id, "floor tablet", "admin"), request_id)
     assert done.ok and done.tables[0]["requests"] == []
     assert done.announcements == ({"type": "waiter_request_resolved", "request_id": request_id,
                                    "table_id": bistro_place.ids["1"]},)
     again = await waiters.resolve(bistro_place.actor, request_id)
     assert not again.ok and again.code == "request_not_found"
     assert audit(db_path)[-1] == ("resolve_waiter_request", "floor tablet")
-    guest = await waiters.guest_table(await token_of(tables, bistro_place, "1"))
+    guest = await waiters.guest_table(await token_of(floor, bistro_place, "1"))
     assert guest.answered and guest.pending == ()
 
 
-async def test_closing_resolves_and_moving_takes_the_calls_along(waiters, tables, bistro_place, db_path):
-    await waiters.request(await token_of(tables, bistro_place, "1"), "ask_for_bill")
+async def test_closing_resolves_and_moving_takes_the_calls_along(floor, waiters, tables, bistro_place, db_path):
+    await waiters.request(await token_of(floor, bistro_place, "1"), "ask_for_bill")
     moved = await tables.move_table(bistro_place.actor, bistro_place.ids["1"], bistro_place.ids["4"])
     source, target = moved.tables
     assert source["requests"] == [] and [r["kind"] for r in target["requests"]] == ["ask_for_bill"]
@@ -116,14 +117,14 @@ async def test_closing_resolves_and_moving_takes_the_calls_along(waiters, tables
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT resolved_by FROM waiter_request").fetchall() == [("table closed",)]
     conn.close()
-    guest = await waiters.guest_table(await token_of(tables, bistro_place, "4"))
+    guest = await waiters.guest_table(await token_of(floor, bistro_place, "4"))
     assert not guest.answered  # closed with the table: not "a waiter is on the way"
 
 
-async def test_rotating_the_code_retires_the_printed_one(waiters, tables, bistro_place):
-    old = await token_of(tables, bistro_place, "2")
-    assert (await tables.rotate_qr(bistro_place.actor, bistro_place.ids["2"])).ok
-    new = await token_of(tables, bistro_place, "2")
+async def test_rotating_the_code_retires_the_printed_one(floor, waiters, tables, bistro_place):
+    old = await token_of(floor, bistro_place, "2")
+    assert (await floor.rotate_qr(bistro_place.actor, bistro_place.ids["2"])).ok
+    new = await token_of(floor, bistro_place, "2")
     assert new != old and len(new) >= 22
     assert await waiters.guest_table(old) is None
     assert (await waiters.request(old, "call_waiter")).code == "table_not_found"
@@ -133,8 +134,8 @@ async def test_rotating_the_code_retires_the_printed_one(waiters, tables, bistro
 # -- the guest's page -----------------------------------------------------------------------------
 
 
-async def test_the_guest_page_calls_and_the_dashboards_hear_at_once(client, tables, bistro_place):
-    token = await token_of(tables, bistro_place, "2")
+async def test_the_guest_page_calls_and_the_dashboards_hear_at_once(floor, client, tables, bistro_place):
+    token = await token_of(floor, bistro_place, "2")
     ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.viewer}")
     await receive(ws)
     page = await client.get(f"/t/{token}")
@@ -152,8 +153,8 @@ async def test_the_guest_page_calls_and_the_dashboards_hear_at_once(client, tabl
     assert "The staff have your call" in followed
 
 
-async def test_resolving_from_the_dashboard_socket(client, tables, waiters, bistro_place):
-    result = await waiters.request(await token_of(tables, bistro_place, "1"), "call_waiter")
+async def test_resolving_from_the_dashboard_socket(floor, client, tables, waiters, bistro_place):
+    result = await waiters.request(await token_of(floor, bistro_place, "1"), "call_waiter")
     request_id = result.tables[0]["requests"][0]["id"]
     ws = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}")
     snapshot = await receive(ws)
@@ -171,31 +172,31 @@ async def test_resolving_from_the_dashboard_socket(client, tables, waiters, bist
     assert (await receive(viewer))["code"] == "forbidden"
 
 
-async def test_resolving_without_the_script(client, tables, waiters, bistro_place):
-    result = await waiters.request(await token_of(tables, bistro_place, "1"), "ask_for_bill")
+async def test_resolving_without_the_script(floor, client, tables, waiters, bistro_place):
+    result = await waiters.request(await token_of(floor, bistro_place, "1"), "ask_for_bill")
     request_id = result.tables[0]["requests"][0]["id"]
     await signed_in(client, bistro_place.admin)
     page = await (await client.get("/admin/dashboard")).text()
-    assert "Waiting for the staff" in page and "Table 1: bill asked for" in page
+    assert "Waiting for the staff" in page and "Table 1: ✎ Bill asked for" in page
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     response = await client.post(f"/admin/request/{request_id}/resolve", data={"csrf_token": csrf, "back": "dashboard"})
     text = await response.text()
-    assert "Table 1: seen to." in text and "Table 1: bill asked for" not in text
+    assert "Table 1: seen to." in text and "Bill asked for" not in text  # neither in the list nor on the card
 
 
-async def test_unknown_codes_and_disabled_tables(client, tables, bistro_place):
+async def test_unknown_codes_and_disabled_tables(floor, client, tables, bistro_place):
     missing = await client.get("/t/nothing-like-a-real-token")
     assert missing.status == 404 and "not known here" in await missing.text()
     assert (await client.post("/t/nothing-like-a-real-token/call_waiter")).status == 404
-    assert (await client.post(f"/t/{await token_of(tables, bistro_place, '1')}/order_champagne")).status == 404
+    assert (await client.post(f"/t/{await token_of(floor, bistro_place, '1')}/order_champagne")).status == 404
     await tables.disable_table(bistro_place.actor, bistro_place.ids["3"])
-    disabled = await client.get(f"/t/{await token_of(tables, bistro_place, '3')}")
+    disabled = await client.get(f"/t/{await token_of(floor, bistro_place, '3')}")
     assert disabled.status == 200 and "not available right now" in await disabled.text()
     assert "Call a waiter" not in await disabled.text()
 
 
-async def test_guest_calls_are_rate_limited_per_table_and_per_address(client, tables, bistro_place):
-    one, two = await token_of(tables, bistro_place, "1"), await token_of(tables, bistro_place, "2")
+async def test_guest_calls_are_rate_limited_per_table_and_per_address(floor, client, tables, bistro_place):
+    one, two = await token_of(floor, bistro_place, "1"), await token_of(floor, bistro_place, "2")
     outcomes = []
     for kind in ["call_waiter", "ask_for_bill"] * 3:
         response = await client.post(f"/t/{one}/{kind}", allow_redirects=False)
@@ -208,19 +209,19 @@ async def test_guest_calls_are_rate_limited_per_table_and_per_address(client, ta
     assert any("rate_limited" in location for location in limited)
 
 
-async def test_the_printable_qr_codes(client, tables, bistro_place):
+async def test_the_printable_qr_codes(floor, client, tables, bistro_place):
     await signed_in(client, bistro_place.viewer)
     response = await client.get("/admin/tables/qr")
     text = await response.text()
     assert response.status == 200 and text.count("<svg") == len(bistro_place.ids) and "Table 4" in text
     for label in ("1", "4"):
-        assert f"{origin(client)}/t/{await token_of(tables, bistro_place, label)}" in text  # the SVG's title
+        assert f"{origin(client)}/t/{await token_of(floor, bistro_place, label)}" in text  # the SVG's title
     client.session.cookie_jar.clear()
     assert (await client.get("/admin/tables/qr", allow_redirects=False)).status == 303
 
 
-async def test_behind_the_proxy_each_phone_has_its_own_allowance_at_a_table(proxied, tables, bistro_place):
-    one = await token_of(tables, bistro_place, "1")
+async def test_behind_the_proxy_each_phone_has_its_own_allowance_at_a_table(floor, proxied, tables, bistro_place):
+    one = await token_of(floor, bistro_place, "1")
 
     async def tap(phone: str, kind: str) -> str:
         response = await proxied.post(f"/t/{one}/{kind}", allow_redirects=False,

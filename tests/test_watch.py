@@ -39,7 +39,7 @@ async def test_what_was_configured_before_the_start_is_not_pushed_again(
     await restaurants.configure("bistro", name="Old News")
     client = await aiohttp_client(create_app(settings))
     ws, _ = await dashboard(client, bistro_place.admin)
-    await tables.seat_party(bistro_place.actor, bistro_place.ids["1"], 2)  # the watcher looks at the log again
+    await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 2)  # the watcher looks at the log again
     assert (await receive(ws, timeout=WAIT))["type"] == "table_update"
     await restaurants.configure("bistro", name="Fresh")
     assert await receive(ws, timeout=WAIT) == restaurant_update("Fresh", 20, 40)  # and not "Old News" before it

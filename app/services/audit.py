@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from .table_view import Table
+from .table_view import Removed, Table
 
 if TYPE_CHECKING:  # core builds on this module, not the other way round
     from .core import Actor
@@ -29,7 +29,7 @@ class Event(TypedDict):
     action: str
     actor: str
     at: str
-    tables: list[Table]
+    tables: list[Table | Removed]
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,18 @@ class TableUpdate:
     """One changed table as a dashboard shows it, numbered with the restaurant's version."""
 
     version: int
-    table: Table
+    table: Table | Removed
 
 
-def numbered(version: int, tables: Sequence[Table]) -> list[TableUpdate]:
+def numbered(version: int, tables: Sequence[Table | Removed]) -> list[TableUpdate]:
     """The updates of a change that brought the restaurant to `version`: one version per table, in order."""
     first = version - len(tables) + 1
     return [TableUpdate(first + offset, table) for offset, table in enumerate(tables)]
 
 
 def record_change(
-    conn: sqlite3.Connection, actor: Actor, action: str, at: str, before: list[Table | None], after: list[Table]
+    conn: sqlite3.Connection, actor: Actor, action: str, at: str, before: list[Table | None],
+    after: list[Table | Removed],
 ) -> tuple[int, list[TableUpdate]]:
     """Bump the restaurant's version once per table in `after` and write the event: the new version, the updates."""
     (version,) = conn.execute(

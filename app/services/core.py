@@ -9,6 +9,7 @@ back and `Service.attempt` hands the caller a `Result.error` instead.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,15 +18,33 @@ from typing import Any
 from ..db import Database, utc_now
 from ..settings import Settings
 from .audit import TableUpdate, record_change
-from .table_view import RestoreWindow, Table, restore_window, table_dict, table_row
+from .table_view import Removed, RestoreWindow, Table, restore_window, table_dict, table_row
+
+# What each role may do. A service says what its operations need (`Service.needs`); the unit of
+# work refuses an actor whose role does not have it, whichever road the operation came by.
+CHANGE_TABLES = "change_tables"  # seat, close, move, restore, join, the party's size and note, calls seen to
+EDIT_FLOOR = "edit_floor"  # add, rename, resize, reorder and remove tables; new QR codes
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({CHANGE_TABLES, EDIT_FLOOR}),
+    "viewer": frozenset(),
+    "guest": frozenset(),  # a guest's calls are their own road (WaiterService.request), not a permission
+}
+REFUSALS = {
+    CHANGE_TABLES: "This key may watch the tables but not change them.",
+    EDIT_FLOOR: "Only an admin key may edit the floor.",
+}
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who performs an operation, and the one restaurant it may touch."""
+    """Who performs an operation, with which role, and the one restaurant it may touch."""
 
     restaurant_id: int
     name: str  # an API key's label, "cli" or "guest"
+    role: str  # admin, viewer or guest (see PERMISSIONS)
+
+    def may(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,7 @@ class Result:
         return cls(ok=False, code=code, detail=detail)
 
     @property
-    def tables(self) -> list[Table]:
+    def tables(self) -> list[Table | Removed]:
         return [update.table for update in self.updates]
 
 
@@ -68,6 +87,7 @@ class UnitOfWork:
         self.now = now
         self.window = restore_window(conn, actor.restaurant_id, default_window, now)
         self.before: dict[int, Table] = {}
+        self.removed: set[int] = set()
 
     def row(self, table_id: int, missing: str = "table_not_found") -> sqlite3.Row:
         """The table's current row; first reads are kept as the audit's 'before'."""
@@ -77,16 +97,38 @@ class UnitOfWork:
         self.before.setdefault(table_id, table_dict(row, self.window))
         return row
 
+    def party(self, row: sqlite3.Row) -> list[int]:
+        """The ids of every table the row's party sits at (its own first), each read as 'before'."""
+        ids = [table["id"] for table in json.loads(row["party_tables"])]
+        for table_id in ids:
+            self.row(table_id)
+        return ids
+
+    def remove(self, table_id: int) -> None:
+        """The table leaves the floor: its history stays, and the change records it as removed."""
+        self.conn.execute("UPDATE dining_table SET removed_at = ? WHERE id = ?", (self.now, table_id))
+        self.removed.add(table_id)
+
     def changed(self, action: str, *table_ids: int) -> Result:
         """Record the change to these tables (audit event, version) and return it as a Result."""
         before = [self.before.get(table_id) for table_id in table_ids]
-        after = [table_dict(self.row(table_id), self.window) for table_id in table_ids]
+        after = [self._after(table_id) for table_id in table_ids]
         version, updates = record_change(self.conn, self.actor, action, self.now, before, after)
         return Result(ok=True, updates=tuple(updates), version=version, restaurant_id=self.actor.restaurant_id)
 
+    def _after(self, table_id: int) -> Table | Removed:
+        if table_id in self.removed:
+            return {"id": table_id, "number": self.before[table_id]["number"], "removed": True}
+        return table_dict(self.row(table_id), self.window)
+
 
 class Service:
-    """The plumbing every service shares: the database, the settings, the clock, and running an operation."""
+    """The plumbing every service shares: the database, the settings, the clock, and running an operation.
+
+    `needs` is the permission every operation of the service asks of its actor.
+    """
+
+    needs = CHANGE_TABLES
 
     def __init__(self, db: Database, settings: Settings, clock: Callable[[], str] = utc_now) -> None:
         self.db = db
@@ -98,7 +140,12 @@ class Service:
         return UnitOfWork(conn, actor, self.clock(), self.settings.restore_window_minutes)
 
     async def run(self, actor: Actor, operation: Callable[..., Result], *args: Any) -> Result:
-        """`operation(unit, *args)` in one write transaction; a business error comes back as a Result."""
+        """`operation(unit, *args)` in one write transaction; a business error comes back as a Result.
+
+        An actor whose role lacks the service's permission is refused (`forbidden`) before any transaction.
+        """
+        if not actor.may(self.needs):
+            return Result.error("forbidden", REFUSALS[self.needs])
         return await self.attempt(self._in_unit, actor, operation, args)
 
     async def attempt(self, write: Callable[..., Result], *args: Any) -> Result:

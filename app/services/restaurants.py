@@ -17,7 +17,8 @@ from ..db import format_time, parse_time
 from ..settings import Settings
 from .audit import record_event
 from .core import Actor, Service, ServiceError
-from .tables import DEFAULT_AREA, insert_table, seat
+from .floor import DEFAULT_AREA, insert_table
+from .tables import seat
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEMO_SLUG = "demo"
@@ -85,7 +86,7 @@ class RestaurantService(Service):
         restaurant_id = _insert_restaurant(conn, slug, name, self.clock())
         ids = [insert_table(conn, restaurant_id, str(n), 4, DEFAULT_AREA) for n in range(1, tables + 1)]
         if ids:
-            self.unit(conn, Actor(restaurant_id, actor)).changed("add_restaurant", *ids)
+            self.unit(conn, Actor(restaurant_id, actor, "admin")).changed("add_restaurant", *ids)
         return dict(find_restaurant(conn, slug))
 
     def _configure(self, conn: sqlite3.Connection, slug: str, actor: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +105,8 @@ class RestaurantService(Service):
         for name, value in changes.items():
             conn.execute(f"UPDATE restaurant SET {name} = ? WHERE id = ?", (value, before["id"]))
         after = dict(find_restaurant(conn, slug))
-        record_event(conn, Actor(before["id"], actor), "configure_restaurant", self.clock(), after["version"], [],
-                     before, after)
+        record_event(conn, Actor(before["id"], actor, "admin"), "configure_restaurant", self.clock(),
+                     after["version"], [], before, after)
         return after
 
     def _add_demo(self, conn: sqlite3.Connection) -> dict[str, Any]:
@@ -113,7 +114,7 @@ class RestaurantService(Service):
         layout = [(str(n), 2 if n in (1, 2) else 4, DEFAULT_AREA) for n in range(1, 9)]
         layout += [(f"T{n}", 4, "Terrace") for n in range(1, 5)]
         ids = {label: insert_table(conn, restaurant_id, label, seats, area) for label, seats, area in layout}
-        unit = self.unit(conn, Actor(restaurant_id, "demo"))
+        unit = self.unit(conn, Actor(restaurant_id, "demo", "admin"))
         now = parse_time(unit.now)
 
         def ago(minutes: int) -> str:
@@ -131,7 +132,7 @@ def _list_restaurants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT r.id, r.slug, r.name, r.version, count(t.id) AS tables,"
         " r.restore_window_minutes, r.idle_warning_minutes, r.idle_alert_minutes"
-        " FROM restaurant AS r LEFT JOIN dining_table AS t ON t.restaurant_id = r.id"
+        " FROM restaurant AS r LEFT JOIN dining_table AS t ON t.restaurant_id = r.id AND t.removed_at IS NULL"
         " GROUP BY r.id ORDER BY r.slug"
     )
     return [dict(row) for row in rows]

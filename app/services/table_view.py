@@ -15,21 +15,36 @@ from typing import TypedDict
 
 from ..db import format_time, parse_time
 
+# `seat` is the session at this table; `party` is the party it belongs to: the same session, or for a
+# table joined to a party, the session of the party's own table (which holds the guests, note and times).
 TABLE_QUERY = """
-SELECT t.id, t.label, t.seats, t.area, t.enabled, t.seated_at,
-       s.id AS party_id, s.guest_count, s.opened_at, s.last_activity_at,
+SELECT t.id, t.label, t.seats, t.area, t.sort_order, t.enabled, t.seated_at,
+       party.id AS party_id, party.table_id AS party_table_id, party.guest_count, party.note,
+       party.opened_at, party.last_activity_at,
+       (SELECT json_group_array(json_object('id', j.id, 'number', j.label))
+        FROM (SELECT pt.id, pt.label FROM table_session AS ps JOIN dining_table AS pt ON pt.id = ps.table_id
+              WHERE ps.state = 'active' AND (ps.id = party.id OR ps.joined_to = party.id)
+              ORDER BY ps.joined_to IS NOT NULL, ps.id) AS j) AS party_tables,
        last.id AS last_party_id, last.closed_at AS last_closed_at,
        (SELECT json_group_array(json_object('id', r.id, 'kind', r.kind, 'since', r.created_at))
         FROM (SELECT id, kind, created_at FROM waiter_request
               WHERE table_id = t.id AND resolved_at IS NULL ORDER BY id) AS r) AS requests
 FROM dining_table AS t
-LEFT JOIN table_session AS s ON s.table_id = t.id AND s.state = 'active'
+LEFT JOIN table_session AS seat ON seat.table_id = t.id AND seat.state = 'active'
+LEFT JOIN table_session AS party ON party.id = coalesce(seat.joined_to, seat.id)
 LEFT JOIN table_session AS last ON last.id = (
     SELECT id FROM table_session WHERE table_id = t.id AND state = 'closed'
     ORDER BY closed_at DESC, id DESC LIMIT 1)
-WHERE t.restaurant_id = :restaurant_id {where}
+WHERE t.restaurant_id = :restaurant_id AND t.removed_at IS NULL {where}
 ORDER BY t.sort_order, t.id
 """
+
+
+class TableRef(TypedDict):
+    """A table named in another table's card: a joined party's tables."""
+
+    id: int
+    number: str
 
 
 class Party(TypedDict):
@@ -39,6 +54,9 @@ class Party(TypedDict):
     opened_at: str
     last_active: str
     guest_count: int | None
+    note: str | None
+    # every table the party sits at, its own first, then those joined to it in the order they were
+    tables: list[TableRef]
 
 
 class WaiterRequest(TypedDict):
@@ -54,11 +72,20 @@ class Table(TypedDict):
     number: str
     seats: int
     area: str
+    position: int  # the grid's order: tables sort by position (then id)
     status: str  # free, occupied or disabled
     session: Party | None
     restorable: bool
     restorable_until: str | None
     requests: list[WaiterRequest]
+
+
+class Removed(TypedDict):
+    """A table that left the floor, as a change records it (the last thing said of it)."""
+
+    id: int
+    number: str
+    removed: bool  # always true
 
 
 def table_status(row: sqlite3.Row) -> str:
@@ -108,6 +135,8 @@ def table_dict(row: sqlite3.Row, window: RestoreWindow) -> Table:
             "opened_at": row["opened_at"],
             "last_active": row["last_activity_at"],
             "guest_count": row["guest_count"],
+            "note": row["note"],
+            "tables": json.loads(row["party_tables"]),
         }
     until = window.restorable_until(row)
     return {
@@ -115,6 +144,7 @@ def table_dict(row: sqlite3.Row, window: RestoreWindow) -> Table:
         "number": row["label"],
         "seats": row["seats"],
         "area": row["area"],
+        "position": row["sort_order"],
         "status": table_status(row),
         "session": party,
         "restorable": until is not None,

@@ -1,51 +1,31 @@
-"""The table operations: seat a party, close, disable, enable, restore, move; adding tables and their QR codes.
+"""The party at a table: seat it, size it, note it, join and split tables, close, restore, move; disable and enable.
 
 Each operation is a function of a `UnitOfWork` (see core.py): one write transaction that
 returns a `Result`; a business error rolls it back and comes back as `Result.error(code,
 detail)`. Every operation is scoped to the actor's restaurant: a table of another
 restaurant is simply not found.
+
+A party may sit at several tables pushed together: its own table, and tables joined to it
+(each a session pointing at the party's, see migration 0004). Whatever changes the party
+(its size, its note, closing it) changes every card it sits at, so all of them are updated.
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
+import unicodedata
+from typing import Any
 
 from .audit import Event, events_after
 from .core import Actor, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, all_tables, table_status
 
-DEFAULT_AREA = "Main room"
-
-
-def new_qr_token() -> str:
-    """An unguessable token for a table's guest page (144 bits)."""
-    return secrets.token_urlsafe(18)
-
-
-def insert_table(conn: sqlite3.Connection, restaurant_id: int, label: str, seats: int, area: str) -> int:
-    """Add a table at the end of the restaurant's order; validates what a person typed."""
-    label, area = label.strip(), area.strip()
-    if not 1 <= len(label) <= 40:
-        raise ServiceError("invalid_label", "A table label must be 1 to 40 characters long.")
-    if not 1 <= len(area) <= 40:
-        raise ServiceError("invalid_area", "An area name must be 1 to 40 characters long.")
-    if not 1 <= seats <= 100:
-        raise ServiceError("invalid_seats", "A table must have between 1 and 100 seats.")
-    if conn.execute(
-        "SELECT 1 FROM dining_table WHERE restaurant_id = ? AND label = ?", (restaurant_id, label)
-    ).fetchone():
-        raise ServiceError("label_taken", f"There is already a table {label}.")
-    return conn.execute(
-        "INSERT INTO dining_table (restaurant_id, label, seats, area, sort_order, qr_token)"
-        " VALUES (?, ?, ?, ?, (SELECT coalesce(max(sort_order), 0) + 1 FROM dining_table WHERE restaurant_id = ?), ?)"
-        " RETURNING id",
-        (restaurant_id, label, seats, area, restaurant_id, new_qr_token()),
-    ).fetchone()[0]
+MAX_GUESTS = 99
+NOTE_AT_MOST = 140
 
 
 class TableService(Service):
-    """The only code that changes tables. Knows nothing of HTTP, sockets or HTML."""
+    """The only code that changes who sits where. Knows nothing of HTTP, sockets or HTML."""
 
     async def list_tables(self, restaurant_id: int) -> tuple[int, list[Table]]:
         """The restaurant's version and all its tables, read in one snapshot."""
@@ -61,21 +41,27 @@ class TableService(Service):
         """The restaurant's version and its table changes after `since`, oldest first, a page at a time."""
         return await self.db.read(events_after, restaurant_id, since)
 
-    async def qr_tokens(self, restaurant_id: int) -> dict[int, str]:
-        """Each table's guest-page token, by table id (for the printed codes and the command line)."""
-        return await self.db.read(_qr_tokens, restaurant_id)
+    async def seat_table(self, actor: Actor, table_id: int, guest_count: Any = None) -> Result:
+        """A party sits down at a free table: `guest_count` of them (the table's seats if not said)."""
+        return await self.run(actor, _seat_table, table_id, guest_count)
 
-    async def add_table(self, actor: Actor, label: str, seats: int = 4, area: str = DEFAULT_AREA) -> Result:
-        return await self.run(actor, _add_table, label, seats, area)
+    async def set_guest_count(self, actor: Actor, table_id: int, guest_count: Any) -> Result:
+        return await self.run(actor, _set_guest_count, table_id, guest_count)
 
-    async def rotate_qr(self, actor: Actor, table_id: int) -> Result:
-        """A new guest-page token for the table: printed codes of the old one stop working."""
-        return await self.run(actor, _rotate_qr, table_id)
+    async def set_note(self, actor: Actor, table_id: int, note: Any) -> Result:
+        """The party's note, shown on its cards (up to 140 characters; empty clears it)."""
+        return await self.run(actor, _set_note, table_id, note)
 
-    async def seat_party(self, actor: Actor, table_id: int, guest_count: int | None = None) -> Result:
-        return await self.run(actor, _seat_party, table_id, guest_count)
+    async def join_tables(self, actor: Actor, table_id: int, with_table_id: int) -> Result:
+        """Push a free table to the party at `table_id`: the party now sits at both."""
+        return await self.run(actor, _join, table_id, with_table_id)
+
+    async def split_table(self, actor: Actor, table_id: int) -> Result:
+        """Release a table joined to a party: it is free again, the party stays at the others."""
+        return await self.run(actor, _split, table_id)
 
     async def close_table(self, actor: Actor, table_id: int) -> Result:
+        """The party leaves: every table it sits at is free."""
         return await self.run(actor, _close, table_id)
 
     async def disable_table(self, actor: Actor, table_id: int) -> Result:
@@ -85,41 +71,132 @@ class TableService(Service):
         return await self.run(actor, _enable, table_id)
 
     async def restore_table(self, actor: Actor, table_id: int) -> Result:
+        """Undo a close made by mistake: the party is back at every table it sat at."""
         return await self.run(actor, _restore, table_id)
 
     async def move_table(self, actor: Actor, from_table_id: int, to_table_id: int) -> Result:
+        """The party moves to a free table; the tables joined to it are released."""
         return await self.run(actor, _move, from_table_id, to_table_id)
 
 
-def _qr_tokens(conn: sqlite3.Connection, restaurant_id: int) -> dict[int, str]:
-    rows = conn.execute("SELECT id, qr_token FROM dining_table WHERE restaurant_id = ?", (restaurant_id,))
-    return dict(rows.fetchall())
+def valid_guest_count(guest_count: Any) -> int:
+    if isinstance(guest_count, bool) or not isinstance(guest_count, int) or not 1 <= guest_count <= MAX_GUESTS:
+        raise ServiceError("invalid_guest_count", f"The number of guests must be between 1 and {MAX_GUESTS}.")
+    return guest_count
 
 
-def _add_table(tx: UnitOfWork, label: str, seats: int, area: str) -> Result:
-    table_id = insert_table(tx.conn, tx.actor.restaurant_id, label, seats, area)
-    return tx.changed("add_table", table_id)
+def valid_note(note: Any) -> str | None:
+    """The note as it is kept: stripped, None when empty; text of up to 140 characters, no control characters."""
+    if not isinstance(note, str):
+        raise ServiceError("invalid_note", "A note is text.")
+    note = note.strip()
+    if len(note) > NOTE_AT_MOST:
+        raise ServiceError("invalid_note", f"A note is at most {NOTE_AT_MOST} characters long.")
+    if any(unicodedata.category(character) == "Cc" for character in note):
+        raise ServiceError("invalid_note", "A note is one line of text, without control characters.")
+    return note or None
 
 
-def _rotate_qr(tx: UnitOfWork, table_id: int) -> Result:
-    tx.row(table_id)
-    tx.conn.execute("UPDATE dining_table SET qr_token = ? WHERE id = ?", (new_qr_token(), table_id))
-    return tx.changed("rotate_qr", table_id)
+def party_of(tx: UnitOfWork, table_id: int) -> tuple[sqlite3.Row, list[int]]:
+    """The table's row and every table of the party seated there; `no_active_session` if nobody is."""
+    row = tx.row(table_id)
+    if row["party_id"] is None:
+        raise ServiceError("no_active_session", f"Table {row['label']} has no guests.")
+    return row, tx.party(row)
+
+
+def _seat_table(tx: UnitOfWork, table_id: int, guest_count: Any) -> Result:
+    if guest_count is not None:
+        valid_guest_count(guest_count)
+    row = tx.row(table_id)
+    if not row["enabled"]:
+        raise ServiceError("table_disabled", f"Table {row['label']} is disabled.")
+    if row["party_id"] is not None:
+        raise ServiceError("table_occupied", f"Table {row['label']} already has guests.")
+    seat(tx, table_id, guest_count if guest_count is not None else min(row["seats"], MAX_GUESTS))
+    return tx.changed("seat_table", table_id)
+
+
+def seat(tx: UnitOfWork, table_id: int, guest_count: int | None, opened_at: str | None = None,
+         last_active: str | None = None) -> None:
+    """A party sits down at a free table (now, unless the demo says since when)."""
+    opened_at = opened_at or tx.now
+    tx.conn.execute(
+        "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at)"
+        " VALUES (?, 'active', ?, ?, ?)",
+        (table_id, guest_count, opened_at, last_active or opened_at),
+    )
+    tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened_at, table_id))
+
+
+def _set_guest_count(tx: UnitOfWork, table_id: int, guest_count: Any) -> Result:
+    valid_guest_count(guest_count)
+    row, tables = party_of(tx, table_id)
+    tx.conn.execute("UPDATE table_session SET guest_count = ? WHERE id = ?", (guest_count, row["party_id"]))
+    return tx.changed("set_guest_count", *tables)
+
+
+def _set_note(tx: UnitOfWork, table_id: int, note: Any) -> Result:
+    kept = valid_note(note)
+    row, tables = party_of(tx, table_id)
+    tx.conn.execute("UPDATE table_session SET note = ? WHERE id = ?", (kept, row["party_id"]))
+    return tx.changed("set_note", *tables)
+
+
+def _join(tx: UnitOfWork, table_id: int, with_table_id: int) -> Result:
+    if table_id == with_table_id:
+        raise ServiceError("same_table", "A table cannot be joined to itself.")
+    row, tables = party_of(tx, table_id)
+    other = tx.row(with_table_id)
+    if table_status(other) != "free":
+        raise ServiceError("target_unavailable", f"Table {other['label']} is {table_status(other)}.")
+    tx.conn.execute(
+        "INSERT INTO table_session (table_id, state, opened_at, last_activity_at, joined_to)"
+        " VALUES (?, 'active', ?, ?, ?)",
+        (with_table_id, tx.now, tx.now, row["party_id"]),
+    )
+    tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, with_table_id))
+    return tx.changed("join_tables", *tables, with_table_id)
+
+
+def _split(tx: UnitOfWork, table_id: int) -> Result:
+    row, tables = party_of(tx, table_id)
+    if row["party_table_id"] == table_id:
+        raise ServiceError("not_joined", f"Table {row['label']} is the party's own table; close or move it instead.")
+    tx.conn.execute("DELETE FROM table_session WHERE table_id = ? AND state = 'active'", (table_id,))
+    gather_calls(tx, [table_id], row["party_table_id"])
+    return tx.changed("split_table", table_id, *(other for other in tables if other != table_id))
+
+
+def gather_calls(tx: UnitOfWork, from_tables: list[int], to_table_id: int) -> None:
+    """The party's pending calls go with it to `to_table_id`; one already pending there of the same kind
+    stands for both."""
+    marks = ",".join("?" * len(from_tables))
+    tx.conn.execute(
+        f"UPDATE OR IGNORE waiter_request SET table_id = ? WHERE table_id IN ({marks}) AND resolved_at IS NULL",
+        (to_table_id, *from_tables))
+    tx.conn.execute(
+        f"UPDATE waiter_request SET resolved_at = ?, resolved_by = 'table closed'"
+        f" WHERE table_id IN ({marks}) AND table_id != ? AND resolved_at IS NULL",
+        (tx.now, *from_tables, to_table_id))
 
 
 def _close(tx: UnitOfWork, table_id: int) -> Result:
     row = tx.row(table_id)
     if row["party_id"] is None:
         raise ServiceError("no_active_session", f"Table {row['label']} has no guests to close.")
+    tables = tx.party(row)
     tx.conn.execute(
-        "UPDATE table_session SET state = 'closed', closed_at = ? WHERE id = ?", (tx.now, row["party_id"])
+        "UPDATE table_session SET state = 'closed', closed_at = ? WHERE (id = ? OR joined_to = ?) AND state = 'active'",
+        (tx.now, row["party_id"], row["party_id"]),
     )
+    marks = ",".join("?" * len(tables))
     tx.conn.execute(
-        "UPDATE waiter_request SET resolved_at = ?, resolved_by = 'table closed'"
-        " WHERE table_id = ? AND resolved_at IS NULL",
-        (tx.now, table_id),
+        f"UPDATE waiter_request SET resolved_at = ?, resolved_by = 'table closed'"
+        f" WHERE table_id IN ({marks}) AND resolved_at IS NULL",
+        (tx.now, *tables),
     )
-    return tx.changed("close_table", table_id)
+    return tx.changed("close_table", table_id, *(other for other in tables if other != table_id))
 
 
 def _disable(tx: UnitOfWork, table_id: int) -> Result:
@@ -148,11 +225,34 @@ def _restore(tx: UnitOfWork, table_id: int) -> Result:
         raise ServiceError("table_disabled", f"Table {row['label']} is disabled.")
     if tx.window.restorable_until(row) is None:
         raise ServiceError("no_session_to_restore", f"Table {row['label']} has no recently closed party to restore.")
-    tx.conn.execute(
-        "UPDATE table_session SET state = 'active', closed_at = NULL, last_activity_at = ? WHERE id = ?",
-        (tx.now, row["last_party_id"]),
-    )
-    return tx.changed("restore_table", table_id)
+    # the party closed here, and every table it sat at when it was closed (one close closes them all at
+    # once), but for a joined table removed from the floor since: the party comes back without it
+    sessions = tx.conn.execute(
+        "SELECT s.id, s.table_id, s.joined_to, s.closed_at, t.removed_at"
+        " FROM table_session AS party JOIN table_session AS s"
+        " ON (s.id = party.id OR s.joined_to = party.id) AND s.state = 'closed' AND s.closed_at = party.closed_at"
+        " JOIN dining_table AS t ON t.id = s.table_id"
+        " WHERE party.id = (SELECT coalesce(joined_to, id) FROM table_session WHERE id = ?)"
+        " ORDER BY s.joined_to IS NOT NULL, s.id",
+        (row["last_party_id"],),
+    ).fetchall()
+    party = sessions[0]
+    if party["joined_to"] is not None or party["removed_at"] is not None:
+        raise ServiceError("no_session_to_restore", "The party's own table has been removed from the floor.")
+    sessions = [s for s in sessions if s["removed_at"] is None]
+    tables = [table_id, *(s["table_id"] for s in sessions if s["table_id"] != table_id)]
+    for other_id in tables[1:]:
+        other = tx.row(other_id)
+        if table_status(other) == "occupied" or (other["seated_at"] or "") > party["closed_at"]:
+            raise ServiceError("table_occupied", f"Table {other['label']}, where the party also sat, "
+                               "has had guests since.")
+        if table_status(other) == "disabled":
+            raise ServiceError("table_disabled", f"Table {other['label']}, where the party also sat, is disabled.")
+    marks = ",".join("?" * len(sessions))
+    tx.conn.execute(f"UPDATE table_session SET state = 'active', closed_at = NULL WHERE id IN ({marks})",
+                    [s["id"] for s in sessions])
+    tx.conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, party["id"]))
+    return tx.changed("restore_table", *tables)
 
 
 def _move(tx: UnitOfWork, from_table_id: int, to_table_id: int) -> Result:
@@ -164,34 +264,10 @@ def _move(tx: UnitOfWork, from_table_id: int, to_table_id: int) -> Result:
         raise ServiceError("no_session_to_move", f"Table {source['label']} has no guests to move.")
     if table_status(target) != "free":
         raise ServiceError("target_unavailable", f"Table {target['label']} is {table_status(target)}.")
-    tx.conn.execute("UPDATE table_session SET table_id = ? WHERE id = ?", (to_table_id, source["party_id"]))
-    tx.conn.execute(  # the party's calls go with it
-        "UPDATE waiter_request SET table_id = ? WHERE table_id = ? AND resolved_at IS NULL",
-        (to_table_id, from_table_id),
-    )
+    tables = tx.party(source)
+    party_id = source["party_id"]
+    tx.conn.execute("DELETE FROM table_session WHERE joined_to = ? AND state = 'active'", (party_id,))
+    tx.conn.execute("UPDATE table_session SET table_id = ? WHERE id = ?", (to_table_id, party_id))
+    gather_calls(tx, tables, to_table_id)
     tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, to_table_id))
-    return tx.changed("move_table", from_table_id, to_table_id)
-
-
-def _seat_party(tx: UnitOfWork, table_id: int, guest_count: int | None) -> Result:
-    if guest_count is not None and not 1 <= guest_count <= 100:
-        raise ServiceError("invalid_guest_count", "The number of guests must be between 1 and 100.")
-    row = tx.row(table_id)
-    if not row["enabled"]:
-        raise ServiceError("table_disabled", f"Table {row['label']} is disabled.")
-    if row["party_id"] is not None:
-        raise ServiceError("table_occupied", f"Table {row['label']} already has guests.")
-    seat(tx, table_id, guest_count)
-    return tx.changed("open_session", table_id)  # the log's name for it since the first schema
-
-
-def seat(tx: UnitOfWork, table_id: int, guest_count: int | None, opened_at: str | None = None,
-         last_active: str | None = None) -> None:
-    """A party sits down at a free table (now, unless the demo says since when)."""
-    opened_at = opened_at or tx.now
-    tx.conn.execute(
-        "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at)"
-        " VALUES (?, 'active', ?, ?, ?)",
-        (table_id, guest_count, opened_at, last_active or opened_at),
-    )
-    tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened_at, table_id))
+    return tx.changed("move_table", from_table_id, *(t for t in tables if t != from_table_id), to_table_id)

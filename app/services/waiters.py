@@ -64,14 +64,16 @@ class WaiterService(Service):
         if found is None:
             raise ServiceError("table_not_found", "This table's code is not known here.")
         table_id, restaurant_id, _ = found
-        tx = self.unit(conn, Actor(restaurant_id, GUEST))
+        tx = self.unit(conn, Actor(restaurant_id, GUEST, "guest"))
         row = tx.row(table_id)
         if not row["enabled"]:
             raise ServiceError("table_disabled", "This table is not available right now.")
         if row["party_id"] is None:
             seat(tx, table_id, None)
-        else:
+            tables = [table_id]
+        else:  # the party's activity: every card it sits at shows it
             conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["party_id"]))
+            tables = [table_id, *(other for other in tx.party(row) if other != table_id)]
         if conn.execute("SELECT 1 FROM waiter_request WHERE table_id = ? AND kind = ? AND resolved_at IS NULL",
                         (table_id, kind)).fetchone():
             raise ServiceError("request_already_pending", "The staff already have your request; they are coming.")
@@ -79,7 +81,7 @@ class WaiterService(Service):
             "INSERT INTO waiter_request (table_id, kind, created_at) VALUES (?, ?, ?) RETURNING id",
             (table_id, kind, tx.now),
         ).fetchone()[0]
-        result = tx.changed(kind, table_id)
+        result = tx.changed(kind, *tables)
         table = result.tables[0]
         announcement = {"type": "waiter_request",
                         "request": {"id": request_id, "kind": kind, "since": tx.now, "table_id": table_id,
@@ -108,7 +110,7 @@ def _table_of(conn: sqlite3.Connection, token: str) -> tuple[int, int, str] | No
         return None
     row = conn.execute(
         "SELECT t.id, t.restaurant_id, r.name FROM dining_table AS t JOIN restaurant AS r ON r.id = t.restaurant_id"
-        " WHERE t.qr_token = ?",
+        " WHERE t.qr_token = ? AND t.removed_at IS NULL",
         (token,),
     ).fetchone()
     return (row[0], row[1], row[2]) if row else None

@@ -1,11 +1,12 @@
-"""The HTTP side: a table's changes, a waiter request seen to, and the read API.
+"""The HTTP side: every change of app/web/actions.py, and the read API.
 
-A table's changes answer at `/admin/tables/{id}/<verb>` (the page's no-script forms and
-its script's fallback) and, deprecated but kept for the old HTMX dashboards, at
-`/admin/table/{id}/<verb>`: the same handler, only the old paths add the deprecation
-headers. Each answers in three ways from one result: JSON for `Accept: application/json`;
-for our own no-script forms (which send `back=dashboard`) a redirect back to the
-dashboard with the result shown; otherwise the HTML toast the old dashboards swap in.
+A change answers at its path (`/admin/tables/{id}/<verb>` for a table's; the page's no-script
+forms and its script's fallback post there) and, for the five the old HTMX dashboards knew,
+deprecated but kept, at `/admin/table/{id}/<verb>`: the same handler, only the old paths add
+the deprecation headers. Each answers in three ways from one result: JSON for `Accept:
+application/json`; for our own no-script forms (which send `back=dashboard` or `back=floor`)
+a redirect back to that page with the result shown; otherwise the HTML toast the old
+dashboards swap in.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from ..auth import Principal
 from ..protocol import is_int
 from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
-from ..services.tables import TableService
-from ..typedefs import broadcast_key, request_limiter_key, tables_key, waiters_key
+from ..typedefs import broadcast_key, request_limiter_key, tables_key
 from .access import TABLE_ID, Refused, caller, read_form
+from .actions import Action, worded
 from .dashboard import remember_notice
-
-Operation = Callable[..., Awaitable[Result]]
 
 DEPRECATION = {
     "Deprecation": "@1795564800",  # 2026-11-25, when the live dashboard replaced them (RFC 9745)
@@ -35,19 +33,17 @@ DEPRECATION = {
 }
 VERSION = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²" too, which int() refuses
 NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found", "request_not_found"}
-BAD_INPUT = {"invalid_action", "same_table"}
-DONE = {
-    "close_table": "Table {0} closed.",
-    "disable_table": "Table {0} disabled.",
-    "enable_table": "Table {0} enabled.",
-    "restore_table": "Table {0} restored.",
-    "move_table": "Party moved from table {0} to table {1}.",
-}
+BAD_INPUT = {"invalid_action", "same_table", "invalid_guest_count", "invalid_note", "invalid_label", "invalid_seats",
+             "invalid_area", "invalid_position"}
+PAGES = {"dashboard", "floor"}  # where our own no-script forms come back to (`back=`)
+ALIASES = {"to_table_id": "target"}  # a move's target, as the old dashboards' forms name it
 
 
 def status_of(code: str) -> int:
     if code in NOT_FOUND:
         return 404
+    if code == "forbidden":
+        return 403
     return 422 if code in BAD_INPUT else 409
 
 
@@ -70,71 +66,64 @@ def parse_id(text: str | None, field: str, kind: str) -> int:
     return int(text)
 
 
-Perform = Callable[[web.Request, Any, Principal], Awaitable[Result]]
+def form_fields(request: web.Request, form: Any, action: Action) -> dict[str, Any]:
+    """The action's fields from the path and the form: ids checked as whole numbers, numbers made numbers
+    where they are digits (otherwise left as typed, for the service to refuse), an empty number left out."""
+    fields: dict[str, Any] = {}
+    for name in action.ids:
+        if name == action.ids[0] and "id" in request.match_info:
+            whose = ("The request", "a waiter request's") if name == "request_id" else ("The table", "a table")
+            fields[name] = parse_id(request.match_info["id"], *whose)
+            continue
+        text = form.get(name, form.get(ALIASES.get(name, name)))
+        fields[name] = parse_id(text if isinstance(text, str) else None, name, "a table")
+    for name in action.values:
+        value = form.get(name)
+        if name in action.numbers and isinstance(value, str):
+            value = int(value) if VERSION.fullmatch(value.strip()) else value.strip() or None
+        fields[name] = value
+    return fields
 
 
-async def change(request: web.Request, perform: Perform, done: Callable[[Result], str],
-                 headers: dict[str, str]) -> web.StreamResponse:
-    """One change over HTTP: who asks, may they, then the service, the push to the dashboards, and the answer.
-
-    `perform(request, form, principal)` reads the ids and calls the service; `done` words a success.
-    Our own no-script forms send `back=dashboard`: post, redirect, get, with the result shown there.
-    """
-    back = False
-    try:
-        form = await read_form(request)
-        back = form.get("back") == "dashboard"
-        principal = await caller(request, changing=True)
-        if not principal.may_act:
-            raise Refused("forbidden", "This key may watch the tables but not change them.", 403)
-        if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
-            raise Refused("rate_limited", "Too many requests; slow down.", 429)
-        result = await perform(request, form, principal)
-    except Refused as refused:
-        if back and refused.status == 401:
-            raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-        return answer(request, Result.error(refused.code, refused.detail), refused.status, headers, refused.status)
-    request.app[broadcast_key].result(principal.restaurant_id, result)
-    if result.ok:
-        result = dataclasses.replace(result, detail=done(result))
-    if back and principal.sign_in_id is not None:
-        remember_notice(request.app, principal.sign_in_id, result.detail or "")
-        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for(), headers=headers)
-    return answer(request, result, 200 if result.ok else status_of(result.code or ""), headers)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def table_change(action: str, operation: Operation, *, deprecated: bool = False
-                 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The handler of `POST /admin/tables/{id}/<verb>`, or with `deprecated` of the old `/admin/table/{id}/<verb>`.
+def action_handler(action: Action, *, deprecated: bool = False) -> Handler:
+    """The handler of `POST <action.path>`, or with `deprecated` of the old `/admin/table/{id}/<verb>`.
 
-    `action` is the socket's name for the change (`close_table`...), `operation` the service method doing it.
+    One change over HTTP: who asks, the fields, then the service (which says whether this key may),
+    the push to the dashboards, and the answer. Our own no-script forms send `back=dashboard` (or
+    `floor`): post, redirect, get, with the result shown there.
     """
     headers = DEPRECATION if deprecated else {}
 
-    async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
-        ids = [parse_id(request.match_info["id"], "The table", "a table")]
-        if action == "move_table":
-            target = form.get("target")
-            ids.append(parse_id(target if isinstance(target, str) else None, "target", "a table"))
-        return await operation(request.app[tables_key], principal.actor, *ids)
-
-    def done(result: Result) -> str:
-        return DONE[action].format(*(t["number"] for t in result.tables))
-
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await change(request, perform, done, headers)
+        back = None
+        try:
+            form = await read_form(request)
+            back = next((page for page in PAGES if form.get("back") == page), None)
+            principal = await caller(request, changing=True)
+            if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
+                raise Refused("rate_limited", "Too many requests; slow down.", 429)
+            result = await action.perform(request.app, principal.actor, form_fields(request, form, action))
+        except Refused as refused:
+            if back and refused.status == 401:
+                raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
+            return answer(request, Result.error(refused.code, refused.detail), refused.status, headers,
+                          refused.status)
+        request.app[broadcast_key].result(principal.restaurant_id, result)
+        if result.ok:
+            result = dataclasses.replace(result, detail=worded(action, result))
+        if back and principal.sign_in_id is not None:
+            remember_notice(request.app, principal.sign_in_id, result.detail or "")
+            raise web.HTTPSeeOther(request.app.router[back].url_for(), headers=headers)
+        status = 200 if result.ok else status_of(result.code or "")
+        # a refused key (403) or bad input (422: a label, a guest count...) keeps its status in the toast too;
+        # a table's refusal (same_table among them, as before) is a 200 toast (see answer)
+        kept = status in (403, 422) and result.code != "same_table"
+        return answer(request, result, status, headers, status if kept else 200)
 
     return handler
-
-
-async def resolve_request(request: web.Request) -> web.StreamResponse:
-    """`POST /admin/request/{id}/resolve`: a waiter request seen to (a card's Done button without the script)."""
-
-    async def perform(request: web.Request, form: Any, principal: Principal) -> Result:
-        request_id = parse_id(request.match_info["id"], "The request", "a waiter request's")
-        return await request.app[waiters_key].resolve(principal.actor, request_id)
-
-    return await change(request, perform, lambda result: f"Table {result.tables[0]['number']}: seen to.", {})
 
 
 def answer(request: web.Request, result: Result, status: int, headers: dict[str, str],
@@ -153,16 +142,6 @@ def answer(request: web.Request, result: Result, status: int, headers: dict[str,
         return web.json_response({"type": "ack", "version": result.version, "tables": result.tables},
                                  headers=headers)
     return json_error(Refused(result.code or "", result.detail or "", status), headers)
-
-
-# (verb in the path, the socket's action, the service method)
-TABLE_CHANGES: list[tuple[str, str, Operation]] = [
-    ("close", "close_table", TableService.close_table),
-    ("disable", "disable_table", TableService.disable_table),
-    ("enable", "enable_table", TableService.enable_table),
-    ("restore", "restore_table", TableService.restore_table),
-    ("move", "move_table", TableService.move_table),
-]
 
 
 async def tables(request: web.Request) -> web.Response:

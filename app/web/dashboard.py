@@ -1,4 +1,5 @@
-"""Signing in and out, the dashboard page, the grid fragment for polling, and the no-script move page.
+"""Signing in and out, the dashboard page, the grid fragment for polling, the no-script move and join
+pages, and the floor editor.
 
 The dashboard is rendered whole on the server, so it works without a script: every card
 button is a form posting to `/admin/tables/{id}/<verb>` (app/web/api.py), which comes back
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,9 +22,10 @@ from aiohttp import web
 
 from ..auth import SIGN_IN_COOKIE, Principal
 from ..db import utc_now
+from ..services.core import EDIT_FLOOR, REFUSALS
 from ..services.restaurants import restaurant_view
 from ..services.table_view import Table
-from ..typedefs import api_keys_key, notices_key, restaurants_key, settings_key, tables_key
+from ..typedefs import api_keys_key, floor_key, notices_key, restaurants_key, settings_key, tables_key
 from .access import (
     TABLE_ID,
     Refused,
@@ -143,22 +146,55 @@ async def grid(request: web.Request) -> web.Response:
     return response
 
 
-async def move_page(request: web.Request) -> web.Response:
-    """`GET /admin/tables/{id}/move`: where the party can go, for a tablet without the script."""
-    if not TABLE_ID.fullmatch(request.match_info["id"]):
-        raise web.HTTPNotFound(text="There is no such table.")
+PICKS = {  # the no-script pages where a free table is picked: the action's heading and its target's field
+    "move_table": ("Move table {0} to…", "to_table_id"),
+    "join_tables": ("Join a free table to table {0}'s party", "with_table_id"),
+}
+
+
+def pick_page(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`GET /admin/tables/{id}/move` or `/join`: the free tables the party can go to, for a tablet without the
+    script; each is a form posting the change."""
+    heading, field = PICKS[action]
+
+    async def handler(request: web.Request) -> web.Response:
+        if not TABLE_ID.fullmatch(request.match_info["id"]):
+            raise web.HTTPNotFound(text="There is no such table.")
+        principal = await signed_in_or_login(request)
+        _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+        source = next((t for t in tables if str(t["id"]) == request.match_info["id"]), None)
+        if source is None or source["status"] != "occupied":
+            if principal.sign_in_id is not None:
+                remember_notice(request.app, principal.sign_in_id,
+                                "That table has no guests." if source else "There is no such table.")
+            raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+        return page(request, "pick.html", {
+            "action": action,
+            "heading": heading.format(source["number"]),
+            "field": field,
+            "source": source,
+            "targets": [t for t in tables if t["status"] == "free"],
+            "csrf": sign_in_csrf(request),
+        })
+
+    return handler
+
+
+async def floor(request: web.Request) -> web.Response:
+    """`GET /admin/floor`: edit the floor plan (admins): each table's label, seats, area and place; add, remove."""
     principal = await signed_in_or_login(request)
-    _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
-    source = next((t for t in tables if str(t["id"]) == request.match_info["id"]), None)
-    if source is None or source["status"] != "occupied":
+    if not principal.actor.may(EDIT_FLOOR):
         if principal.sign_in_id is not None:
-            remember_notice(request.app, principal.sign_in_id,
-                            "That table has no guests to move." if source else "There is no such table.")
+            remember_notice(request.app, principal.sign_in_id, REFUSALS[EDIT_FLOOR])
         raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
-    return page(request, "move.html", {
-        "source": source,
-        "targets": [t for t in tables if t["status"] == "free"],
+    restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
+    _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
+    return page(request, "floor.html", {
+        "restaurant": restaurant,
+        "tables": tables,
+        "areas": sorted({t["area"] for t in tables}),
         "csrf": sign_in_csrf(request),
+        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
     })
 
 
@@ -168,7 +204,7 @@ async def qr_codes(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
-    tokens = await request.app[tables_key].qr_tokens(principal.restaurant_id)
+    tokens = await request.app[floor_key].qr_tokens(principal.restaurant_id)
     origin = f"{request.scheme}://{request.host}"  # the tablet's way in (behind a proxy, as the proxy names it)
     base = settings.guest_base(origin)
     codes = [{"table": table, "svg": qr_svg(f"{base}/t/{tokens[table['id']]}")} for table in tables]

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from .access import TABLE_ID
-from .api import TABLE_CHANGES
+from .actions import ACTIONS, Action
 
 
 def ref(schema: str) -> dict[str, str]:
@@ -21,24 +21,34 @@ def ref(schema: str) -> dict[str, str]:
 ID_PATTERN = f"^{TABLE_ID.pattern}$"
 TABLE = {
     "type": "object",
-    "required": ["id", "number", "seats", "area", "status", "session", "restorable", "requests"],
+    "required": ["id", "number", "seats", "area", "position", "status", "session", "restorable", "requests"],
     "properties": {
         "id": {"type": "integer"},
         "number": {"type": "string", "description": "The table's label, e.g. 5, T12, Terrace 3"},
         "seats": {"type": "integer"},
         "area": {"type": "string"},
+        "position": {"type": "integer", "description": "The grid's order: tables sort by position, then id "
+                     "(absent from events recorded before it existed)"},
         "status": {"type": "string", "enum": ["free", "occupied", "disabled"]},
         "session": {
             "oneOf": [
                 {"type": "null"},
                 {
                     "type": "object",
-                    "required": ["id", "opened_at", "last_active", "guest_count"],
+                    "required": ["id", "opened_at", "last_active", "guest_count", "note", "tables"],
                     "properties": {
-                        "id": {"type": "integer"},
+                        "id": {"type": "integer", "description": "The party's id (the same on every table it "
+                               "sits at)"},
                         "opened_at": {"type": "string", "format": "date-time"},
                         "last_active": {"type": "string", "format": "date-time"},
                         "guest_count": {"type": ["integer", "null"]},
+                        "note": {"type": ["string", "null"], "maxLength": 140},
+                        "tables": {
+                            "type": "array",
+                            "description": "Every table the party sits at: its own first, then those joined to it",
+                            "items": {"type": "object", "required": ["id", "number"],
+                                      "properties": {"id": {"type": "integer"}, "number": {"type": "string"}}},
+                        },
                     },
                 },
             ]
@@ -64,6 +74,12 @@ TABLE = {
         },
     },
 }
+REMOVED = {
+    "type": "object",
+    "description": "A table that left the floor (remove_table), as the change records it",
+    "required": ["id", "number", "removed"],
+    "properties": {"id": {"type": "integer"}, "number": {"type": "string"}, "removed": {"const": True}},
+}
 ERROR = {
     "type": "object",
     "required": ["type", "code", "detail"],
@@ -79,7 +95,7 @@ ACK = {
     "properties": {
         "type": {"const": "ack"},
         "version": {"type": "integer"},
-        "tables": {"type": "array", "items": ref("Table")},
+        "tables": {"type": "array", "items": {"oneOf": [ref("Table"), ref("Removed")]}},
     },
 }
 
@@ -91,28 +107,59 @@ def error_response(description: str, toast: bool = False) -> dict[str, Any]:
     return {"description": description, "content": content}
 
 
-def table_change(verb: str, action: str, deprecated: bool) -> dict[str, Any]:
+FIELDS: dict[str, dict[str, Any]] = {  # each form field a change may take, as a form sends it
+    "to_table_id": {"type": "string", "pattern": ID_PATTERN, "description": "The table the party moves to "
+                    "(the old dashboards' forms call it target, which is taken too)"},
+    "target": {"type": "string", "pattern": ID_PATTERN, "description": "to_table_id, as the old dashboards name it"},
+    "with_table_id": {"type": "string", "pattern": ID_PATTERN, "description": "The free table joined to the party"},
+    "guest_count": {"type": "string", "pattern": "^[1-9][0-9]?$", "description": "1 to 99; seat_table without it "
+                    "(or with it empty) seats as many as the table has seats"},
+    "note": {"type": "string", "maxLength": 140, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+             "description": "Up to 140 characters, one line; empty clears the note"},
+    "label": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "\\S",
+              "description": "1 to 40 characters, unique among the restaurant's tables"},
+    "seats": {"type": "string", "pattern": "^([1-9][0-9]?|100)?$", "description": "1 to 100 (empty: unchanged, or "
+              "4 for a new table)"},
+    "area": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "\\S", "description": "1 to 40 characters"},
+    "position": {"type": "string", "pattern": f"^({TABLE_ID.pattern})?$",
+                 "description": "The table's place in the grid's order, 1 for the first (past the end: last; "
+                 "empty: unchanged)"},
+}
+
+
+def change(action: Action, deprecated: bool) -> dict[str, Any]:
     form: dict[str, Any] = {
         "type": "object",
         "properties": {
             "csrf_token": {"type": "string", "description": "Required with the sign-in cookie"},
-            "back": {"type": "string", "description": "'dashboard': redirect to the dashboard afterwards"},
+            "back": {"type": "string", "description": "'dashboard' or 'floor': redirect to that page afterwards"},
         },
     }
-    if verb == "move":
-        form["required"] = ["target"]
-        form["properties"]["target"] = {"type": "string", "pattern": ID_PATTERN, "description": "The target table's id"}
-    summary = f"{action} (the dashboard's no-script form, and its script's fallback)"
+    names = [*action.ids[1:], *action.values] if "{id}" in action.path else [*action.ids, *action.values]
+    if action.name == "move_table" and deprecated:  # the old forms' name (either name is read on either path;
+        names = ["target"]  # each path documents its own forms', as sending both is ambiguous)
+    for name in names:
+        form["properties"][name] = FIELDS[name]
+    required = list(names) if action.name == "move_table" else [*action.ids[1:]]
+    if action.name == "add_table":
+        required = ["label"]
+    if action.name in ("set_guest_count", "set_note"):
+        required = [*required, *action.values]
+    if required:
+        form["required"] = required
+    if action.name == "set_table":  # something to change (an empty number is no change)
+        form["anyOf"] = [{"required": [name], "properties": {name: {"minLength": 1}}} for name in action.values]
+    if action.name == "seat_table":  # empty: the table's seats
+        form["properties"]["guest_count"] = {**FIELDS["guest_count"], "pattern": "^([1-9][0-9]?)?$"}
+    summary = f"{action.name} (the socket's action, over HTTP: the pages' no-script forms and their script's fallback)"
     if deprecated:
-        summary = f"{action} (deprecated, for the old HTMX dashboards: use /admin/tables/{{id}}/{verb})"
-    return {
+        summary = f"{action.name} (deprecated, for the old HTMX dashboards: use {action.path})"
+    operation: dict[str, Any] = {
         "summary": summary,
-        "operationId": f"legacy_{verb}" if deprecated else action,
+        "operationId": f"legacy_{action.legacy_verb}" if deprecated else action.name,
         "deprecated": deprecated,
-        "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}
-        ],
-        "requestBody": {"required": verb == "move", "content": {"application/x-www-form-urlencoded": {"schema": form}}},
+        "requestBody": {"required": bool(required) or "anyOf" in form,
+                        "content": {"application/x-www-form-urlencoded": {"schema": form}}},
         "responses": {
             "200": {
                 "description": "The change was made (JSON with Accept: application/json); or, as an HTML toast, "
@@ -122,22 +169,28 @@ def table_change(verb: str, action: str, deprecated: bool) -> dict[str, Any]:
                     "text/html": {"schema": {"type": "string"}},
                 },
             },
-            "303": {"description": "With back=dashboard: back to the dashboard, the result shown there"},
+            "303": {"description": "With back=dashboard or back=floor: back to that page, the result shown there"},
             "401": error_response("No valid credentials", toast=True),
-            "403": error_response(
-                "A viewer key, or a cookie request without its CSRF token or from another site", toast=True
-            ),
-            "404": error_response("table_not_found, source_table_not_found or target_table_not_found", toast=True),
-            "409": error_response("The table's state does not allow it (e.g. table_occupied)", toast=True),
-            "422": error_response("Bad input: invalid_action or same_table", toast=True),
+            "403": error_response("forbidden: the key's role may not (a viewer; the floor is admins'); or a cookie "
+                                  "request without its CSRF token or from another site", toast=True),
+            "404": error_response("table_not_found, source_table_not_found, target_table_not_found or "
+                                  "request_not_found", toast=True),
+            "409": error_response("The table's state does not allow it (e.g. table_occupied, label_taken)",
+                                  toast=True),
+            "422": error_response("Bad input: invalid_action, same_table, invalid_guest_count, invalid_note, "
+                                  "invalid_label, invalid_seats, invalid_area or invalid_position", toast=True),
             "429": error_response("rate_limited", toast=True),
         },
     }
+    if "{id}" in action.path:
+        operation["parameters"] = [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}]
+    return operation
 
 
-def move_page(operation: str, deprecated: bool) -> dict[str, Any]:
+def pick_page(operation: str, what: str, deprecated: bool = False) -> dict[str, Any]:
     return {
-        "summary": "The page that lists where a party can move (HTML, for a tablet without the script)"
+        "summary": f"The page that lists the free tables a party can {what} (HTML, for a tablet without the script)"
                    + (": its old address; use /admin/tables/{id}/move" if deprecated else ""),
         "operationId": operation,
         "deprecated": deprecated,
@@ -154,30 +207,20 @@ def move_page(operation: str, deprecated: bool) -> dict[str, Any]:
 
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for verb, action, _ in TABLE_CHANGES:
-        paths[f"/admin/tables/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=False)}
-        paths[f"/admin/table/{{id}}/{verb}"] = {"post": table_change(verb, action, deprecated=True)}
-    paths["/admin/tables/{id}/move"]["get"] = move_page("move_page", deprecated=False)
-    paths["/admin/table/{id}/move"]["get"] = move_page("legacy_move_page", deprecated=True)
-    paths["/admin/request/{id}/resolve"] = {"post": {
-        "summary": "A guest's waiter request seen to",
-        "operationId": "resolve_request",
-        "parameters": [{"name": "id", "in": "path", "required": True,
-                        "schema": {"type": "string", "pattern": ID_PATTERN}}],
-        "requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {"schema": {
-            "type": "object",
-            "properties": {"csrf_token": {"type": "string"}, "back": {"type": "string"}},
-        }}}},
+    for action in ACTIONS.values():
+        paths[action.path] = {"post": change(action, deprecated=False)}
+        if action.legacy_verb:
+            paths[f"/admin/table/{{id}}/{action.legacy_verb}"] = {"post": change(action, deprecated=True)}
+    paths["/admin/tables/{id}/move"]["get"] = pick_page("move_page", "move to")
+    paths["/admin/tables/{id}/join"]["get"] = pick_page("join_page", "be joined by")
+    paths["/admin/table/{id}/move"]["get"] = pick_page("legacy_move_page", "move to", deprecated=True)
+    paths["/admin/floor"] = {"get": {
+        "summary": "The floor editor (HTML, admin keys): each table's label, seats, area and place; add, remove",
+        "operationId": "floor",
         "responses": {
-            "200": {"description": "Seen to (JSON with Accept: application/json; otherwise a toast)",
-                    "content": {"application/json": {"schema": ref("Ack")},
-                                "text/html": {"schema": {"type": "string"}}}},
-            "303": {"description": "With back=dashboard: back to the dashboard"},
-            "401": error_response("No valid credentials", toast=True),
-            "403": error_response("A viewer key, or a cookie request without its CSRF token", toast=True),
-            "404": error_response("request_not_found", toast=True),
-            "422": error_response("Not a request id", toast=True),
-            "429": error_response("rate_limited: over 10 changes a second for this key", toast=True),
+            "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+            "303": {"description": "To the sign-in page without a session; to the dashboard for a key that may "
+                    "not edit the floor"},
         },
     }}
     paths["/admin/api/tables"] = {
@@ -193,6 +236,7 @@ def build() -> dict[str, Any]:
                 },
                 "304": {"description": "Nothing changed since the version in If-None-Match"},
                 "401": error_response("No valid credentials"),
+                "429": error_response("rate_limited: too many failed sign-ins from this address"),
             },
         }
     }
@@ -229,7 +273,8 @@ def build() -> dict[str, Any]:
                                                 "action": {"type": "string"},
                                                 "actor": {"type": "string"},
                                                 "at": {"type": "string", "format": "date-time"},
-                                                "tables": {"type": "array", "items": ref("Table")},
+                                                "tables": {"type": "array", "items": {
+                                                    "oneOf": [ref("Table"), ref("Removed")]}},
                                             },
                                         },
                                     },
@@ -240,19 +285,18 @@ def build() -> dict[str, Any]:
                 },
                 "401": error_response("No valid credentials"),
                 "422": error_response("since is not a version number"),
+                "429": error_response("rate_limited: too many failed sign-ins from this address"),
             },
         }
     }
-    paths["/admin/tables"] = {
-        "get": {
-            "summary": "The grid fragment (HTML), for dashboards that poll",
-            "operationId": "grid",
-            "responses": {
-                "200": {"description": "The grid", "content": {"text/html": {"schema": {"type": "string"}}}},
-                "304": {"description": "Unchanged since the ETag in If-None-Match"},
-                "401": {"description": "No valid credentials"},
-            },
-        }
+    paths["/admin/tables"]["get"] = {
+        "summary": "The grid fragment (HTML), for dashboards that poll",
+        "operationId": "grid",
+        "responses": {
+            "200": {"description": "The grid", "content": {"text/html": {"schema": {"type": "string"}}}},
+            "304": {"description": "Unchanged since the ETag in If-None-Match"},
+            "401": {"description": "No valid credentials"},
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -266,7 +310,7 @@ def build() -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (python run.py key add)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "maitre_session"},
             },
-            "schemas": {"Table": TABLE, "Error": ERROR, "Ack": ACK},
+            "schemas": {"Table": TABLE, "Removed": REMOVED, "Error": ERROR, "Ack": ACK},
         },
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import api, dashboard, guest, home, openapi, socket
+from .actions import ACTIONS
 
 
 def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
@@ -19,19 +20,21 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_get("/admin/ws/dashboard", socket.dashboard_socket, name="dashboard_socket")
     app.router.add_get("/admin/tables", dashboard.grid, name="grid")
     app.router.add_get("/admin/tables/qr", dashboard.qr_codes, name="qr_codes")
-    app.router.add_post("/admin/request/{id}/resolve", api.resolve_request, name="resolve_request")
     app.router.add_get("/t/{token}", guest.page, name="guest")
     app.router.add_post("/t/{token}/{kind}", guest.call, name="guest_call")
-    # the no-script move page lists the free tables, each a form posting to the same URL
-    app.router.add_get("/admin/tables/{id}/move", dashboard.move_page, name="move_page")
-    for verb, action, operation in api.TABLE_CHANGES:
-        app.router.add_post(f"/admin/tables/{{id}}/{verb}", api.table_change(action, operation), name=action)
+    app.router.add_get("/admin/floor", dashboard.floor, name="floor")
+    # the no-script move and join pages list the free tables, each a form posting to the change's URL
+    app.router.add_get("/admin/tables/{id}/move", dashboard.pick_page("move_table"), name="move_page")
+    app.router.add_get("/admin/tables/{id}/join", dashboard.pick_page("join_tables"), name="join_page")
+    for action in ACTIONS.values():
+        app.router.add_post(action.path, api.action_handler(action), name=action.name)
     # the old HTMX dashboard's endpoints: the same, deprecated but kept working for old clients
-    for verb, action, operation in api.TABLE_CHANGES:
-        app.router.add_post(f"/admin/table/{{id}}/{verb}", api.table_change(action, operation, deprecated=True),
-                            name=f"legacy_{verb}")
+    for action in ACTIONS.values():
+        if action.legacy_verb:
+            app.router.add_post(f"/admin/table/{{id}}/{action.legacy_verb}",
+                                api.action_handler(action, deprecated=True), name=f"legacy_{action.legacy_verb}")
     # the move page's old address: bookmarks and old pages' links still find it
-    app.router.add_get("/admin/table/{id}/move", dashboard.move_page, name="legacy_move_page")
+    app.router.add_get("/admin/table/{id}/move", dashboard.pick_page("move_table"), name="legacy_move_page")
     app.router.add_get("/admin/api/tables", api.tables, name="api_tables")
     app.router.add_get("/admin/api/events", api.events, name="api_events")
     app.router.add_get("/admin/api/openapi.json", openapi.document, name="openapi")

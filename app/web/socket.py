@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -16,19 +15,10 @@ from aiohttp import WSMsgType, web
 from .. import protocol
 from ..auth import SIGN_IN_COOKIE, Principal
 from ..limits import TokenBucket
-from ..services.core import Result
 from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
-from ..typedefs import (
-    api_keys_key,
-    broadcast_key,
-    hub_key,
-    renderer_key,
-    restaurants_key,
-    settings_key,
-    tables_key,
-    waiters_key,
-)
+from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, restaurants_key, settings_key, tables_key
 from .access import Refused, principal_of_key, require_our_origin
+from .actions import ACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +26,7 @@ MAX_MESSAGE_BYTES = 4096
 MESSAGES_PER_SECOND = 10
 MESSAGE_BURST = 20
 REPLAY_AT_MOST = EARLY_AT_MOST // 2  # past that, a snapshot is smaller than the replay
-
-Operation = Callable[[web.Application], Callable[..., Awaitable[Result]]]
-# action -> (its id fields, in order; the service operation, found on the application)
-ACTIONS: dict[str, tuple[tuple[str, ...], Operation]] = {
-    "close_table": (("table_id",), lambda app: app[tables_key].close_table),
-    "disable_table": (("table_id",), lambda app: app[tables_key].disable_table),
-    "enable_table": (("table_id",), lambda app: app[tables_key].enable_table),
-    "restore_table": (("table_id",), lambda app: app[tables_key].restore_table),
-    "move_table": (("from_table_id", "to_table_id"), lambda app: app[tables_key].move_table),
-    "resolve_waiter_request": (("request_id",), lambda app: app[waiters_key].resolve),
-}
-
+REMOVED = b'{"type":"table_removed"'  # how a removal's frame begins (render.py), after the frame's header
 
 class BadMessage(Exception):
     def __init__(self, code: str, detail: str, ref: protocol.Ref = None) -> None:
@@ -159,13 +138,10 @@ async def perform(
         return await sync(app, connection, request, ref)
     if action not in ACTIONS:
         raise BadMessage("unknown_action", f"There is no action {action[:40]!r}.", ref)
-    if not principal.may_act:
-        raise BadMessage("forbidden", "This key may watch the tables but not change them.", ref)
-    fields, operation = ACTIONS[action]
-    ids = [request.get(name) for name in fields]
-    if not all(protocol.is_int(value) for value in ids):
-        raise BadMessage("invalid_action", f"{action} needs {' and '.join(fields)} as whole numbers.", ref)
-    result = await operation(app)(principal.actor, *ids)
+    change = ACTIONS[action]
+    if not all(protocol.is_int(request.get(name)) for name in change.ids):
+        raise BadMessage("invalid_action", f"{action} needs {' and '.join(change.ids)} as whole numbers.", ref)
+    result = await change.perform(app, principal.actor, request)  # the service says whether this key may
     app[broadcast_key].result(principal.restaurant_id, result)
     return protocol.reply(result, ref)
 
@@ -177,13 +153,19 @@ async def sync(app: web.Application, connection: Connection, request: dict[str, 
         raise BadMessage("invalid_action", "sync's \"since\" is a version number.", ref)
     restaurant_id = connection.principal.restaurant_id
     missed = app[hub_key].replay(restaurant_id, since) if since is not None else None
-    if since is not None and missed is not None and len(missed) <= REPLAY_AT_MOST:
+    if since is not None and missed is not None and len(missed) <= REPLAY_AT_MOST and not any(map(removal, missed)):
         for data in missed:
             connection.send(None, data)
         return protocol.ack(ref, since + len(missed))
     version, snapshot = await snapshot_of(app, restaurant_id)
     connection.send(None, frame(snapshot))
     return protocol.ack(ref, version)
+
+
+def removal(data: bytes) -> bool:
+    """A `table_removed` frame. A sync that would replay one gets a snapshot instead: a client written before
+    the message existed skips it and would ask for the same replay again, while every client takes a snapshot."""
+    return REMOVED in data[:40]
 
 
 async def snapshot_of(app: web.Application, restaurant_id: int) -> tuple[int, str]:

@@ -30,8 +30,9 @@ LIVE = "live"
 # the indicator when the socket is down ("polling": the page fetches the grid while the socket stays down)
 TROUBLE = re.compile(r"^(reconnecting|offline|polling)$")
 SOCKET = re.compile(r"/admin/ws/dashboard(\?.*)?$")
-BUTTON_LABELS = {"close_table": "Close", "move_table": "Move", "disable_table": "Disable",
-                 "enable_table": "Enable", "restore_table": "Restore"}
+BUTTON_LABELS = {"close_table": "Close", "move_table": "Move", "join_tables": "Join", "split_table": "Split",
+                 "disable_table": "Disable", "enable_table": "Enable", "restore_table": "Restore"}
+PANELS = {"Seat", "Party"}  # a card's <details>: their buttons (counts, Set, Save) show once opened
 DEMO_STATUS = {1: "occupied", 2: "free", 3: "free", 4: "occupied", 5: "free", 6: "occupied", 7: "free", 8: "free",
                9: "free", 10: "occupied", 11: "free", 12: "disabled"}
 
@@ -80,11 +81,14 @@ def button(page: Page, table_id: int, action: str) -> Locator:
 
 
 async def labels(page: Page, table_id: int) -> list[str]:
-    """The card's button labels, in order; each must say what its data-action does."""
-    pairs = await card(page, table_id).locator(".actions button").evaluate_all(
-        "buttons => buttons.map(b => [b.dataset.action, b.textContent.trim()])")
+    """The card's buttons and panels (Seat, Party), in order; each button must say what its data-action does."""
+    pairs = await card(page, table_id).locator(".actions > form > button, .actions > details > summary").evaluate_all(
+        "items => items.map(b => [b.dataset.action || null, b.textContent.trim()])")
     for action, label in pairs:
-        assert BUTTON_LABELS.get(action) == label, f"table {table_id}: a button {label!r} does {action!r}"
+        if action is None:
+            assert label in PANELS, f"table {table_id}: a panel {label!r}"
+        else:
+            assert BUTTON_LABELS.get(action) == label, f"table {table_id}: a button {label!r} does {action!r}"
     return [label for _, label in pairs]
 
 
@@ -126,13 +130,13 @@ async def test_changes_in_one_page_show_in_another_without_reload(browser, serve
     await button(a, 1, "close_table").click()
     await expect_status(b, 1, "free")
     await expect_status(a, 1, "free")
-    await assert_matches_fresh_load(b, [1], {1: ["Restore", "Disable"]})
+    await assert_matches_fresh_load(b, [1], {1: ["Seat", "Restore", "Disable"]})
 
     # restore it: the party is back
     await button(a, 1, "restore_table").click()
     await expect_status(b, 1, "occupied")
     await expect_status(a, 1, "occupied")
-    await assert_matches_fresh_load(b, [1], {1: ["Close", "Move"]})
+    await assert_matches_fresh_load(b, [1], {1: ["Close", "Move", "Join", "Party"]})
 
     # move the party at table 4 to table 3: tap Move, then the free card
     await button(a, 4, "move_table").click()
@@ -143,7 +147,7 @@ async def test_changes_in_one_page_show_in_another_without_reload(browser, serve
     await expect_status(b, 4, "free")
     await expect_status(b, 3, "occupied")
     await expect_status(a, 3, "occupied")
-    await assert_matches_fresh_load(b, [3, 4], {3: ["Close", "Move"], 4: ["Disable"]})
+    await assert_matches_fresh_load(b, [3, 4], {3: ["Close", "Move", "Join", "Party"], 4: ["Seat", "Disable"]})
 
     # disable table 5, then enable it again
     await button(a, 5, "disable_table").click()
@@ -151,7 +155,7 @@ async def test_changes_in_one_page_show_in_another_without_reload(browser, serve
     await assert_matches_fresh_load(b, [5], {5: ["Enable"]})
     await button(a, 5, "enable_table").click()
     await expect_status(b, 5, "free")
-    await assert_matches_fresh_load(b, [5], {5: ["Disable"]})
+    await assert_matches_fresh_load(b, [5], {5: ["Seat", "Disable"]})
 
     expected = DEMO_STATUS | {3: "occupied", 4: "free"}
     assert await statuses(b) == expected
@@ -177,7 +181,7 @@ async def test_restore_leaves_the_card_when_its_window_runs_out(browser, server)
     await expect(button(page, 1, "restore_table")).to_be_visible()
     await page.clock.fast_forward("01:30")
     await expect(button(page, 1, "restore_table")).to_have_count(0)
-    assert await labels(page, 1) == ["Disable"]
+    assert await labels(page, 1) == ["Seat", "Disable"]
     await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
 
 
@@ -293,7 +297,7 @@ async def test_a_table_added_on_the_command_line_appears_within_seconds(browser,
     await expect(page.locator("#grid article.card")).to_have_count(13)
     await expect(new).to_have_attribute("data-status", "free")
     await expect(new.locator(".seats")).to_have_text("6 seats")
-    assert await new.locator(".actions button").all_text_contents() == ["Disable"]
+    assert await labels(page, 13) == ["Seat", "Disable"]
     assert await statuses(page) == DEMO_STATUS | {13: "free"}
     await expect(page.locator("#connection")).to_have_attribute("data-state", LIVE)
     await assert_not_reloaded(page)
@@ -318,7 +322,7 @@ async def test_a_viewer_sees_the_grid_live_but_no_actions(browser, server):
     await expect(button(admin, 6, "close_table")).to_be_visible()
     await button(admin, 6, "close_table").click()
     await expect_status(viewer, 6, "free")
-    assert await labels(viewer, 6) == ["Restore", "Disable"]
+    assert await labels(viewer, 6) == ["Seat", "Restore", "Disable"]
     await expect(viewer.locator("#grid button[data-action]:visible")).to_have_count(0)
 
     # a guest calls at table 3: the viewer sees the call, but not its Done (the admin does)
@@ -446,6 +450,32 @@ async def test_screenshots(browser, server):
     phone = await sign_in(browser, server, key, viewport={"width": 360, "height": 740}, has_touch=True)
     await assert_cards_do_not_overlap(phone)
     await shoot(phone, "dashboard-phone.png")
+
+    # a free table's Seat open: one button a seat, or a number typed
+    await card(tablet, 3).locator("details.more summary").click()
+    await expect(card(tablet, 3).locator(".counts button")).to_have_text(["1", "2", "3", "4"])
+    await assert_cards_do_not_overlap(tablet)
+    await shoot(tablet, "dashboard-seat.png")
+    await card(tablet, 3).locator("details.more summary").click()
+    await expect(card(tablet, 3).locator(".counts")).to_be_hidden()
+
+    # table 5 joined to table 4's party, which has a note; the joined card's Party open
+    await button(tablet, 4, "join_tables").click()
+    await expect(tablet.locator("#move-bar")).to_contain_text("Join a table to table 4's party")
+    await card(tablet, 5).click()
+    await expect(card(tablet, 5).locator(".joined")).to_have_text("With 4")
+    await card(tablet, 4).locator("details.more summary").click()
+    await card(tablet, 4).locator("input[name=note]").fill("Birthday: cake at 9 pm, one nut allergy")
+    await button(tablet, 4, "set_note").click()
+    await expect(card(tablet, 5).locator(".party-note")).to_have_text("Birthday: cake at 9 pm, one nut allergy")
+    await card(tablet, 5).locator("details.more summary").click()
+    await expect(card(tablet, 5).locator("input[name=note]")).to_be_visible()
+    await assert_cards_do_not_overlap(tablet)
+    await shoot(tablet, "dashboard-party.png")
+
+    await tablet.get_by_role("link", name="Edit floor").click()
+    await expect(tablet.locator("#floor-1")).to_be_visible()
+    await shoot(tablet, "floor.png")
 
 
 async def assert_fits_width(page: Page) -> None:

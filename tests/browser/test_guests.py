@@ -42,7 +42,7 @@ async def test_a_guest_calls_and_an_admin_sees_to_it(browser: Any, server: Any) 
     assert time.monotonic() - started < 2
     await expect(card).to_have_attribute("data-status", "occupied")
     await expect(admin.locator("#requests")).to_be_visible()
-    await expect(admin.locator("#requests li")).to_have_text(["Table 3: waiter called"])
+    await expect(admin.locator("#requests li")).to_have_text(["Table 3: ☎ Waiter called"])
     if os.environ.get("MAITRE_SCREENSHOT_DIR"):
         shots = Path(os.environ["MAITRE_SCREENSHOT_DIR"])
         await phone.screenshot(path=str(shots / "guest.png"))
