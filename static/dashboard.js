@@ -147,6 +147,7 @@
     }
     pending[ref] = id;
     busy(target, true);
+    target.querySelectorAll("[popover]").forEach(function (p) { if (p.hidePopover) p.hidePopover(); });
     setTimeout(function () {
       if (pending[ref] === undefined) return;
       delete pending[ref];

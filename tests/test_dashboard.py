@@ -91,7 +91,7 @@ async def test_the_dashboard_is_rendered_on_the_server_grouped_by_area(client, p
     grid = cards(text)
     assert [card["text"].split()[0] for card in grid] == ["1", "2", "3", "T1"]
     assert all(card["id"] == f"table-{card['data-id']}" and card["data-status"] == "free" for card in grid)
-    assert grid[0]["buttons"] == ["1", "2", "3", "4", "Seat", "Disable"]  # seat 1..seats guests, or More
+    assert grid[0]["buttons"] == ["Seat", "1", "2", "3", "4", "Seat", "Disable"]  # Seat opens 1..seats guests, or More
     assert [card["data-place"] for card in grid] == ["Main room/1", "Main room/2", "Main room/4", "Terrace/3"]
     assert 'href="/admin/floor"' in text  # an admin may edit the floor
     assert text.index(">Main room<") < text.index(">Terrace<")
@@ -232,7 +232,7 @@ async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, table
     calling = cards(text)[0]
     assert calling["data-requests"] == "1"
     # Set and Save: the party's size and its note
-    assert calling["buttons"] == ["Done", "Close", "Move", "Join", "Set", "Save"]
+    assert calling["buttons"] == ["Done", "Close", "Move", "Join", "Party", "Set", "Save"]
     assert 'href="/admin/floor"' not in text  # nor a way to the floor editor
     css = await (await client.get("/static/dashboard.css")).text()
     hidden = re.search(r'body\[data-role="viewer"\] ([^{]+)\{ display: none; \}', css)

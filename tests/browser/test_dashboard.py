@@ -32,7 +32,7 @@ TROUBLE = re.compile(r"^(reconnecting|offline|polling)$")
 SOCKET = re.compile(r"/admin/ws/dashboard(\?.*)?$")
 BUTTON_LABELS = {"close_table": "Close", "move_table": "Move", "join_tables": "Join", "split_table": "Split",
                  "disable_table": "Disable", "enable_table": "Enable", "restore_table": "Restore"}
-PANELS = {"Seat", "Party"}  # a card's <details>: their buttons (counts, Set, Save) show once opened
+PANELS = {"Seat", "Party"}  # a card's popovers: their buttons (counts, Set, Save) show once opened
 DEMO_STATUS = {1: "occupied", 2: "free", 3: "free", 4: "occupied", 5: "free", 6: "occupied", 7: "free", 8: "free",
                9: "free", 10: "occupied", 11: "free", 12: "disabled"}
 
@@ -82,7 +82,7 @@ def button(page: Page, table_id: int, action: str) -> Locator:
 
 async def labels(page: Page, table_id: int) -> list[str]:
     """The card's buttons and panels (Seat, Party), in order; each button must say what its data-action does."""
-    pairs = await card(page, table_id).locator(".actions > form > button, .actions > details > summary").evaluate_all(
+    pairs = await card(page, table_id).locator(".actions > form > button, .actions > .opener").evaluate_all(
         "items => items.map(b => [b.dataset.action || null, b.textContent.trim()])")
     for action, label in pairs:
         if action is None:
@@ -452,11 +452,11 @@ async def test_screenshots(browser, server):
     await shoot(phone, "dashboard-phone.png")
 
     # a free table's Seat open: one button a seat, or a number typed
-    await card(tablet, 3).locator("details.more summary").click()
+    await card(tablet, 3).locator(".opener").click()
     await expect(card(tablet, 3).locator(".counts button")).to_have_text(["1", "2", "3", "4"])
     await assert_cards_do_not_overlap(tablet)
     await shoot(tablet, "dashboard-seat.png")
-    await card(tablet, 3).locator("details.more summary").click()
+    await tablet.keyboard.press("Escape")  # a popover closes as a dialog does
     await expect(card(tablet, 3).locator(".counts")).to_be_hidden()
 
     # table 5 joined to table 4's party, which has a note; the joined card's Party open
@@ -464,11 +464,11 @@ async def test_screenshots(browser, server):
     await expect(tablet.locator("#move-bar")).to_contain_text("Join a table to table 4's party")
     await card(tablet, 5).click()
     await expect(card(tablet, 5).locator(".joined")).to_have_text("With 4")
-    await card(tablet, 4).locator("details.more summary").click()
+    await card(tablet, 4).locator(".opener").click()
     await card(tablet, 4).locator("input[name=note]").fill("Birthday: cake at 9 pm, one nut allergy")
     await button(tablet, 4, "set_note").click()
     await expect(card(tablet, 5).locator(".party-note")).to_have_text("Birthday: cake at 9 pm, one nut allergy")
-    await card(tablet, 5).locator("details.more summary").click()
+    await card(tablet, 5).locator(".opener").click()
     await expect(card(tablet, 5).locator("input[name=note]")).to_be_visible()
     await assert_cards_do_not_overlap(tablet)
     await shoot(tablet, "dashboard-party.png")
