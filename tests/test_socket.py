@@ -80,7 +80,8 @@ async def test_an_action_is_acknowledged_and_pushed_to_every_dashboard(client, b
     assert update["table"]["id"] == table_id and update["table"]["status"] == "free"
     (card,) = cards(update["html"])
     assert card["id"] == f"table-{table_id}" and card["data-status"] == "free"
-    assert card["buttons"] == ["Seat", "1", "2", "3", "4", "Seat", "Restore", "Disable"]  # Seat opens 1..4 or More; restore
+    # Seat opens 1..4 or More; Restore
+    assert card["buttons"] == ["Seat", "1", "2", "3", "4", "Seat", "Restore", "Disable"]
     assert await receive(sender) == {"type": "ack", "ref": "a1", "version": 8}
     assert await receive(watcher) == update
     await quiet(watcher)
