@@ -221,7 +221,9 @@ async def test_the_floor_editor_changes_every_tablets_grid_live(browser, server)
 
     # Remove a free table: its card leaves B; a table with guests cannot be removed
     await expect(a.locator("#floor-6").get_by_role("button", name="Remove")).to_be_disabled()
-    await a.locator("#floor-7").get_by_role("button", name="Remove").click()
+    await a.locator("#floor-7").get_by_role("button", name="Remove", exact=True).click()
+    await expect(a.locator("#remove-7")).to_contain_text("its printed QR code stops working")  # asked once more
+    await a.locator("#remove-7").get_by_role("button", name="Remove table 7").click()
     await expect(notice).to_have_text("Table 7 removed.")
     await expect(a.locator("#floor-7")).to_have_count(0)
     await expect(card(b, 7)).to_have_count(0)
