@@ -27,7 +27,7 @@ from aiohttp import web
 
 from .db import Database, format_time, parse_time, utc_now
 from .services.audit import record_event
-from .services.core import Actor, ServiceError
+from .services.core import CHANGE_TABLES, Actor, ServiceError
 from .services.restaurants import find_restaurant
 
 KEY_PREFIX = "mtr_"
@@ -49,7 +49,7 @@ class Principal:
 
     @property
     def may_act(self) -> bool:
-        return self.role == "admin"
+        return self.actor.may(CHANGE_TABLES)
 
     @property
     def actor(self) -> Actor:

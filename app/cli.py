@@ -279,7 +279,7 @@ async def table_list(db: Database, settings: Settings, args: argparse.Namespace)
     tokens = await FloorService(db, settings).qr_tokens(restaurant["id"])
     urls = guest_urls(settings, tokens)
     rows = [{**table, "label": table["number"], "qr_token": tokens[table["id"]], "guest_url": urls[table["id"]]}
-            for table in tables]
+            for table in tables if table["id"] in tokens]  # not one removed between the two reads
     print_rows(rows, ("id", "label", "area", "seats", "status", "guest_url"), as_json=args.json)
     return 0
 

@@ -81,7 +81,7 @@
         old.outerHTML = message.html;
         var fresh = card(table.id);
         if (fresh.dataset.place !== old.dataset.place) resync(); // another area or place in the order
-        busy(fresh, old.classList.contains("busy"));
+        if (old.classList.contains("busy")) busy(fresh, true);
         if (fresh.dataset.lastActive) tick(fresh, now());
         expire(fresh, now());
       }
@@ -203,7 +203,7 @@
     // the form's fields: text as typed, the rest (ids, counts) as numbers
     fields.table_id = id;
     [].forEach.call(button.form.elements, function (el) {
-      if (el.name && el.type !== "submit" && !/^(csrf_token|back)$/.test(el.name))
+      if (el.name && el.type !== "submit" && !/^(csrf_token|back)$/.test(el.name) && (el.value || el.type == "text"))
         fields[el.name] = el.type === "text" ? el.value : +el.value;
     });
     if (button.name) fields[button.name] = +button.value;

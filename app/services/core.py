@@ -101,7 +101,8 @@ class UnitOfWork:
         """The ids of every table the row's party sits at (its own first), each read as 'before'."""
         ids = [table["id"] for table in json.loads(row["party_tables"])]
         for table_id in ids:
-            self.row(table_id)
+            if table_id not in self.before:
+                self.row(table_id)
         return ids
 
     def remove(self, table_id: int) -> None:

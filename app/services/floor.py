@@ -62,7 +62,8 @@ def insert_table(conn: sqlite3.Connection, restaurant_id: int, label: Any, seats
     check_label_free(conn, restaurant_id, label)
     return conn.execute(
         "INSERT INTO dining_table (restaurant_id, label, seats, area, sort_order, qr_token)"
-        " VALUES (?, ?, ?, ?, (SELECT coalesce(max(sort_order), 0) + 1 FROM dining_table WHERE restaurant_id = ?), ?)"
+        " VALUES (?, ?, ?, ?, (SELECT coalesce(max(sort_order), 0) + 1 FROM dining_table"
+        " WHERE restaurant_id = ? AND removed_at IS NULL), ?)"
         " RETURNING id",
         (restaurant_id, label, seats, area, restaurant_id, new_qr_token()),
     ).fetchone()[0]

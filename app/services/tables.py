@@ -118,13 +118,14 @@ def _seat_table(tx: UnitOfWork, table_id: int, guest_count: Any) -> Result:
 
 
 def seat(tx: UnitOfWork, table_id: int, guest_count: int | None, opened_at: str | None = None,
-         last_active: str | None = None) -> None:
-    """A party sits down at a free table (now, unless the demo says since when)."""
+         last_active: str | None = None, joined_to: int | None = None) -> None:
+    """A party sits down at a free table (now, unless the demo says since when); with `joined_to`, the
+    table is pushed to that party's session instead (the party's guests and times stay on its own)."""
     opened_at = opened_at or tx.now
     tx.conn.execute(
-        "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at)"
-        " VALUES (?, 'active', ?, ?, ?)",
-        (table_id, guest_count, opened_at, last_active or opened_at),
+        "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at, joined_to)"
+        " VALUES (?, 'active', ?, ?, ?, ?)",
+        (table_id, guest_count, opened_at, last_active or opened_at, joined_to),
     )
     tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened_at, table_id))
 
@@ -150,12 +151,7 @@ def _join(tx: UnitOfWork, table_id: int, with_table_id: int) -> Result:
     other = tx.row(with_table_id)
     if table_status(other) != "free":
         raise ServiceError("target_unavailable", f"Table {other['label']} is {table_status(other)}.")
-    tx.conn.execute(
-        "INSERT INTO table_session (table_id, state, opened_at, last_activity_at, joined_to)"
-        " VALUES (?, 'active', ?, ?, ?)",
-        (with_table_id, tx.now, tx.now, row["party_id"]),
-    )
-    tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, with_table_id))
+    seat(tx, with_table_id, None, joined_to=row["party_id"])
     return tx.changed("join_tables", *tables, with_table_id)
 
 
@@ -175,10 +171,16 @@ def gather_calls(tx: UnitOfWork, from_tables: list[int], to_table_id: int) -> No
     tx.conn.execute(
         f"UPDATE OR IGNORE waiter_request SET table_id = ? WHERE table_id IN ({marks}) AND resolved_at IS NULL",
         (to_table_id, *from_tables))
+    resolve_calls(tx, [table for table in from_tables if table != to_table_id])
+
+
+def resolve_calls(tx: UnitOfWork, tables: list[int]) -> None:
+    """The pending calls at these tables end with the party there ('table closed')."""
+    marks = ",".join("?" * len(tables))
     tx.conn.execute(
         f"UPDATE waiter_request SET resolved_at = ?, resolved_by = 'table closed'"
-        f" WHERE table_id IN ({marks}) AND table_id != ? AND resolved_at IS NULL",
-        (tx.now, *from_tables, to_table_id))
+        f" WHERE table_id IN ({marks}) AND resolved_at IS NULL",
+        (tx.now, *tables))
 
 
 def _close(tx: UnitOfWork, table_id: int) -> Result:
@@ -190,12 +192,7 @@ def _close(tx: UnitOfWork, table_id: int) -> Result:
         "UPDATE table_session SET state = 'closed', closed_at = ? WHERE (id = ? OR joined_to = ?) AND state = 'active'",
         (tx.now, row["party_id"], row["party_id"]),
     )
-    marks = ",".join("?" * len(tables))
-    tx.conn.execute(
-        f"UPDATE waiter_request SET resolved_at = ?, resolved_by = 'table closed'"
-        f" WHERE table_id IN ({marks}) AND resolved_at IS NULL",
-        (tx.now, *tables),
-    )
+    resolve_calls(tx, tables)
     return tx.changed("close_table", table_id, *(other for other in tables if other != table_id))
 
 

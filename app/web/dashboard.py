@@ -207,7 +207,8 @@ async def qr_codes(request: web.Request) -> web.Response:
     tokens = await request.app[floor_key].qr_tokens(principal.restaurant_id)
     origin = f"{request.scheme}://{request.host}"  # the tablet's way in (behind a proxy, as the proxy names it)
     base = settings.guest_base(origin)
-    codes = [{"table": table, "svg": qr_svg(f"{base}/t/{tokens[table['id']]}")} for table in tables]
+    codes = [{"table": table, "svg": qr_svg(f"{base}/t/{tokens[table['id']]}")}
+             for table in tables if table["id"] in tokens]  # not one removed between the two reads
     return page(request, "qr.html", {"restaurant": restaurant, "codes": codes, "base": base,
                                      "unreachable": only_this_machine(base)})
 

@@ -89,8 +89,14 @@ async def test_seat_a_free_table_with_a_tap_or_a_typed_number(browser, server):
     await expect(card(a, 7).locator(".note")).to_have_text("The number of guests must be between 1 and 99.")
     await expect_status(a, 7, "free")
 
-    await assert_matches_fresh_load(b, [3, 5], {3: OCCUPIED, 5: OCCUPIED})
-    assert await statuses(b) == DEMO_STATUS | {3: "occupied", 5: "occupied"}
+    # More left empty: as many as the table has seats, as over HTTP (not a count of 0)
+    seat = await open_panel(a, 8, "Seat")
+    await seat.locator("input[name=guest_count]").fill("")
+    await seat.locator("form:not(.counts) button[data-action=seat_table]").click()
+    await expect_guests(b, 8, 4)
+
+    await assert_matches_fresh_load(b, [3, 5, 8], {3: OCCUPIED, 5: OCCUPIED, 8: OCCUPIED})
+    assert await statuses(b) == DEMO_STATUS | {3: "occupied", 5: "occupied", 8: "occupied"}
     await assert_not_reloaded(b)
 
 
