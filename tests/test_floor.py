@@ -4,7 +4,6 @@ service, over the socket, over HTTP and on the no-script floor page; nobody else
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 
@@ -13,7 +12,7 @@ from app.services.floor import FloorService
 from app.services.table_view import Table
 from app.services.tables import TableService
 
-from .html import cards
+from .html import cards, forms
 from .support import dashboard, receive, signed_in
 
 JSON = {"Accept": "application/json"}
@@ -452,44 +451,6 @@ async def test_a_viewer_key_may_not_edit_the_floor_over_http(client, bistro_plac
 
 
 # -- the floor page -------------------------------------------------------------------------------
-
-
-class _Forms(HTMLParser):
-    """Each form's action with the names and values of its inputs and its button's label."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict] = []
-        self.in_form = False
-        self.in_button = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "form":
-            self.in_form = True
-            self.forms.append({"action": attributes.get("action"), "method": attributes.get("method"),
-                               "fields": {}, "button": ""})
-        elif tag == "input" and self.forms:
-            self.forms[-1]["fields"][attributes.get("name")] = attributes.get("value")
-        elif tag == "button":
-            self.in_button = self.in_form  # a button outside any form (Remove's, Cancel) posts nothing
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "button":
-            self.in_button = False
-        elif tag == "form":
-            self.in_form = False
-
-    def handle_data(self, data: str) -> None:
-        if self.in_button and self.forms:
-            self.forms[-1]["button"] += data.strip()
-
-
-def forms(html: str) -> list[dict]:
-    parser = _Forms()
-    parser.feed(html)
-    parser.close()
-    return parser.forms
 
 
 async def test_the_floor_page_has_forms_for_every_table(client, bistro_place, tables):
