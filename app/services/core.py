@@ -111,7 +111,12 @@ class UnitOfWork:
         self.removed.add(table_id)
 
     def changed(self, action: str, *table_ids: int) -> Result:
-        """Record the change to these tables (audit event, version) and return it as a Result."""
+        """Record the change to these tables (audit event, version) and return it as a Result.
+
+        Each table is one update, in the order first named: a table named again (the one acted on,
+        then its whole party) counts once.
+        """
+        table_ids = tuple(dict.fromkeys(table_ids))
         before = [self.before.get(table_id) for table_id in table_ids]
         after = [self._after(table_id) for table_id in table_ids]
         version, updates = record_change(self.conn, self.actor, action, self.now, before, after)

@@ -128,7 +128,7 @@ def _set_table(tx: UnitOfWork, table_id: int, label: Any, seats: Any, area: Any,
     moved = place(tx, table_id, position) if position is not None else []
     # a party's other cards name this table ("With 5", "Joined with 6"): a new label changes them too
     party = tx.party(row) if "label" in changes and row["party_id"] is not None else []
-    return tx.changed("set_table", table_id, *dict.fromkeys(other for other in [*moved, *party] if other != table_id))
+    return tx.changed("set_table", table_id, *moved, *party)
 
 
 def place(tx: UnitOfWork, table_id: int, position: Any) -> list[int]:

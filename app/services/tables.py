@@ -161,7 +161,7 @@ def _split(tx: UnitOfWork, table_id: int) -> Result:
         raise ServiceError("not_joined", f"Table {row['label']} is the party's own table; close or move it instead.")
     tx.conn.execute("DELETE FROM table_session WHERE table_id = ? AND state = 'active'", (table_id,))
     gather_calls(tx, [table_id], row["party_table_id"])
-    return tx.changed("split_table", table_id, *(other for other in tables if other != table_id))
+    return tx.changed("split_table", table_id, *tables)
 
 
 def gather_calls(tx: UnitOfWork, from_tables: list[int], to_table_id: int) -> None:
@@ -193,7 +193,7 @@ def _close(tx: UnitOfWork, table_id: int) -> Result:
         (tx.now, row["party_id"], row["party_id"]),
     )
     resolve_calls(tx, tables)
-    return tx.changed("close_table", table_id, *(other for other in tables if other != table_id))
+    return tx.changed("close_table", table_id, *tables)
 
 
 def _disable(tx: UnitOfWork, table_id: int) -> Result:
@@ -267,4 +267,4 @@ def _move(tx: UnitOfWork, from_table_id: int, to_table_id: int) -> Result:
     tx.conn.execute("UPDATE table_session SET table_id = ? WHERE id = ?", (to_table_id, party_id))
     gather_calls(tx, tables, to_table_id)
     tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (tx.now, to_table_id))
-    return tx.changed("move_table", from_table_id, *(t for t in tables if t != from_table_id), to_table_id)
+    return tx.changed("move_table", from_table_id, *tables, to_table_id)

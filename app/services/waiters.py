@@ -70,10 +70,10 @@ class WaiterService(Service):
             raise ServiceError("table_disabled", "This table is not available right now.")
         if row["party_id"] is None:
             seat(tx, table_id, None)
-            tables = [table_id]
+            party = []
         else:  # the party's activity: every card it sits at shows it
             conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["party_id"]))
-            tables = [table_id, *(other for other in tx.party(row) if other != table_id)]
+            party = tx.party(row)
         if conn.execute("SELECT 1 FROM waiter_request WHERE table_id = ? AND kind = ? AND resolved_at IS NULL",
                         (table_id, kind)).fetchone():
             raise ServiceError("request_already_pending", "The staff already have your request; they are coming.")
@@ -81,7 +81,7 @@ class WaiterService(Service):
             "INSERT INTO waiter_request (table_id, kind, created_at) VALUES (?, ?, ?) RETURNING id",
             (table_id, kind, tx.now),
         ).fetchone()[0]
-        result = tx.changed(kind, *tables)
+        result = tx.changed(kind, table_id, *party)
         table = result.tables[0]
         announcement = {"type": "waiter_request",
                         "request": {"id": request_id, "kind": kind, "since": tx.now, "table_id": table_id,
