@@ -16,6 +16,7 @@ from .db import Database
 from .hub import Hub
 from .limits import GuestTaps, PerAddress
 from .render import Broadcast, Renderer, setup_filters
+from .services.bulk import BulkService
 from .services.floor import FloorService
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
@@ -24,6 +25,7 @@ from .settings import Settings
 from .typedefs import (
     api_keys_key,
     broadcast_key,
+    bulk_key,
     db_key,
     floor_key,
     guest_taps_key,
@@ -78,6 +80,7 @@ async def database_ctx(app: Application) -> AsyncIterator[None]:
     app[db_key] = db
     app[tables_key] = TableService(db, app[settings_key])
     app[floor_key] = FloorService(db, app[settings_key])
+    app[bulk_key] = BulkService(db, app[settings_key])
     app[restaurants_key] = RestaurantService(db, app[settings_key])
     app[api_keys_key] = KeyService(db)
     app[waiters_key] = WaiterService(db, app[settings_key])

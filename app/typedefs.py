@@ -11,6 +11,7 @@ from .db import Database
 from .hub import Hub
 from .limits import GuestTaps, PerAddress
 from .render import Broadcast, Renderer
+from .services.bulk import BulkService
 from .services.floor import FloorService
 from .services.restaurants import RestaurantService
 from .services.tables import TableService
@@ -21,6 +22,7 @@ settings_key = web.AppKey("settings", Settings)
 db_key = web.AppKey("db", Database)
 tables_key = web.AppKey("tables", TableService)
 floor_key = web.AppKey("floor", FloorService)
+bulk_key = web.AppKey("bulk", BulkService)
 restaurants_key = web.AppKey("restaurants", RestaurantService)
 api_keys_key = web.AppKey("api_keys", KeyService)
 waiters_key = web.AppKey("waiters", WaiterService)

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from .table_view import Removed, Table
 
@@ -30,6 +30,7 @@ class Event(TypedDict):
     actor: str
     at: str
     tables: list[Table | Removed]
+    items: NotRequired[list[dict[str, Any]]]  # a bulk's: each item asked for, and how it went
 
 
 @dataclass(frozen=True)
@@ -48,33 +49,36 @@ def numbered(version: int, tables: Sequence[Table | Removed]) -> list[TableUpdat
 
 def record_change(
     conn: sqlite3.Connection, actor: Actor, action: str, at: str, before: list[Table | None],
-    after: list[Table | Removed],
+    after: list[Table | Removed], items: list[dict[str, Any]] | None = None,
 ) -> tuple[int, list[TableUpdate]]:
-    """Bump the restaurant's version once per table in `after` and write the event: the new version, the updates."""
+    """Bump the restaurant's version once per table in `after` and write the event: the new version, the updates.
+
+    A bulk's event also lists its `items`, what was asked and how each went.
+    """
     (version,) = conn.execute(
         "UPDATE restaurant SET version = version + ? WHERE id = ? RETURNING version",
         (len(after), actor.restaurant_id),
     ).fetchone()
-    record_event(conn, actor, action, at, version, [table["id"] for table in after], before, after)
+    record_event(conn, actor, action, at, version, [table["id"] for table in after], before, after, items)
     return version, numbered(version, after)
 
 
 def record_event(
     conn: sqlite3.Connection, actor: Actor, action: str, at: str, version: int, table_ids: list[int],
-    before: Any, after: Any,
+    before: Any, after: Any, items: list[dict[str, Any]] | None = None,
 ) -> None:
     """Write one event. Changes that touch no table (keys, a restaurant's settings) keep the version as it is."""
     conn.execute(
-        "INSERT INTO audit_event (restaurant_id, version, action, table_ids, actor, at, before, after)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_event (restaurant_id, version, action, table_ids, actor, at, before, after, items)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (actor.restaurant_id, version, action, json.dumps(table_ids), actor.name, at,
-         json.dumps(before), json.dumps(after)),
+         json.dumps(before), json.dumps(after), None if items is None else json.dumps(items)),
     )
 
 
 def _table_events(conn: sqlite3.Connection, restaurant_id: int, after: int, limit: int = -1) -> sqlite3.Cursor:
     return conn.execute(
-        "SELECT version, action, actor, at, after FROM audit_event"
+        "SELECT version, action, actor, at, after, items FROM audit_event"
         " WHERE restaurant_id = ? AND version > ? AND table_ids != '[]' ORDER BY version LIMIT ?",
         (restaurant_id, after, limit),
     )
@@ -91,11 +95,13 @@ def updates_after(conn: sqlite3.Connection, restaurant_id: int, after: int) -> l
 def events_after(conn: sqlite3.Connection, restaurant_id: int, since: int) -> tuple[int, list[Event]]:
     """The restaurant's version and up to EVENTS_AT_MOST table changes after `since`, oldest first."""
     (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
-    events: list[Event] = [
-        {"version": row["version"], "action": row["action"], "actor": row["actor"], "at": row["at"],
-         "tables": json.loads(row["after"])}
-        for row in _table_events(conn, restaurant_id, since, EVENTS_AT_MOST)
-    ]
+    events: list[Event] = []
+    for row in _table_events(conn, restaurant_id, since, EVENTS_AT_MOST):
+        event: Event = {"version": row["version"], "action": row["action"], "actor": row["actor"], "at": row["at"],
+                        "tables": json.loads(row["after"])}
+        if row["items"] is not None:
+            event["items"] = json.loads(row["items"])
+        events.append(event)
     return version, events
 
 

@@ -5,13 +5,17 @@ moment it runs). It reads tables through `UnitOfWork.row`, changes them, and end
 `UnitOfWork.changed`, which writes the audit event and the restaurant's new version in the
 same transaction. A business rule that says no raises `ServiceError`: the transaction rolls
 back and `Service.attempt` hands the caller a `Result.error` instead.
+
+A service's method does not run its operation: it returns a `Call`. Awaited, the call runs
+alone, in a transaction of its own; handed to a bulk (bulk.py) with others, it runs with them
+in one.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +63,13 @@ class Result:
     # messages for every dashboard besides the table updates (a guest's call, its resolution)
     announcements: tuple[dict[str, Any], ...] = ()
     restaurant_id: int | None = None  # whose dashboards hear of it
+    # a bulk's: each item's outcome ({"ok": true} or its code and detail), and which item failed a whole one
+    outcomes: tuple[dict[str, Any], ...] = ()
+    failed: dict[str, Any] | None = None
 
     @classmethod
-    def error(cls, code: str, detail: str) -> Result:
-        return cls(ok=False, code=code, detail=detail)
+    def error(cls, code: str, detail: str, failed: dict[str, Any] | None = None) -> Result:
+        return cls(ok=False, code=code, detail=detail, failed=failed)
 
     @property
     def tables(self) -> list[Table | Removed]:
@@ -72,10 +79,11 @@ class Result:
 class ServiceError(Exception):
     """A business rule said no. Raised inside a transaction so it rolls back; callers see a Result."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, failed: dict[str, Any] | None = None) -> None:
         super().__init__(code, detail)
         self.code = code
         self.detail = detail
+        self.failed = failed  # a whole bulk's refusal names the item that failed it
 
 
 class UnitOfWork:
@@ -116,16 +124,33 @@ class UnitOfWork:
         Each table is one update, in the order first named: a table named again (the one acted on,
         then its whole party) counts once.
         """
+        return self.record(action, table_ids)
+
+    def record(self, action: str, table_ids: Sequence[int], items: list[dict[str, Any]] | None = None) -> Result:
+        """Write the audit event (with a bulk's `items`) and the new version: each table once, as it is now."""
         table_ids = tuple(dict.fromkeys(table_ids))
         before = [self.before.get(table_id) for table_id in table_ids]
         after = [self._after(table_id) for table_id in table_ids]
-        version, updates = record_change(self.conn, self.actor, action, self.now, before, after)
+        version, updates = record_change(self.conn, self.actor, action, self.now, before, after, items)
         return Result(ok=True, updates=tuple(updates), version=version, restaurant_id=self.actor.restaurant_id)
 
     def _after(self, table_id: int) -> Table | Removed:
         if table_id in self.removed:
             return {"id": table_id, "number": self.before[table_id]["number"], "removed": True}
         return table_dict(self.row(table_id), self.window)
+
+
+@dataclass(frozen=True, eq=False)  # each call is itself: asyncio.gather awaits equal awaitables only once
+class Call:
+    """An operation asked for by an actor, not yet run: `await` runs it in a transaction of its own."""
+
+    service: Service
+    actor: Actor
+    operation: Callable[..., Result]
+    args: tuple[Any, ...]
+
+    def __await__(self) -> Generator[Any, None, Result]:
+        return self.service.run(self).__await__()
 
 
 class Service:
@@ -145,25 +170,28 @@ class Service:
         """A unit of work on this write transaction, as of now."""
         return UnitOfWork(conn, actor, self.clock(), self.settings.restore_window_minutes)
 
-    async def run(self, actor: Actor, operation: Callable[..., Result], *args: Any) -> Result:
-        """`operation(unit, *args)` in one write transaction; a business error comes back as a Result.
+    def call(self, actor: Actor, operation: Callable[..., Result], *args: Any) -> Call:
+        """`operation(unit, *args)` for this actor, to await or to hand to a bulk."""
+        return Call(self, actor, operation, args)
+
+    async def run(self, call: Call) -> Result:
+        """The call in one write transaction; a business error comes back as a Result.
 
         An actor whose role lacks the service's permission is refused (`forbidden`) before any transaction.
         """
-        if not actor.may(self.needs):
+        if not call.actor.may(self.needs):
             return Result.error("forbidden", REFUSALS[self.needs])
-        return await self.attempt(self._in_unit, actor, operation, args)
+        return await self.attempt(self._in_unit, call)
 
     async def attempt(self, write: Callable[..., Result], *args: Any) -> Result:
         """`write(conn, *args)` in one write transaction (for operations that find their actor inside it)."""
         try:
             return await self.db.write(write, *args)
         except ServiceError as error:
-            return Result.error(error.code, error.detail)
+            return Result.error(error.code, error.detail, error.failed)
 
-    def _in_unit(self, conn: sqlite3.Connection, actor: Actor, operation: Callable[..., Result],
-                 args: tuple[Any, ...]) -> Result:
-        return operation(self.unit(conn, actor), *args)
+    def _in_unit(self, conn: sqlite3.Connection, call: Call) -> Result:
+        return call.operation(self.unit(conn, call.actor), *call.args)
 
     def restore_window(self, conn: sqlite3.Connection, restaurant_id: int) -> RestoreWindow:
         """The restaurant's restore window as of now, for reads outside a unit of work."""

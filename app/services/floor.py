@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 from typing import Any
 
-from .core import EDIT_FLOOR, Actor, Result, Service, ServiceError, UnitOfWork
+from .core import EDIT_FLOOR, Actor, Call, Result, Service, ServiceError, UnitOfWork
 
 DEFAULT_AREA = "Main room"
 LABEL_AT_MOST = AREA_AT_MOST = 40
@@ -78,23 +78,23 @@ class FloorService(Service):
         """Each table's guest-page token, by table id (for the printed codes and the command line)."""
         return await self.db.read(_qr_tokens, restaurant_id)
 
-    async def add_table(self, actor: Actor, label: Any, seats: Any = None, area: Any = None) -> Result:
+    def add_table(self, actor: Actor, label: Any, seats: Any = None, area: Any = None) -> Call:
         """A new table at the end of the grid: 4 seats in the main room unless said otherwise."""
-        return await self.run(actor, _add_table, label, 4 if seats is None else seats,
-                              DEFAULT_AREA if area is None else area)
+        return self.call(actor, _add_table, label, 4 if seats is None else seats,
+                         DEFAULT_AREA if area is None else area)
 
-    async def set_table(self, actor: Actor, table_id: int, label: Any = None, seats: Any = None, area: Any = None,
-                        position: Any = None) -> Result:
+    def set_table(self, actor: Actor, table_id: int, label: Any = None, seats: Any = None, area: Any = None,
+                  position: Any = None) -> Call:
         """Change what is given: the label, the seats, the area, the place in the grid's order (1 = first)."""
-        return await self.run(actor, _set_table, table_id, label, seats, area, position)
+        return self.call(actor, _set_table, table_id, label, seats, area, position)
 
-    async def remove_table(self, actor: Actor, table_id: int) -> Result:
+    def remove_table(self, actor: Actor, table_id: int) -> Call:
         """Take a free table off the floor: it leaves every grid, its QR code stops working."""
-        return await self.run(actor, _remove_table, table_id)
+        return self.call(actor, _remove_table, table_id)
 
-    async def rotate_qr(self, actor: Actor, table_id: int) -> Result:
+    def rotate_qr(self, actor: Actor, table_id: int) -> Call:
         """A new guest-page token for the table: printed codes of the old one stop working."""
-        return await self.run(actor, _rotate_qr, table_id)
+        return self.call(actor, _rotate_qr, table_id)
 
 
 def _qr_tokens(conn: sqlite3.Connection, restaurant_id: int) -> dict[int, str]:

@@ -17,7 +17,7 @@ import unicodedata
 from typing import Any
 
 from .audit import Event, events_after
-from .core import Actor, Result, Service, ServiceError, UnitOfWork
+from .core import Actor, Call, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, all_tables, table_status
 
 MAX_GUESTS = 99
@@ -41,42 +41,42 @@ class TableService(Service):
         """The restaurant's version and its table changes after `since`, oldest first, a page at a time."""
         return await self.db.read(events_after, restaurant_id, since)
 
-    async def seat_table(self, actor: Actor, table_id: int, guest_count: Any = None) -> Result:
+    def seat_table(self, actor: Actor, table_id: int, guest_count: Any = None) -> Call:
         """A party sits down at a free table: `guest_count` of them (the table's seats if not said)."""
-        return await self.run(actor, _seat_table, table_id, guest_count)
+        return self.call(actor, _seat_table, table_id, guest_count)
 
-    async def set_guest_count(self, actor: Actor, table_id: int, guest_count: Any) -> Result:
-        return await self.run(actor, _set_guest_count, table_id, guest_count)
+    def set_guest_count(self, actor: Actor, table_id: int, guest_count: Any) -> Call:
+        return self.call(actor, _set_guest_count, table_id, guest_count)
 
-    async def set_note(self, actor: Actor, table_id: int, note: Any) -> Result:
+    def set_note(self, actor: Actor, table_id: int, note: Any) -> Call:
         """The party's note, shown on its cards (up to 140 characters; empty clears it)."""
-        return await self.run(actor, _set_note, table_id, note)
+        return self.call(actor, _set_note, table_id, note)
 
-    async def join_tables(self, actor: Actor, table_id: int, with_table_id: int) -> Result:
+    def join_tables(self, actor: Actor, table_id: int, with_table_id: int) -> Call:
         """Push a free table to the party at `table_id`: the party now sits at both."""
-        return await self.run(actor, _join, table_id, with_table_id)
+        return self.call(actor, _join, table_id, with_table_id)
 
-    async def split_table(self, actor: Actor, table_id: int) -> Result:
+    def split_table(self, actor: Actor, table_id: int) -> Call:
         """Release a table joined to a party: it is free again, the party stays at the others."""
-        return await self.run(actor, _split, table_id)
+        return self.call(actor, _split, table_id)
 
-    async def close_table(self, actor: Actor, table_id: int) -> Result:
+    def close_table(self, actor: Actor, table_id: int) -> Call:
         """The party leaves: every table it sits at is free."""
-        return await self.run(actor, _close, table_id)
+        return self.call(actor, _close, table_id)
 
-    async def disable_table(self, actor: Actor, table_id: int) -> Result:
-        return await self.run(actor, _disable, table_id)
+    def disable_table(self, actor: Actor, table_id: int) -> Call:
+        return self.call(actor, _disable, table_id)
 
-    async def enable_table(self, actor: Actor, table_id: int) -> Result:
-        return await self.run(actor, _enable, table_id)
+    def enable_table(self, actor: Actor, table_id: int) -> Call:
+        return self.call(actor, _enable, table_id)
 
-    async def restore_table(self, actor: Actor, table_id: int) -> Result:
+    def restore_table(self, actor: Actor, table_id: int) -> Call:
         """Undo a close made by mistake: the party is back at every table it sat at."""
-        return await self.run(actor, _restore, table_id)
+        return self.call(actor, _restore, table_id)
 
-    async def move_table(self, actor: Actor, from_table_id: int, to_table_id: int) -> Result:
+    def move_table(self, actor: Actor, from_table_id: int, to_table_id: int) -> Call:
         """The party moves to a free table; the tables joined to it are released."""
-        return await self.run(actor, _move, from_table_id, to_table_id)
+        return self.call(actor, _move, from_table_id, to_table_id)
 
 
 def valid_guest_count(guest_count: Any) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 
-from .core import Actor, Result, Service, ServiceError, UnitOfWork
+from .core import Actor, Call, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, table_dict, table_row
 from .tables import seat
 
@@ -36,9 +36,9 @@ class WaiterService(Service):
         """A guest's call: `call_waiter` or `ask_for_bill`. Unknown tokens are `table_not_found`."""
         return await self.attempt(self._request, token, kind)
 
-    async def resolve(self, actor: Actor, request_id: int) -> Result:
+    def resolve(self, actor: Actor, request_id: int) -> Call:
         """Staff have seen to a request. Another restaurant's request is `request_not_found`."""
-        return await self.run(actor, _resolve, request_id)
+        return self.call(actor, _resolve, request_id)
 
     def _guest_table(self, conn: sqlite3.Connection, token: str) -> GuestTable | None:
         found = _table_of(conn, token)
