@@ -41,18 +41,23 @@ def ack(ref: Ref, version: int) -> str:
     return dumps({"type": "ack", "ref": ref, "version": version})
 
 
-def error(code: str, detail: str, ref: Ref = None) -> str:
+def error(code: str, detail: str, ref: Ref = None, failed: dict[str, Any] | None = None) -> str:
     message: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
     if ref is not None:
         message["ref"] = ref
+    if failed is not None:  # the item that failed a whole bulk
+        message["failed"] = failed
     return dumps(message)
 
 
 def reply(result: Result, ref: Ref) -> str:
-    """An operation's outcome for the client that asked: ack with the new version, or the error."""
-    if result.ok and result.version is not None:
+    """An operation's outcome for the client that asked: ack with the new version (and a bulk's results), or
+    the error."""
+    if not (result.ok and result.version is not None):
+        return error(result.code or "internal_error", result.detail or "Nothing was changed.", ref, result.failed)
+    if not result.outcomes:
         return ack(ref, result.version)
-    return error(result.code or "internal_error", result.detail or "Nothing was changed.", ref)
+    return dumps({"type": "ack", "ref": ref, "version": result.version, "results": result.outcomes})
 
 
 UNAUTHORIZED = error("unauthorized", "Your sign-in has ended. Please sign in again.")

@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.web.socket import MAX_MESSAGE_BYTES
+
 from .support import Server
 
 EXAMPLES = int(os.environ.get("MAITRE_FUZZ_EXAMPLES", "10000"))
@@ -145,7 +147,7 @@ def test_every_frame_gets_one_answer_and_the_server_keeps_answering(live, frame)
         raise AssertionError(f"no answer to {frame!r}: {error!r}") from None
     if reply["type"] == "closed":
         size = len(frame) if isinstance(frame, bytes) else len(frame.encode())
-        assert size > 4096 and reply["code"] == 1009
+        assert size > MAX_MESSAGE_BYTES and reply["code"] == 1009
     elif reply["type"] == "error":
         assert reply["code"] in {"invalid_json", "invalid_action", "unknown_action", "table_not_found",
                                  "no_active_session", "already_disabled", "table_occupied", "not_disabled",

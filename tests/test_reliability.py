@@ -19,6 +19,7 @@ from markupsafe import escape
 from app import STATIC_DIR, create_app
 from app.db import Database
 from app.services.core import Actor
+from app.web.socket import MAX_MESSAGE_BYTES
 from bench.crash import run as crash_loop
 from bench.load import upgrade_request
 from bench.servers import RUN_PY
@@ -321,7 +322,7 @@ async def test_a_compressed_frame_that_inflates_past_the_limit_is_refused(aiohtt
 
 
 async def test_slowly_dripped_fragments_cannot_pin_memory(aiohttp_client, settings, db):
-    """A raw client sends one message in 100-byte continuation frames, slowly: past 4 KiB in all, it is cut off."""
+    """A raw client sends one message in 100-byte continuation frames, slowly: past 16 KiB in all, it is cut off."""
     import struct
 
     place = await make_place(db, settings, "drip", 1)
@@ -347,7 +348,7 @@ async def test_slowly_dripped_fragments_cannot_pin_memory(aiohttp_client, settin
 
     collecting = asyncio.create_task(collect())
     sent = 0
-    for n in range(60):  # 6,000 bytes offered, 100 at a time
+    for n in range(200):  # 20,000 bytes offered, 100 at a time
         try:
             writer.write(fragment(b"x" * 100, first=n == 0, last=False))
             await writer.drain()
@@ -357,8 +358,8 @@ async def test_slowly_dripped_fragments_cannot_pin_memory(aiohttp_client, settin
         await asyncio.sleep(0.01)
     await asyncio.wait_for(collecting, 5)
     close = bytes(received[received.rindex(b"\x88"):])
-    assert struct.unpack("!H", close[2:4])[0] == 1009, "refused once the fragments passed 4 KiB"
-    assert 4096 < sent < 6000, "cut off soon after the limit, not at the end"
+    assert struct.unpack("!H", close[2:4])[0] == 1009, "refused once the fragments passed 16 KiB"
+    assert MAX_MESSAGE_BYTES < sent < MAX_MESSAGE_BYTES + 2000, "cut off soon after the limit, not at the end"
     writer.close()
 
 

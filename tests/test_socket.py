@@ -320,7 +320,7 @@ async def test_a_viewer_may_watch_but_not_act(client, bistro_place, tables):
 
 async def test_an_oversized_message_closes_the_socket_with_1009(client, bistro_place):
     ws, _ = await dashboard(client, bistro_place.admin)
-    await ws.send_str(json.dumps({"action": "ping", "padding": "x" * 5000}))
+    await ws.send_str(json.dumps({"action": "ping", "padding": "x" * socket_handler.MAX_MESSAGE_BYTES}))
     message = await ws.receive(timeout=3)
     assert message.type is WSMsgType.CLOSE and message.data == 1009
 

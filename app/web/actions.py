@@ -5,18 +5,24 @@ service method does the change, which whole-number ids it needs, which other fie
 takes, and how a success is worded for a person. A field the caller leaves out reaches
 the service as None; the service checks every value it is given (a guest count, a note,
 a label) and answers with its own error code, so both roads refuse the same input alike.
+
+A bulk (`{"action": "bulk", "actions": [...]}`) is a list of these; the socket, HTTP
+(`POST /admin/api/bulk`) and the command line all read it with `parse_bulk`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from ..services.core import Actor, Result
-from ..typedefs import floor_key, tables_key, waiters_key
+from ..protocol import is_int
+from ..services.bulk import BULK_AT_MOST, Item
+from ..services.core import Actor, Call, Result
+from ..typedefs import bulk_key, floor_key, tables_key, waiters_key
+from .access import Refused
 
 Service = web.AppKey[Any]
 
@@ -33,14 +39,20 @@ class Action:
     numbers: tuple[str, ...] = ()  # which of the values a form sends as text for a whole number
     legacy_verb: str | None = None  # also answers, deprecated, at /admin/table/{id}/<verb> (the old dashboards')
 
-    def operation(self, app: web.Application) -> Callable[..., Awaitable[Result]]:
-        method: Callable[..., Awaitable[Result]] = getattr(app[self.service], self.method)
-        return method
+    def call(self, app: web.Application, actor: Actor, fields: dict[str, Any]) -> Call:
+        """The change with the caller's fields (ids already checked), to run alone or in a bulk."""
+        method: Callable[..., Call] = getattr(app[self.service], self.method)
+        return method(actor, *(fields[name] for name in self.ids), *(fields.get(name) for name in self.values))
 
     async def perform(self, app: web.Application, actor: Actor, fields: dict[str, Any]) -> Result:
         """Run the change with the caller's fields (ids already checked)."""
-        return await self.operation(app)(
-            actor, *(fields[name] for name in self.ids), *(fields.get(name) for name in self.values))
+        return await self.call(app, actor, fields)
+
+    def check_ids(self, fields: dict[str, Any]) -> str | None:
+        """Why the fields will not do for this action (its ids are not whole numbers), or None."""
+        if all(is_int(fields.get(name)) for name in self.ids):
+            return None
+        return f"{self.name} needs {' and '.join(self.ids)} as whole numbers."
 
 
 TABLE = "/admin/tables/{id}"
@@ -74,7 +86,61 @@ ACTIONS: dict[str, Action] = {action.name: action for action in [
 ]}
 
 
-def worded(action: Action, result: Result) -> str:
-    """A success as a person reads it, naming the changed tables."""
+def worded(action: Action, result: Result, named: str | None = None) -> str:
+    """A success as a person reads it, naming the changed tables (or all of them, `named`, as its first)."""
     labels = [table["number"] for table in result.tables]
-    return action.done.format(first=labels[0], last=labels[-1])
+    return action.done.format(first=named or labels[0], last=labels[-1])
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """A bulk as asked for: all or nothing (`atomic`), and each item's action with its fields."""
+
+    atomic: bool
+    items: list[tuple[Action, dict[str, Any]]]
+
+
+def parse_bulk(message: Any) -> Bulk:
+    """A bulk message's items, checked whole before anything runs; a malformed one is Refused (422).
+
+    `message` is the socket's `{"atomic": ..., "actions": [...]}` (its `action` and `ref` aside).
+    """
+    if not isinstance(message, dict):
+        raise Refused("invalid_action", "A bulk is a JSON object with an \"actions\" list.", 422)
+    atomic = message.get("atomic", True)
+    if not isinstance(atomic, bool):
+        raise Refused("invalid_action", "A bulk's \"atomic\" is true or false.", 422)
+    asked = message.get("actions")
+    if not isinstance(asked, list) or not asked:
+        raise Refused("invalid_action", "A bulk needs \"actions\": a list of one or more actions.", 422)
+    if len(asked) > BULK_AT_MOST:
+        raise Refused("bulk_too_large", f"A bulk holds at most {BULK_AT_MOST} actions, not {len(asked)}.", 422)
+    items = []
+    for index, item in enumerate(asked):
+        where = f"actions[{index}]"
+        name = item.get("action") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            raise Refused("invalid_action", f"{where} is not an action: an object with an \"action\".", 422)
+        if name in NOT_IN_A_BULK:
+            raise Refused("invalid_action", f"{where}: {name} cannot be part of a bulk.", 422)
+        if name not in ACTIONS:
+            raise Refused("unknown_action", f"{where}: there is no action {name[:40]!r}.", 422)
+        action = ACTIONS[name]
+        wrong = action.check_ids(item)
+        if wrong is not None:
+            raise Refused("invalid_action", f"{where}: {wrong}", 422)
+        items.append((action, item))
+    return Bulk(atomic, items)
+
+
+NOT_IN_A_BULK = {"bulk", "ping", "sync"}  # the socket's own messages
+
+
+async def perform_bulk(app: web.Application, actor: Actor, message: Any) -> Result:
+    """Parse a bulk and run it: one transaction, one Result (published by the caller)."""
+    bulk = parse_bulk(message)
+    items = []
+    for action, fields in bulk.items:
+        asked = {name: fields[name] for name in (*action.ids, *action.values) if name in fields}
+        items.append(Item({"action": action.name, **asked}, action.call(app, actor, fields)))
+    return await app[bulk_key].bulk(actor, items, bulk.atomic)

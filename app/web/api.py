@@ -24,7 +24,7 @@ from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
 from ..typedefs import broadcast_key, request_limiter_key, tables_key
 from .access import TABLE_ID, Refused, caller, read_form
-from .actions import Action, worded
+from .actions import ACTIONS, Action, perform_bulk, worded
 from .dashboard import remember_notice
 
 DEPRECATION = {
@@ -51,12 +51,16 @@ def wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def json_error(refused: Refused, headers: dict[str, str] | None = None) -> web.Response:
+def json_error(refused: Refused, headers: dict[str, str] | None = None,
+               failed: dict[str, Any] | None = None) -> web.Response:
+    """The error as JSON; for a whole bulk refused, with the item that `failed` it."""
     headers = dict(headers or {})
     if refused.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="maitre"'
-    return web.json_response({"type": "error", "code": refused.code, "detail": refused.detail},
-                             status=refused.status, headers=headers)
+    body: dict[str, Any] = {"type": "error", "code": refused.code, "detail": refused.detail}
+    if failed is not None:
+        body["failed"] = failed
+    return web.json_response(body, status=refused.status, headers=headers)
 
 
 def parse_id(text: str | None, field: str, kind: str) -> int:
@@ -138,10 +142,75 @@ def answer(request: web.Request, result: Result, status: int, headers: dict[str,
         toast = aiohttp_jinja2.render_template("_toast.html", request, context, status=toast_status)
         toast.headers.update(headers)
         return toast
+    return json_answer(result, status, headers)
+
+
+def json_answer(result: Result, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    """The ack (with the changed tables, and a bulk's results) or the error (with the item that failed a bulk)."""
     if result.ok:
-        return web.json_response({"type": "ack", "version": result.version, "tables": result.tables},
-                                 headers=headers)
-    return json_error(Refused(result.code or "", result.detail or "", status), headers)
+        body: dict[str, Any] = {"type": "ack", "version": result.version, "tables": result.tables}
+        if result.outcomes:
+            body["results"] = result.outcomes
+        return web.json_response(body, headers=headers)
+    return json_error(Refused(result.code or "", result.detail or "", status), headers, result.failed)
+
+
+async def bulk(request: web.Request) -> web.StreamResponse:
+    """`POST /admin/api/bulk`: several changes in one transaction, as the socket's `bulk` (docs/protocol.md).
+
+    A JSON body is the socket's message (without `ref`), answered in JSON. Our no-script forms send one
+    `action` and a `table_id` per table, with `back=dashboard`: post, redirect, get, with the result
+    shown there, and after a close an Undo (restore the same tables).
+    """
+    back = False
+    try:
+        form = None if request.content_type == "application/json" else await read_form(request)
+        back = form is not None and form.get("back") == "dashboard"
+        principal = await caller(request, changing=True)
+        if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
+            raise Refused("rate_limited", "Too many requests; slow down.", 429)
+        message = await json_body(request) if form is None else bulk_of_form(form)
+        result = await perform_bulk(request.app, principal.actor, message)
+    except Refused as refused:
+        if back and refused.status == 401:
+            raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
+        if not (back and refused.status == 422):  # a form sent without a table ticked is shown on the page
+            return json_error(refused)
+        result = Result.error(refused.code, refused.detail)
+    request.app[broadcast_key].result(principal.restaurant_id, result)
+    if not (back and principal.sign_in_id is not None):
+        return json_answer(result, 200 if result.ok else status_of(result.code or ""))
+    action = form.get("action") if form is not None else None
+    closed = result.ok and action == "close_table"
+    undo = tuple(item["table_id"] for item in message["actions"]) if closed else ()
+    remember_notice(request.app, principal.sign_in_id, bulk_worded(action, result), undo=undo)
+    raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+
+
+def bulk_of_form(form: Any) -> dict[str, Any]:
+    """A no-script form's bulk: its one `action` for each `table_id` it sends."""
+    ids = [parse_id(text if isinstance(text, str) else None, "table_id", "a table")
+           for text in form.getall("table_id", [])]
+    if not ids:
+        raise Refused("invalid_action", "Select one or more tables first.", 422)
+    return {"actions": [{"action": form.get("action"), "table_id": table_id} for table_id in ids]}
+
+
+async def json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (ValueError, RecursionError):
+        raise Refused("invalid_json", "The request body is not valid JSON, or nests too deeply.", 422) from None
+
+
+def bulk_worded(action: Any, result: Result) -> str:
+    """A no-script form's bulk (one action for several tables) as a person reads it: "Tables 4 and 9 closed."."""
+    if not result.ok:
+        return f"{result.failed['detail']} Nothing was changed." if result.failed else result.detail or ""
+    labels = [table["number"] for table in result.tables]
+    named = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+    text = worded(ACTIONS[action], result, named)
+    return text.replace("Table ", "Tables ", 1) if len(labels) > 1 else text
 
 
 async def tables(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..services.bulk import BULK_AT_MOST
 from .access import TABLE_ID
 from .actions import ACTIONS, Action
 
@@ -89,13 +90,23 @@ ERROR = {
         "detail": {"type": "string", "description": "A sentence for a person"},
     },
 }
-ACK = {
+ACK: dict[str, Any] = {
     "type": "object",
     "required": ["type", "version", "tables"],
     "properties": {
         "type": {"const": "ack"},
         "version": {"type": "integer"},
         "tables": {"type": "array", "items": {"oneOf": [ref("Table"), ref("Removed")]}},
+    },
+}
+BULK_ACK = {
+    "type": "object",
+    "required": ["type", "version", "tables", "results"],
+    "properties": {
+        **ACK["properties"],
+        "results": {"type": "array", "description": "Each item's outcome, in order", "items": {
+            "type": "object", "required": ["ok"],
+            "properties": {"ok": {"type": "boolean"}, "code": {"type": "string"}, "detail": {"type": "string"}}}},
     },
 }
 
@@ -205,6 +216,42 @@ def pick_page(operation: str, what: str, deprecated: bool = False) -> dict[str, 
     }
 
 
+def bulk() -> dict[str, Any]:
+    item = {"type": "object", "required": ["action"], "description": "One action with its fields, as on the socket",
+            "properties": {"action": {"type": "string", "enum": sorted(ACTIONS)}}}
+    message = {"type": "object", "required": ["actions"], "properties": {
+        "atomic": {"type": "boolean", "default": True, "description": "true: all or nothing (bulk_failed names the "
+                   "item that failed); false: each item on its own, its outcome in results"},
+        "actions": {"type": "array", "minItems": 1, "maxItems": BULK_AT_MOST, "items": item}}}
+    form = {"type": "object", "required": ["action", "table_id"], "properties": {
+        "action": {"type": "string", "enum": sorted(name for name, action in ACTIONS.items() if action.ids == (
+            "table_id",))},
+        "table_id": {"type": "array", "minItems": 1, "maxItems": BULK_AT_MOST,
+                     "items": {"type": "string", "pattern": ID_PATTERN}},
+        "csrf_token": {"type": "string", "description": "Required with the sign-in cookie"},
+        "back": {"type": "string", "description": "'dashboard': redirect to the dashboard afterwards"}}}
+    return {
+        "summary": "Several changes in one transaction: the socket's bulk (docs/protocol.md); our no-script forms "
+                   "send one action for each table_id",
+        "operationId": "bulk",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": message},
+                                                      "application/x-www-form-urlencoded": {"schema": form}}},
+        "responses": {
+            "200": {"description": "Done: every item's outcome in results (all ok, for an atomic bulk)",
+                    "content": {"application/json": {"schema": BULK_ACK}}},
+            "303": {"description": "A form with back=dashboard: back to the dashboard, the result shown there"},
+            "401": error_response("No valid credentials"),
+            "403": error_response("forbidden: the key may not change tables; or a cookie request without its CSRF "
+                                  "token (X-CSRF-Token) or from another site"),
+            "409": error_response("bulk_failed: an item of an atomic bulk failed, so nothing was changed; failed "
+                                  "names its index (from 0), code and detail"),
+            "422": error_response("A malformed bulk, refused whole: invalid_json, invalid_action, unknown_action, "
+                                  f"bulk_too_large (more than {BULK_AT_MOST} actions)"),
+            "429": error_response("rate_limited"),
+        },
+    }
+
+
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for action in ACTIONS.values():
@@ -289,6 +336,7 @@ def build() -> dict[str, Any]:
             },
         }
     }
+    paths["/admin/api/bulk"] = {"post": bulk()}
     paths["/admin/tables"]["get"] = {
         "summary": "The grid fragment (HTML), for dashboards that poll",
         "operationId": "grid",

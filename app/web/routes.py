@@ -35,6 +35,7 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
                                 api.action_handler(action, deprecated=True), name=f"legacy_{action.legacy_verb}")
     # the move page's old address: bookmarks and old pages' links still find it
     app.router.add_get("/admin/table/{id}/move", dashboard.pick_page("move_table"), name="legacy_move_page")
+    app.router.add_post("/admin/api/bulk", api.bulk, name="bulk")
     app.router.add_get("/admin/api/tables", api.tables, name="api_tables")
     app.router.add_get("/admin/api/events", api.events, name="api_events")
     app.router.add_get("/admin/api/openapi.json", openapi.document, name="openapi")

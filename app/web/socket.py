@@ -18,11 +18,11 @@ from ..limits import TokenBucket
 from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
 from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, restaurants_key, settings_key, tables_key
 from .access import Refused, principal_of_key, require_our_origin
-from .actions import ACTIONS
+from .actions import ACTIONS, perform_bulk
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 4096
+MAX_MESSAGE_BYTES = 16 * 1024  # a full bulk of 100 actions fits; a larger frame closes the socket (1009)
 MESSAGES_PER_SECOND = 10
 MESSAGE_BURST = 20
 REPLAY_AT_MOST = EARLY_AT_MOST // 2  # past that, a snapshot is smaller than the replay
@@ -136,12 +136,19 @@ async def perform(
         return protocol.PONG
     if action == "sync":
         return await sync(app, connection, request, ref)
-    if action not in ACTIONS:
+    if action == "bulk":
+        try:
+            result = await perform_bulk(app, principal.actor, request)
+        except Refused as refused:
+            raise BadMessage(refused.code, refused.detail, ref) from None
+    elif action in ACTIONS:
+        change = ACTIONS[action]
+        wrong = change.check_ids(request)
+        if wrong is not None:
+            raise BadMessage("invalid_action", wrong, ref)
+        result = await change.perform(app, principal.actor, request)  # the service says whether this key may
+    else:
         raise BadMessage("unknown_action", f"There is no action {action[:40]!r}.", ref)
-    change = ACTIONS[action]
-    if not all(protocol.is_int(request.get(name)) for name in change.ids):
-        raise BadMessage("invalid_action", f"{action} needs {' and '.join(change.ids)} as whole numbers.", ref)
-    result = await change.perform(app, principal.actor, request)  # the service says whether this key may
     app[broadcast_key].result(principal.restaurant_id, result)
     return protocol.reply(result, ref)
 
