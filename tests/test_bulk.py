@@ -376,3 +376,16 @@ async def test_the_events_feed_lists_a_bulks_items(client, bistro_place, tables)
     (event,) = feed["events"]
     assert event["action"] == "bulk" and [table["id"] for table in event["tables"]] == [ids["5"], ids["6"]]
     assert event["items"] == [{**item, "ok": True} for item in asked]
+
+
+async def test_a_bulk_written_by_another_process_reaches_the_dashboards_whole(client, bistro_place, tables, bulk):
+    """`tables` and `bulk` write through a connection of their own, as the command line does: the server's
+    watcher finds the bulk's one event in the log and pushes its updates, numbered as the event says."""
+    place, ids = bistro_place, bistro_place.ids
+    ws, snapshot = await dashboard(client, place.viewer)
+    asked = [{"action": "disable_table", "table_id": ids["5"]}, {"action": "disable_table", "table_id": ids["6"]},
+             {"action": "enable_table", "table_id": ids["5"]}]
+    assert (await bulk.bulk(place.actor, items(tables, place.actor, asked))).ok
+    updates = [await receive(ws, timeout=10), await receive(ws)]
+    assert [(u["version"], u["table"]["id"], u["table"]["status"]) for u in updates] == [
+        (snapshot["version"] + 1, ids["5"], "free"), (snapshot["version"] + 2, ids["6"], "disabled")]
