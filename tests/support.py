@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -57,6 +58,16 @@ async def make_place(db: Database, settings: Settings, slug: str, tables: int) -
     _, admin = await keys.add(slug, "admin tablet")
     _, viewer = await keys.add(slug, "wall screen", "viewer")
     return Place(actor, {row["number"]: row["id"] for row in rows}, admin, viewer)
+
+
+def audit_events(db_path: str) -> list[sqlite3.Row]:
+    """Every event of the audit log, oldest first, read straight from the file."""
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM audit_event ORDER BY id").fetchall()
+    finally:
+        conn.close()
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3) -> dict[str, Any]:

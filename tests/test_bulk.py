@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from typing import Any
 
 import aiohttp
@@ -16,7 +15,7 @@ from app.services.core import Actor
 from app.services.tables import TableService
 from app.web.socket import MAX_MESSAGE_BYTES
 
-from .support import dashboard, eventually, make_place, origin, receive, signed_in
+from .support import audit_events, dashboard, eventually, make_place, origin, receive, signed_in
 
 JSON = {"Accept": "application/json"}
 
@@ -33,15 +32,6 @@ def items(tables: TableService, actor: Actor, asked: list[dict[str, Any]]) -> li
         fields = {key: value for key, value in item.items() if key != "action"}
         built.append(Item(item, method(actor, *fields.values())))
     return built
-
-
-def audit_events(db_path: str) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM audit_event ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from app.services.floor import FloorService
 from app.services.tables import TableService
 from app.services.waiters import WaiterService
 
+from .support import audit_events
+
 
 async def ids_by_label(tables: TableService, actor: Actor) -> dict[str, int]:
     _, rows = await tables.list_tables(actor.restaurant_id)
@@ -27,15 +29,6 @@ async def table(tables: TableService, actor: Actor, table_id: int) -> dict:
 
 async def version(tables: TableService, actor: Actor) -> int:
     return (await tables.list_tables(actor.restaurant_id))[0]
-
-
-def audit_events(db_path: str) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM audit_event ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def assert_error(result: Result, code: str) -> None:
