@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from . import create_app
+from . import create_app, protocol
 from .auth import ROLES, KeyService
 from .db import Database, configure
 from .services.bulk import BULK_AT_MOST, BulkService
@@ -369,7 +369,7 @@ def read_actions(path: str) -> list[Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {name}: {error}") from None
     try:
-        actions = json.loads(text)
+        actions = protocol.loads(text)  # as the socket reads a message: 4.0 is the whole number 4
     except (ValueError, RecursionError) as error:
         raise UsageError(f"{name} is not valid JSON: {error}") from None
     if not isinstance(actions, list):

@@ -215,8 +215,8 @@ async def test_a_bulk_from_a_file_or_stdin_prints_each_actions_result(db_path, d
                                  f"3. move_table from table {ids['T2']} to table {ids['5']}: ok"]
     _, statuses = await floor_state(db, settings, place)
     assert (statuses["1"], statuses["4"], statuses["5"], statuses["T2"]) == ("free", "disabled", "occupied", "free")
-    piped = await asyncio.to_thread(run, "bulk", "bistro", "-", db=db_path,
-                                    stdin=json.dumps([{"action": "enable_table", "table_id": ids["4"]}]))
+    piped = await asyncio.to_thread(run, "bulk", "bistro", "-", db=db_path,  # 4.0 is 4, as on the socket
+                                    stdin=f'[{{"action": "enable_table", "table_id": {ids["4"]}.0}}]')
     assert (piped.returncode, piped.stdout, piped.stderr) == (0, f"1. enable_table table {ids['4']}: ok\n", "")
     assert [len(items) for items in await bulk_events(db, place)] == [3, 1]
 
