@@ -1,15 +1,14 @@
-// Maître's dashboard: the server's cards, live over one WebSocket (docs/protocol.md)
+// Maître: the tables live over one WebSocket (docs/protocol.md)
 (() => {
   "use strict";
   var $ = (id) => document.getElementById(id), body = document.body, data = body.dataset, grid = $("grid");
-  var moveBar = $("move-bar"), bulk = $("bulk-form"), end = $("end-form"), undo = $("undo"), requestsEl = $("requests");
+  var moveBar = $("move-bar"), bulk = $("bulk-form"), end = $("end-form"), undo = $("undo");
   var warnAt = +data.idleWarning, alertAt = +data.idleAlert, version = +grid.dataset.version;
   var ws, attempt = 0, retryAt = 0, retryTimer, stableTimer, failures = 0, pollTimer, polled, syncing, etag = "";
   var troubleSince = Date.now(), pending = {}, seq = 0, moveFrom, pick, audio;
   var skew = Date.parse(data.now) - Date.now(); // times by the server's clock
   var card = (id) => $("table-" + id), now = () => Date.now() + skew;
   var all = (root, selector, each) => Array.from(root.querySelectorAll(selector), each);
-  var text = (el, words) => el.textContent !== words && (el.textContent = words);
   var send = (message) => ws?.readyState === 1 && (ws.send(JSON.stringify(message)), true);
 
   function connect() {
@@ -43,7 +42,7 @@
   function receive(message) {
     var {type, restaurant: shown, table = {id: message.table_id}} = message, old = card(table.id), fresh;
     if (shown) {
-      body.querySelector("h1").textContent = shown.name;
+      $("name").textContent = shown.name;
       warnAt = shown.idle_warning_minutes;
       alertAt = shown.idle_alert_minutes;
       refresh();
@@ -65,12 +64,11 @@
         fresh = card(table.id);
         if (fresh.dataset.place !== old.dataset.place) resync();
         if (old.classList.contains("busy")) busy(fresh, true);
-        fresh.querySelector(".pick").checked = old.querySelector(".pick").checked;
         if (fresh.dataset.lastActive) tick(fresh, now());
         expire(fresh, now());
+        if (fresh.querySelector(".pick").checked = old.querySelector(".pick").checked) tally();
       }
       listRequests();
-      tally();
     } else if (type === "waiter_request") {
       navigator.vibrate?.(200);
       if (audio) beep();
@@ -192,6 +190,7 @@
     });
   };
   document.onchange = tally;
+  document.addEventListener("beforetoggle", tally, true); // End of service counts as it opens
 
   function put(form, ids) { // Undo shows while it has tables (CSS)
     all(form, "[name=table_id]", (i) => i.remove());
@@ -202,17 +201,16 @@
   function tally() {
     if (!bulk) return;
     var picked = all(grid, ".pick:checked", (p) => p.parentNode), n = picked.length;
-    var ids = [...new Set(all(grid, "[data-status=occupied] .pick", (p) => p.value))]; // a joined party once
-    text($("picked"), n ? "Selected: " + n : "Select tables first.");
+    var ids = [...new Set(all(grid, "[data-status=occupied] .pick", (p) => p.value))];
+    $("picked").textContent = n ? "Selected: " + n : "Select tables first.";
     all(bulk, "button", (b) => {
       var odd = picked.find((c) => c.dataset.status !== b.dataset.needs);
-      b.disabled = !n || !!odd;
-      text(b.nextElementSibling,
-        odd ? "Table " + odd.querySelector("h3").textContent + " is " + odd.dataset.status + "." : "");
+      b.disabled = !n || odd;
+      b.nextElementSibling.textContent = odd ? "Table " + odd.querySelector("h3").textContent + " is " +
+        odd.dataset.status + "." : "";
     });
     put(end, ids);
-    end.querySelector("b").textContent = ids.length;
-    end.querySelector("button").disabled = !ids.length;
+    end.querySelector("button").disabled = !(end.querySelector("b").textContent = ids.length);
   }
 
   function refresh() { // Undo lasts while one of its tables has Restore
@@ -230,7 +228,8 @@
 
   function since(el, iso, at) {
     var minutes = Math.max(0, Math.floor((at - Date.parse(iso)) / 60000));
-    text(el.querySelector(".minutes"), "" + minutes);
+    el = el.querySelector(".minutes");
+    if (el.textContent != minutes) el.textContent = minutes;
     return minutes;
   }
 
@@ -242,10 +241,11 @@
   }
 
   function listRequests() { // oldest first; innerHTML of text stays escaped
-    var calls = all(grid, ".request", (c) => c).sort((a, b) => a.dataset.since < b.dataset.since ? -1 : 1);
-    requestsEl.querySelector("ol").innerHTML = calls.map((call) => "<li>Table " +
+    var list = $("requests"), calls = all(grid, ".request", (c) => c);
+    calls.sort((a, b) => a.dataset.since < b.dataset.since ? -1 : 1);
+    list.lastElementChild.innerHTML = calls.map((call) => "<li>Table " +
       call.closest(".card").querySelector("h3").innerHTML + ": " + call.querySelector(".what").innerHTML).join("");
-    requestsEl.hidden = !calls.length;
+    list.hidden = !calls.length;
   }
 
   function beep() {

@@ -213,10 +213,16 @@ async def test_end_of_service_counts_a_joined_party_once_and_undo_restores_them_
     sent = await confirm.locator("input[name=table_id]").evaluate_all("inputs => inputs.map(i => +i.value)")
     assert sorted(sent) == OCCUPIED  # one close a party: 5 closes with 4
 
-    # B seats table 3 meanwhile: A's count follows the live grid
+    await confirm.get_by_role("button", name="Cancel").click()
+
+    # B seats table 3: A counts again from its live grid as End of service opens
     seat = await open_panel(b, 3, "Seat")
     await seat.locator(".counts button").nth(1).click()
+    await expect_status(a, 3, "occupied")
+    await a.get_by_role("button", name="End of service").click()
     await expect(confirm.locator("p b")).to_have_text("5")
+    sent = await confirm.locator("input[name=table_id]").evaluate_all("inputs => inputs.map(i => +i.value)")
+    assert sorted(sent) == [1, 3, 4, 6, 10]
     await confirm.get_by_role("button", name="Close them").click()
     await expect(confirm).to_be_hidden()
     closed = [1, 3, 4, 5, 6, 10]
