@@ -18,18 +18,16 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from . import create_app, protocol
+from . import add_services, create_app, protocol
 from .auth import ROLES, KeyService
 from .db import Database, configure
-from .services.bulk import BULK_AT_MOST, BulkService
+from .services.bulk import BULK_AT_MOST
 from .services.core import Actor, Result, ServiceError
 from .services.floor import DEFAULT_AREA, FloorService
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
 from .services.table_view import Table
 from .services.tables import TableService
-from .services.waiters import WaiterService
 from .settings import EVERY_ADDRESS, SettingError, Settings, declared
-from .typedefs import bulk_key, floor_key, tables_key, waiters_key
 from .web.access import Refused
 from .web.actions import ACTIONS, perform_bulk
 from .web.security import AccessLogger, QuietMalformedRequests
@@ -329,10 +327,7 @@ def seated_parties(tables: list[Table], area: str | None) -> list[int]:
 def services(db: Database, settings: Settings) -> web.Application:
     """The services a bulk's items call, under the keys `perform_bulk` looks them up by, as in the server's app."""
     app = web.Application()
-    app[tables_key] = TableService(db, settings)
-    app[floor_key] = FloorService(db, settings)
-    app[waiters_key] = WaiterService(db, settings)
-    app[bulk_key] = BulkService(db, settings)
+    add_services(app, db, settings)
     return app
 
 
