@@ -46,7 +46,7 @@ async def test_a_call_at_a_free_table_seats_a_party_and_shows_on_the_table(floor
     assert announcement["type"] == "waiter_request"
     assert announcement["request"] == {"id": table["requests"][0]["id"], "kind": "call_waiter",
                                        "since": table["requests"][0]["since"], "table_id": bistro_place.ids["2"],
-                                       "table": "2"}
+                                       "table": "2", "claimed_by": None}
     assert audit(db_path) == [("call_waiter", "guest")]
 
 
