@@ -60,6 +60,8 @@ TABLE = {
             "description": "When Restore runs out; null when the table cannot be restored now "
                            "(absent from events recorded before it existed)",
         },
+        "waiter": {"type": ["string", "null"], "description": "The name of the waiter whose section the table is "
+                   "in, null for nobody's (absent from events recorded before sections existed)"},
         "requests": {
             "type": "array",
             "description": "Pending waiter requests, oldest first",
@@ -70,6 +72,9 @@ TABLE = {
                     "id": {"type": "integer"},
                     "kind": {"type": "string", "enum": ["call_waiter", "ask_for_bill"]},
                     "since": {"type": "string", "format": "date-time"},
+                    "claimed_by": {"type": ["string", "null"], "description": "The name of the waiter on the way "
+                                   "(absent from events recorded before claims existed)"},
+                    "claimed_at": {"type": ["string", "null"], "format": "date-time"},
                 },
             },
         },
