@@ -77,15 +77,20 @@ def create_app(settings: Settings) -> Application:
 async def database_ctx(app: Application) -> AsyncIterator[None]:
     """Open (and migrate) the database and the services built on it; close it on shutdown."""
     db = await Database.open(app[settings_key].db_path)
-    app[db_key] = db
-    app[tables_key] = TableService(db, app[settings_key])
-    app[floor_key] = FloorService(db, app[settings_key])
-    app[bulk_key] = BulkService(db, app[settings_key])
-    app[restaurants_key] = RestaurantService(db, app[settings_key])
-    app[api_keys_key] = KeyService(db)
-    app[waiters_key] = WaiterService(db, app[settings_key])
+    add_services(app, db, app[settings_key])
     yield
     await db.close()
+
+
+def add_services(app: Application, db: Database, settings: Settings) -> None:
+    """The database and every service on it, under their keys (the server's, and the command line's for a bulk)."""
+    app[db_key] = db
+    app[tables_key] = TableService(db, settings)
+    app[floor_key] = FloorService(db, settings)
+    app[bulk_key] = BulkService(db, settings)
+    app[restaurants_key] = RestaurantService(db, settings)
+    app[api_keys_key] = KeyService(db)
+    app[waiters_key] = WaiterService(db, settings)
 
 
 async def close_sockets(app: Application) -> None:

@@ -18,19 +18,27 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from . import create_app
+from . import add_services, create_app, protocol
 from .auth import ROLES, KeyService
 from .db import Database, configure
+from .services.bulk import BULK_AT_MOST
 from .services.core import Actor, Result, ServiceError
 from .services.floor import DEFAULT_AREA, FloorService
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
+from .services.table_view import Table
 from .services.tables import TableService
 from .settings import EVERY_ADDRESS, SettingError, Settings, declared
+from .web.access import Refused
+from .web.actions import ACTIONS, perform_bulk
 from .web.security import AccessLogger, QuietMalformedRequests
 
 
 class CliError(Exception):
     """A reason to stop, said in one line."""
+
+
+class UsageError(CliError):
+    """Input the command cannot use as given: it exits 2, as a bad argument does."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -92,6 +100,10 @@ def build_parser() -> Parser:
     remove.add_argument("slug")
     remove.add_argument("label")
     remove.set_defaults(run=table_remove)
+    close_all = with_db(table.add_parser("close-all", help="end of service: close every occupied table in one change"))
+    close_all.add_argument("slug")
+    close_all.add_argument("--area", help="only the parties seated in this area")
+    close_all.set_defaults(run=table_close_all)
 
     key = commands.add_parser("key", help="make, list and revoke API keys").add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=Parser)
@@ -106,6 +118,13 @@ def build_parser() -> Parser:
     revoke = with_db(key.add_parser("revoke", help="revoke a key"))
     revoke.add_argument("key_id", type=int)
     revoke.set_defaults(run=key_revoke)
+    bulk = with_db(commands.add_parser("bulk", help="run a list of table actions in one change, as the socket's bulk"))
+    bulk.add_argument("slug")
+    bulk.add_argument("file", metavar="FILE.json", help='a JSON array of actions, as the socket\'s "actions" '
+                      '(e.g. [{"action": "close_table", "table_id": 4}]); - reads it from stdin')
+    bulk.add_argument("--not-atomic", dest="atomic", action="store_false",
+                      help="let each action stand alone: the others are done when one fails (default: all or nothing)")
+    bulk.set_defaults(run=bulk_command)
     backup = with_db(commands.add_parser("backup", help="copy the database, consistently, while the server runs"))
     backup.add_argument("path", help="the copy to write (must not exist yet)")
     backup.set_defaults(run=backup_command)
@@ -138,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except UsageError as error:
+        print(f"run.py: error: {error}", file=sys.stderr)
+        return 2
     except (CliError, ServiceError, SettingError) as error:
         print(f"run.py: error: {describe(error)}", file=sys.stderr)
         return 1
@@ -270,6 +292,96 @@ def the_table(result: Result) -> dict[str, Any]:
     if not result.ok:
         raise CliError(result.detail)
     return dict(result.tables[0])
+
+
+@with_database
+async def table_close_all(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
+    areas = list(dict.fromkeys(table["area"] for table in tables))
+    if args.area is not None and args.area not in areas:
+        raise CliError(f"{args.slug} has no area {args.area!r}; its areas are {', '.join(areas) or 'none yet'}")
+    parties = seated_parties(tables, args.area)
+    if not parties:
+        print("Nothing to close." if args.area is None else f"Nothing to close in {args.area}.")
+        return 0
+    if len(parties) > BULK_AT_MOST:
+        raise CliError(f"{len(parties)} parties are seated, more than one change may close ({BULK_AT_MOST}); "
+                       "close them area by area with --area")
+    result = await perform_bulk(services(db, settings), cli_actor(restaurant),
+                                {"actions": [{"action": "close_table", "table_id": own} for own in parties]})
+    if not result.ok:
+        raise CliError(result.detail)
+    closed = [table["number"] for table in result.tables]
+    print(f"Closed {len(closed)} {'table' if len(closed) == 1 else 'tables'}: {', '.join(closed)}.")
+    return 0
+
+
+def seated_parties(tables: list[Table], area: str | None) -> list[int]:
+    """The own table of each party seated in the area (anywhere when None), in the grid's order: a party at
+    joined tables is named once, by its own table (the first of its tables)."""
+    return list(dict.fromkeys(table["session"]["tables"][0]["id"] for table in tables
+                              if table["session"] is not None and area in (None, table["area"])))
+
+
+def services(db: Database, settings: Settings) -> web.Application:
+    """The services a bulk's items call, under the keys `perform_bulk` looks them up by, as in the server's app."""
+    app = web.Application()
+    add_services(app, db, settings)
+    return app
+
+
+@with_database
+async def bulk_command(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    actions = read_actions(args.file)
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    try:
+        result = await perform_bulk(services(db, settings), cli_actor(restaurant),
+                                    {"atomic": args.atomic, "actions": actions})
+    except Refused as malformed:
+        raise UsageError(f"{source_name(args.file)}: {malformed.detail}") from None
+    if not result.ok:
+        raise CliError(result.detail)
+    for number, (item, outcome) in enumerate(zip(actions, result.outcomes, strict=True), start=1):
+        said = "ok" if outcome["ok"] else f"{outcome['code']}: {outcome['detail']}"
+        print(f"{number}. {item_name(item)}: {said}")
+    failed = sum(not outcome["ok"] for outcome in result.outcomes)
+    if failed:
+        others = "; the others were done" if failed < len(actions) else ""
+        print(f"run.py: error: {failed} of {len(actions)} actions failed{others}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+JSON_KINDS = {dict: "an object", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def read_actions(path: str) -> list[Any]:
+    """The JSON array in the file (stdin for "-"), or a UsageError saying what is wrong with it."""
+    name = source_name(path)
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {name}: {error}") from None
+    try:
+        actions = protocol.loads(text)  # as the socket reads a message: 4.0 is the whole number 4
+    except (ValueError, RecursionError) as error:
+        raise UsageError(f"{name} is not valid JSON: {error}") from None
+    if not isinstance(actions, list):
+        held = JSON_KINDS.get(type(actions), "a number")
+        raise UsageError(f'{name} holds {held}, not an array of actions like [{{"action": "close_table", '
+                         '"table_id": 4}]')
+    return actions
+
+
+def source_name(path: str) -> str:
+    return "stdin" if path == "-" else path
+
+
+def item_name(item: dict[str, Any]) -> str:
+    """An item as the file said it: its action and ids, e.g. "move_table from table 4 to table 9"."""
+    ids = ACTIONS[item["action"]].ids
+    return " ".join([item["action"], *(f"{name.removesuffix('_id').replace('_', ' ')} {item[name]}" for name in ids)])
 
 
 @with_database

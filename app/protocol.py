@@ -29,6 +29,17 @@ class Refusal(NamedTuple):
     code: int
 
 
+def loads(text: str | bytes) -> Any:
+    """A message from a client. JSON has one kind of number: 4.0 is the whole number 4 (as JSON Schema, and the
+    OpenAPI document, count it), while 4.5 stays a fraction, which no id or count takes."""
+    return json.loads(text, parse_float=_number)
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= LARGEST_ID else value
+
+
 def dumps(message: dict[str, Any]) -> str:
     """A message as compact JSON text, as every socket message is sent."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)

@@ -1,4 +1,4 @@
-"""Maître's benchmark: fan-out latency, throughput, memory per connection, idle cost, client cost.
+"""Maître's benchmark: fan-out latency, throughput, memory per connection, idle cost, end of service, client cost.
 
     python -m bench            # the full run: a few minutes on two cores
     python -m bench --quick    # under a minute: checks that the harness works
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
+from .bulk import measure_end_of_service
 from .client_cost import measure_client
 from .load import Fleet, percentile
 from .report import Report
@@ -48,11 +49,12 @@ class Scale:
     idle_seconds: float = 60.0
     commits: int = 3000
     client_updates: int = 30
+    end_of_service_repetitions: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
 
 QUICK = Scale(restaurants=10, dashboards=20, memory_connections=(200, 1000), background_rate=50, seconds=3,
-              rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10)
+              rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10, end_of_service_repetitions=5)
 
 
 def raw_commit_rate(path: Path, commits: int) -> float:
@@ -189,6 +191,8 @@ async def run(scale: Scale, quick: bool) -> Report:
         finally:
             floor.stop()
 
+        report.end_of_service = await measure_end_of_service(tmpdir, scale.dashboards,
+                                                             scale.end_of_service_repetitions)
         report.client = await measure_client(tmpdir, scale.client_updates)
     return report
 

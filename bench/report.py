@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .bulk import EndOfService
 from .client_cost import ClientCost
 from .load import Outcome, percentile
 
@@ -14,6 +15,10 @@ HOUR = 3600
 
 def ms(value: float) -> str:
     return f"{value:.2f} ms" if value == value else "n/a"
+
+
+def p50_p90(values: list[float]) -> str:
+    return f"p50 {ms(percentile(values, 50))}, p90 {ms(percentile(values, 90))}"
 
 
 def ratio(value: float, reference: float) -> str:
@@ -42,6 +47,7 @@ class Report:
     polls: int = 0
     pollers: int = 0
     poll_interval: float = 0.0
+    end_of_service: EndOfService | None = None
     client: ClientCost | None = None
 
     def sustained(self) -> tuple[float, float]:
@@ -91,6 +97,12 @@ class Report:
                      f"{ratio(poll_cpu_hour, ws_cpu_hour).replace('x', '')}x less | at least 100x less |")
         lines.append(f"| Staleness of a change | p50 {ms(lat[50])} | polling: up to 30 s, 15 s on average | "
                      f"{ratio(15000, lat[50])} fresher | |")
+        if self.end_of_service:
+            end = self.end_of_service
+            lines.append(f"| End of service, {end.tables} tables: until all {end.dashboards} dashboards show every "
+                         f"table closed | one bulk: {p50_p90(end.bulk_ms)} | {end.tables} single close_table: "
+                         f"{p50_p90(end.singles_ms)} | "
+                         f"{ratio(percentile(end.bulk_ms, 50), percentile(end.singles_ms, 50))} | |")
         if self.client and self.client.throttled_ms:
             c = self.client
             lines.append(f"| Tablet main-thread time per table_update, 40-table grid, 6x CPU throttling | "
@@ -115,11 +127,20 @@ class Report:
             f"{self.heartbeat:.0f} s: {self.idle_cpu:.2f} CPU s in all. "
             f"Polling: {self.pollers:,} clients every {self.poll_interval:.0f} s "
             f"({self.polls:,} requests, {self.poll_cpu:.2f} CPU s), scaled to one request per 30 s.",
+            *self.end_of_service_note(),
             f"Memory: empty server {self.rss_empty:,} KiB RSS ({self.rss_empty_compressed:,} KiB for the compressed "
             f"run); " + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(self.rss_by_connections.items()))
             + ".",
         ]
         return "\n".join(lines)
+
+    def end_of_service_note(self) -> list[str]:
+        if not self.end_of_service:
+            return []
+        end = self.end_of_service
+        return [f"End of service: {len(end.bulk_ms)} repetitions of each, alternating, on a server of its own; "
+                f"the {end.tables} singles sent back to back from the {end.dashboards} dashboards in turn "
+                "(one tablet may send only 20 at once)."]
 
     def document(self, table: str) -> str:
         previous = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

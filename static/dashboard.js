@@ -1,173 +1,142 @@
-// Maître: swaps the server's cards into the grid, live over one WebSocket (docs/protocol.md).
-(function () {
+// Maître: the tables live over one WebSocket (docs/protocol.md)
+(() => {
   "use strict";
-  var body = document.body, grid = document.getElementById("grid");
-  var indicatorEl = document.getElementById("connection"), moveBar = document.getElementById("move-bar");
-  var warnAt = +body.dataset.idleWarning, alertAt = +body.dataset.idleAlert;
-  var version = +grid.dataset.version, ws = null, attempt = 0, retryAt = 0, retryTimer = 0, stableTimer = 0;
-  var troubleSince = Date.now(), syncing = false, pending = {}, seq = 0, moveFrom = null, pick = null;
-  var failures = 0, pollTimer = 0, polled = false, opened = false, etag = "";
-  var skew = Date.parse(body.dataset.now) - Date.now(); // idle and Restore times: the server's clock
-
-  function card(id) { return document.getElementById("table-" + id); }
-  function now() { return Date.now() + skew; }
-
-  function send(message) {
-    if (!ws || ws.readyState !== 1) return false;
-    ws.send(JSON.stringify(message));
-    return true;
-  }
+  var $ = (id) => document.getElementById(id), body = document.body, data = body.dataset, grid = $("grid");
+  var moveBar = $("move-bar"), bulk = $("bulk-form"), end = $("end-form"), undo = $("undo");
+  var warnAt = +data.idleWarning, alertAt = +data.idleAlert, version = +grid.dataset.version;
+  var ws, attempt = 0, retryAt = 0, retryTimer, stableTimer, failures = 0, pollTimer, polled, syncing, etag = "";
+  var troubleSince = Date.now(), pending = {}, seq = 0, moveFrom, pick, audio;
+  var skew = Date.parse(data.now) - Date.now(); // times by the server's clock
+  var card = (id) => $("table-" + id), now = () => Date.now() + skew;
+  var all = (root, selector, each) => Array.from(root.querySelectorAll(selector), each);
+  var send = (message) => ws?.readyState === 1 && (ws.send(JSON.stringify(message)), true);
 
   function connect() {
-    if (ws && ws.readyState < 2) return;
+    if (ws?.readyState < 2) return;
     clearTimeout(retryTimer);
     retryAt = 0;
-    var socket = ws = new WebSocket(location.origin.replace(/^http/, "ws") + body.dataset.socket);
-    socket.onopen = function () {
+    var socket = ws = new WebSocket(location.origin.replace(/^http/, "ws") + data.socket);
+    socket.onopen = () => {
       troubleSince = 0;
-      opened = true;
-      failures = 0;
-      clearInterval(pollTimer);
-      pollTimer = 0;
-      polled = false;
-      stableTimer = setTimeout(function () { attempt = 0; }, 60000);
+      failures = -1; // counts sockets that never open (a proxy?)
+      pollTimer = clearInterval(pollTimer);
+      stableTimer = setTimeout(() => attempt = 0, 60000);
       indicator();
     };
-    socket.onmessage = function (event) { receive(JSON.parse(event.data)); };
-    socket.onclose = function (event) {
+    socket.onmessage = (event) => receive(JSON.parse(event.data));
+    socket.onclose = (event) => {
       if (ws !== socket) return;
-      ws = null;
-      syncing = false;
+      ws = syncing = null;
       stopMove();
       clearTimeout(stableTimer);
-      troubleSince = troubleSince || Date.now();
-      if (event.code === 4401) { location.href = body.dataset.login; return; } // close codes: app/protocol.py
-      // a socket that never opens (a proxy? a firewall?): poll the grid meanwhile
-      failures = opened ? 0 : failures + 1;
-      opened = false;
-      if (failures >= 3 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
-      // backoff with full jitter: 0.5 s doubling, up to 30 s
-      var delay = Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
+      troubleSince ||= Date.now();
+      if (event.code === 4401) return location.href = data.login; // app/protocol.py
+      if (++failures > 2 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
+      var delay = Math.random() * Math.min(30000, 500 * 2 ** attempt++); // full jitter
       retryAt = Date.now() + delay;
       retryTimer = setTimeout(connect, delay);
       indicator();
     };
   }
 
-  function show(shown) { // name and idle windows
-    body.querySelector("h1").textContent = shown.name;
-    warnAt = shown.idle_warning_minutes;
-    alertAt = shown.idle_alert_minutes;
-  }
-
   function receive(message) {
-    if (message.type === "tables_snapshot") {
-      grid.innerHTML = message.html;
+    var {type, restaurant: shown, table = {id: message.table_id}} = message, old = card(table.id), fresh;
+    if (shown) {
+      $("name").textContent = shown.name;
+      warnAt = shown.idle_warning_minutes;
+      alertAt = shown.idle_alert_minutes;
+      refresh();
+    }
+    if (type === "tables_snapshot") {
       version = message.version;
       skew = Date.parse(message.now) - Date.now();
-      show(message.restaurant);
       stopMove();
-      refresh();
-      listRequests();
-    } else if (message.type === "table_update" || message.type === "table_removed") {
+      fill(message.html);
+    } else if (/^table_/.test(type)) {
       if (message.version <= version) return;
-      if (message.version > version + 1) { resync(version); return; }
-      var table = message.table || {id: message.table_id}, old = card(table.id);
+      if (message.version > version + 1) return resync(version);
       version = message.version;
       if (moveFrom === table.id && table.status !== "occupied") stopMove();
-      if (!message.html) { if (old) old.remove(); } // removed from the floor
-      else if (!old) { resync(); return; } // new to this grid: take a fresh snapshot
+      if (!message.html) old?.remove();
+      else if (!old) return resync();
       else {
         old.outerHTML = message.html;
-        var fresh = card(table.id);
-        if (fresh.dataset.place !== old.dataset.place) resync(); // another area or place in the order
+        fresh = card(table.id);
+        if (fresh.dataset.place !== old.dataset.place) resync();
         if (old.classList.contains("busy")) busy(fresh, true);
         if (fresh.dataset.lastActive) tick(fresh, now());
         expire(fresh, now());
+        if (fresh.querySelector(".pick").checked = old.querySelector(".pick").checked) tally();
       }
       listRequests();
-    } else if (message.type === "restaurant_update") {
-      show(message.restaurant);
-      refresh();
-    } else if (message.type === "waiter_request") {
-      if (navigator.vibrate) navigator.vibrate(200);
+    } else if (type === "waiter_request") {
+      navigator.vibrate?.(200);
       if (audio) beep();
     } else if (message.ref === "sync") {
       syncing = false;
-    } else if (message.type === "ack" || message.type === "error") {
-      settle(message);
-    }
+    } else pending[message.ref]?.(message);
   }
 
-  // While the socket is blocked, actions take the HTTP road: the same fields to the form's action.
-  function post(url, fields, ref) {
-    var form = new URLSearchParams(fields);
-    form.append("csrf_token", body.dataset.csrf);
-    fetch(url, {method: "POST", body: form,
-      headers: {Accept: "application/json"}, credentials: "same-origin"})
-      .then(function (r) { return r.json(); })
-      .then(function (answer) { answer.ref = ref; settle(answer); poll(); },
-        function () { settle({type: "error", ref: ref, detail: "Not connected. Try again in a moment."}); });
+  function fill(html) {
+    grid.innerHTML = html;
+    refresh();
+    listRequests();
+  }
+
+  function post(url, fields, done) { // socket blocked: the HTTP road
+    var form = new URLSearchParams({...fields, csrf_token: data.csrf});
+    fetch(url, {method: "POST", body: form, headers: {Accept: "application/json"}})
+      .then((r) => r.json())
+      .then((answer) => { done(answer); poll(); },
+        () => done({type: "error", detail: "Not connected. Try again in a moment."}));
   }
 
   function poll() {
-    fetch(body.dataset.grid, {headers: {"If-None-Match": etag}, credentials: "same-origin"}).then(function (r) {
-      polled = r.ok || r.status === 304;
-      if (r.status === 401) location.href = body.dataset.login;
-      if (r.status !== 200) return;
-      etag = r.headers.get("ETag") || "";
-      return r.text().then(function (html) {
-        grid.innerHTML = html;
-        version = +etag.replace(/"/g, "") || version;
-        refresh();
-      });
-    }, function () { polled = false; });
+    fetch(data.grid, {headers: {"If-None-Match": etag}}).then((r) => {
+      polled = r.status < 400;
+      if (r.status === 401) location.href = data.login;
+      if (r.status === 200) {
+        etag = r.headers.get("ETag") || "";
+        version = +etag.slice(1, -1) || version;
+        r.text().then(fill);
+      }
+    }, () => polled = false);
   }
 
   function resync(since) {
-    if (syncing) return;
-    syncing = send({action: "sync", since: since, ref: "sync"});
+    if (!syncing) syncing = send({action: "sync", since, ref: "sync"});
   }
 
-  function settle(message) {
-    var id = pending[message.ref];
-    if (id === undefined) return;
-    delete pending[message.ref];
-    var target = card(id);
-    if (!target) return;
-    busy(target, false);
-    if (message.type === "error") note(target, message.detail);
-  }
-
-  function act(action, fields, id, url) {
-    var ref = "a" + (++seq), target = card(id);
-    if (!send(Object.assign({action: action, ref: ref}, fields))) {
-      if (!pollTimer) { note(target, "Not connected. Try again in a moment."); return; }
-      post(url, fields, ref);
-    }
-    pending[ref] = id;
-    busy(target, true);
-    target.querySelectorAll("[popover]").forEach(function (p) { if (p.hidePopover) p.hidePopover(); });
-    setTimeout(function () {
-      if (pending[ref] === undefined) return;
+  function act(action, fields, ids, url, done) {
+    var ref = "a" + ++seq, settle = pending[ref] = (answer) => {
+      if (!pending[ref]) return;
       delete pending[ref];
-      var late = card(id);
-      if (late) { busy(late, false); note(late, "No answer from the server. Try again."); }
-    }, 10000);
+      ids.forEach((id) => card(id) && busy(card(id), false));
+      done(answer);
+    };
+    if (!send({action, ref, ...fields})) {
+      if (!pollTimer) return settle({type: "error", detail: "Not connected. Try again in a moment."});
+      post(url, fields, settle);
+    }
+    ids.forEach((id) => busy(card(id), true));
+    all(document, "[popover]", (p) => p.hidePopover?.());
+    setTimeout(settle, 10000, {type: "error", detail: "No answer from the server. Try again."});
   }
+
+  var noted = (id) => (answer) => answer.type === "error" && card(id) && note(card(id), answer.detail);
 
   function busy(target, on) {
     target.classList.toggle("busy", on);
-    target.querySelectorAll("button").forEach(function (b) { b.disabled = on; });
+    all(target, "button", (b) => b.disabled = on);
   }
 
-  function note(target, text) {
+  function note(target, words) {
     var el = target.querySelector(".note");
-    el.textContent = text;
-    setTimeout(function () { if (el.textContent === text) el.textContent = ""; }, 6000);
+    el.textContent = words;
+    setTimeout(() => el.textContent === words && (el.textContent = ""), 6000);
   }
 
-  function startMove(id, button) { // move or join: the next tap picks a free table
+  function startMove(id, button) {
     moveFrom = id;
     pick = button;
     body.classList.add("moving");
@@ -177,119 +146,139 @@
   }
 
   function stopMove() {
-    var source = moveFrom !== null && card(moveFrom);
-    if (source) source.classList.remove("move-source");
-    moveFrom = null;
+    card(moveFrom)?.classList.remove("move-source");
+    moveFrom = 0;
     body.classList.remove("moving");
     moveBar.hidden = true;
   }
 
-  grid.addEventListener("click", function (event) {
+  grid.onclick = (event) => {
     var target = event.target.closest(".card");
     if (!target) return;
-    var id = +target.dataset.id, button = event.target.closest("button[data-action]"), fields = {};
-    if (moveFrom !== null) {
+    var id = +target.dataset.id, button = event.target.closest("button[data-action]"), fields = {}, from = moveFrom;
+    if (from) {
       event.preventDefault();
-      var from = moveFrom, b = pick;
       stopMove();
-      fields[b.dataset.source || "table_id"] = from;
-      fields[b.dataset.pick] = id;
-      if (target.dataset.status === "free") act(b.dataset.action, fields, from, b.form.action);
+      fields[pick.dataset.source || "table_id"] = from;
+      fields[pick.dataset.pick] = id;
+      if (target.dataset.status === "free") act(pick.dataset.action, fields, [from], pick.form.action, noted(from));
       return;
     }
     if (!button) return;
-    event.preventDefault(); // the script takes the forms over
-    if (button.dataset.pick) { startMove(id, button); return; }
-    // the form's fields: text as typed, the rest (ids, counts) as numbers
+    event.preventDefault();
+    if (button.dataset.pick) return startMove(id, button);
     fields.table_id = id;
-    [].forEach.call(button.form.elements, function (el) {
-      if (el.name && el.type !== "submit" && !/^(csrf_token|back)$/.test(el.name) && (el.value || el.type == "text"))
-        fields[el.name] = el.type === "text" ? el.value : +el.value;
+    new FormData(button.form, button).forEach((value, name) => { // text as typed, else numbers
+      var typed = button.form.elements[name].type === "text";
+      if (!/^(csrf_token|back)$/.test(name) && (value || typed)) fields[name] = typed ? value : +value;
     });
-    if (button.name) fields[button.name] = +button.value;
-    act(button.dataset.action, fields, id, button.form.action);
-  });
-  moveBar.querySelector("[data-cancel]").addEventListener("click", stopMove);
-  document.addEventListener("keydown", function (event) { if (event.key === "Escape") stopMove(); });
+    act(button.dataset.action, fields, [id], button.form.action, noted(id));
+  };
+  moveBar.querySelector("[data-cancel]").onclick = stopMove;
+  document.onkeydown = (event) => { if (event.key === "Escape") stopMove(); };
 
-  // Idle time ticks here, from each card's last activity.
-  function refresh() {
+  document.onsubmit = (event) => {
+    var form = new FormData(event.target, event.submitter), action = form.get("action");
+    var ids = [...new Set(form.getAll("table_id"))];
+    if (!action || ws?.readyState !== 1) return; // not connected: the form posts
+    event.preventDefault();
+    act("bulk", {actions: ids.map((id) => ({action, table_id: +id}))}, ids, "", (answer) => {
+      if (answer.type === "error") return note(bulk.parentNode, answer.detail);
+      bulk.reset(); // the cards' boxes are the bar's
+      put(undo, action === "close_table" ? ids : []);
+      tally();
+    });
+  };
+  document.onchange = tally;
+  document.addEventListener("beforetoggle", tally, true); // End of service counts as it opens
+
+  function put(form, ids) { // Undo shows while it has tables (CSS)
+    all(form, "[name=table_id]", (i) => i.remove());
+    form.prepend(...ids.map((value) =>
+      Object.assign(document.createElement("input"), {type: "hidden", name: "table_id", value})));
+  }
+
+  function tally() {
+    if (!bulk) return;
+    var picked = all(grid, ".pick:checked", (p) => p.parentNode), n = picked.length;
+    var ids = [...new Set(all(grid, "[data-status=occupied] .pick", (p) => p.value))];
+    $("picked").textContent = n ? "Selected: " + n : "Select tables first.";
+    all(bulk, "button", (b) => {
+      var odd = picked.find((c) => c.dataset.status !== b.dataset.needs);
+      b.disabled = !n || odd;
+      b.nextElementSibling.textContent = odd ? "Table " + odd.querySelector("h3").textContent + " is " +
+        odd.dataset.status + "." : "";
+    });
+    put(end, ids);
+    end.querySelector("button").disabled = !(end.querySelector("b").textContent = ids.length);
+  }
+
+  function refresh() { // Undo lasts while one of its tables has Restore
     var at = now();
-    grid.querySelectorAll("[data-last-active]").forEach(function (c) { tick(c, at); });
+    all(grid, "[data-last-active]", (c) => tick(c, at));
     expire(grid, at);
+    tally();
+    if (undo && !all(undo, "[name=table_id]", (i) => card(i.value)?.querySelector("form[data-until]")).some(Boolean))
+      put(undo, []);
   }
 
-  function expire(root, at) { // a Restore whose window has run out goes
-    root.querySelectorAll("form[data-until]").forEach(function (f) { if (Date.parse(f.dataset.until) <= at) f.remove(); });
+  function expire(root, at) {
+    all(root, "form[data-until]", (f) => Date.parse(f.dataset.until) <= at && f.remove());
   }
 
-  function since(el, iso, at) { // touches the page only on a change
+  function since(el, iso, at) {
     var minutes = Math.max(0, Math.floor((at - Date.parse(iso)) / 60000));
-    var shown = el.querySelector(".minutes");
-    if (shown.textContent !== String(minutes)) shown.textContent = minutes;
+    el = el.querySelector(".minutes");
+    if (el.textContent != minutes) el.textContent = minutes;
     return minutes;
   }
 
   function tick(target, at) {
     var minutes = since(target.querySelector(".idle"), target.dataset.lastActive, at);
     var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
-    if ((target.getAttribute("data-idle") || "") !== level) target.setAttribute("data-idle", level);
-    target.querySelectorAll(".request").forEach(function (c) { since(c, c.dataset.since, at); });
+    if (target.dataset.idle !== level) target.dataset.idle = level;
+    all(target, ".request", (c) => since(c, c.dataset.since, at));
   }
 
-  // The calls waiting, oldest first, from the cards.
-  function listRequests() {
-    var calls = [].slice.call(grid.querySelectorAll(".request")), list = requestsEl.querySelector("ol");
-    calls.sort(function (a, b) { return a.dataset.since < b.dataset.since ? -1 : 1; });
-    list.textContent = "";
-    calls.forEach(function (call) {
-      var item = document.createElement("li");
-      item.textContent = "Table " + call.closest(".card").querySelector("h3").textContent + ": " +
-        call.querySelector(".what").textContent;
-      list.appendChild(item);
-    });
-    requestsEl.hidden = !calls.length;
+  function listRequests() { // oldest first; innerHTML of text stays escaped
+    var list = $("requests"), calls = all(grid, ".request", (c) => c);
+    calls.sort((a, b) => a.dataset.since < b.dataset.since ? -1 : 1);
+    list.lastElementChild.innerHTML = calls.map((call) => "<li>Table " +
+      call.closest(".card").querySelector("h3").innerHTML + ": " + call.querySelector(".what").innerHTML).join("");
+    list.hidden = !calls.length;
   }
 
-  // Sound on new calls: off until someone taps, as browsers require.
-  var audio = null, soundButton = document.getElementById("sound"), requestsEl = document.getElementById("requests");
   function beep() {
     var tone = audio.createOscillator();
     tone.connect(audio.destination);
     tone.start();
     tone.stop(audio.currentTime + 0.25);
   }
-  soundButton.hidden = false;
-  soundButton.addEventListener("click", function () {
-    audio = audio ? null : new (window.AudioContext || window.webkitAudioContext)();
-    soundButton.textContent = audio ? "Sound on" : "Sound off";
-    soundButton.setAttribute("aria-pressed", !!audio);
-  });
+  var sound = $("sound");
+  sound.hidden = false;
+  sound.onclick = () => { // browsers need a tap first
+    audio = audio ? null : new AudioContext();
+    sound.ariaPressed = !!audio;
+  };
 
   function indicator() {
-    var state = "live", text = "Live";
-    if (troubleSince && Date.now() - troubleSince < 500) return; // brief trouble is not shown
-    if (troubleSince) {
-      state = !navigator.onLine ? "offline" : pollTimer && polled ? "polling" : "reconnecting";
-      text = state === "offline" ? "Offline" : state === "polling" ? "Updates every 30 s (live connection blocked)"
-        : retryAt > Date.now() ? "Reconnecting in " + Math.ceil((retryAt - Date.now()) / 1000) + " s"
-        : "Reconnecting…";
-    }
-    indicatorEl.textContent = text;
-    indicatorEl.setAttribute("data-state", state);
+    var el = $("connection"), state = "live", wait = Math.ceil((retryAt - Date.now()) / 1000);
+    if (Date.now() - troubleSince < 500) return; // brief trouble is not shown
+    if (troubleSince) state = !navigator.onLine ? "offline" : pollTimer && polled ? "polling" : "reconnecting";
+    el.textContent = state === "reconnecting" && wait > 0 ? "Reconnecting in " + wait + " s" : el.dataset[state];
+    el.dataset.state = state;
   }
 
   function wake() {
     if (pollTimer) poll();
     if (!ws) connect();
   }
-  window.addEventListener("online", wake);
-  window.addEventListener("offline", indicator);
-  window.addEventListener("pageshow", wake);
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) wake(); });
+  onpageshow = ononline = wake;
+  onoffline = indicator;
+  document.addEventListener("visibilitychange", () => document.hidden || wake());
   setInterval(indicator, 500);
   setInterval(refresh, 15000);
-  setInterval(function () { send({action: "ping"}); }, 25000);
+  setInterval(send, 25000, {action: "ping"});
   refresh();
   connect();
 })();

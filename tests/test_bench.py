@@ -14,7 +14,7 @@ def test_the_quick_benchmark_runs_and_prints_every_measure():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for measure in ("Fan-out latency p99", "Sustained actions/s", "Server memory per idle dashboard",
-                    "Idle server CPU per dashboard-hour", "Client script, gzipped"):
+                    "Idle server CPU per dashboard-hour", "End of service, 40 tables", "Client script, gzipped"):
         assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
 
 

@@ -12,16 +12,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.cli import the_table
+from app.services.floor import FloorService
 from app.services.tables import TableService
 from bench.servers import RUN_PY
 
-from .support import Server, make_place
+from .support import Place, Server, dashboard, make_place, receive
 
 
-def run(*args: str, db: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, db: str | None = None, env: dict[str, str] | None = None, stdin: str | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, str(RUN_PY), *args] + (["--db", db] if db else [])
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MAITRE_")} | (env or {})
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=environment)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=environment, input=stdin, cwd=cwd)
 
 
 def ok(*args: str, db: str) -> str:
@@ -125,6 +128,156 @@ async def test_a_table_with_guests_is_not_removed_from_the_command_line(db_path,
     _, tables = await TableService(db, settings).list_tables(place.actor.restaurant_id)
     assert [(t["number"], t["status"]) for t in tables] == [("1", "occupied"), ("2", "free")]
     assert "Table 2 removed" in await asyncio.to_thread(ok, "table", "remove", "bistro", "2", db=db_path)
+
+
+async def floor_with_parties(db, settings) -> Place:
+    """Tables 1..6 in the main room and T1, T2 on the terrace; seated: 1; 2 with 3 joined; T1 with 6 joined; T2."""
+    place = await make_place(db, settings, "bistro", 6)
+    floor = FloorService(db, settings)
+    for label in ("T1", "T2"):
+        place.ids[label] = the_table(await floor.add_table(place.actor, label, 4, "Terrace"))["id"]
+    tables = TableService(db, settings)
+    for label in ("1", "2", "T1", "T2"):
+        assert (await tables.seat_table(place.actor, place.ids[label], 2)).ok
+    for party, joined in (("2", "3"), ("T1", "6")):
+        assert (await tables.join_tables(place.actor, place.ids[party], place.ids[joined])).ok
+    return place
+
+
+async def floor_state(db, settings, place: Place) -> tuple[int, dict[str, str]]:
+    version, tables = await TableService(db, settings).list_tables(place.actor.restaurant_id)
+    return version, {table["number"]: table["status"] for table in tables}
+
+
+async def bulk_events(db, place: Place) -> list[list[dict]]:
+    """The items of each bulk the audit log holds for the place, oldest first."""
+    rows = await db.read(lambda conn: conn.execute(
+        "SELECT items FROM audit_event WHERE restaurant_id = ? AND action = 'bulk' ORDER BY id",
+        (place.actor.restaurant_id,)).fetchall())
+    return [json.loads(row["items"]) for row in rows]
+
+
+async def test_close_all_closes_every_party_once_in_one_change(db_path, db, settings):
+    place = await floor_with_parties(db, settings)
+    version, _ = await floor_state(db, settings, place)
+    said = await asyncio.to_thread(ok, "table", "close-all", "bistro", db=db_path)
+    assert said == "Closed 6 tables: 1, 2, 3, T1, 6, T2.\n"  # as closed: each party's own table, then its others
+    after, statuses = await floor_state(db, settings, place)
+    assert set(statuses.values()) == {"free"} and after == version + 6  # one version per table
+    (items,) = await bulk_events(db, place)  # one bulk, one item per party, named by its own table
+    assert items == [{"action": "close_table", "table_id": place.ids[label], "ok": True} for label in ("1", "2", "T1",
+                                                                                                        "T2")]
+    assert await asyncio.to_thread(ok, "table", "close-all", "bistro", db=db_path) == "Nothing to close.\n"
+    assert (await floor_state(db, settings, place))[0] == after
+
+
+async def test_close_all_in_an_area_frees_every_table_of_it(db_path, db, settings):
+    """A party with a table in the area is closed whole, its tables elsewhere with it; the others stay."""
+    place = await floor_with_parties(db, settings)
+    said = await asyncio.to_thread(ok, "table", "close-all", "bistro", "--area", "Terrace", db=db_path)
+    assert said == "Closed 3 tables: T1, 6, T2.\n"
+    _, statuses = await floor_state(db, settings, place)
+    assert statuses == {"1": "occupied", "2": "occupied", "3": "occupied", "4": "free", "5": "free", "6": "free",
+                        "T1": "free", "T2": "free"}
+    again = await asyncio.to_thread(ok, "table", "close-all", "bistro", "--area", "Terrace", db=db_path)
+    assert again == "Nothing to close in Terrace.\n"
+    line = await asyncio.to_thread(refused, "table", "close-all", "bistro", "--area", "Patio", db=db_path)
+    assert line == "run.py: error: bistro has no area 'Patio'; its areas are Main room, Terrace"
+    assert (await floor_state(db, settings, place))[1] == statuses
+
+
+async def test_a_close_all_reaches_the_open_dashboards_of_a_running_server(db_path, db, settings, client):
+    """The server hears of the command line's bulk from the database: one update per table, numbered in turn."""
+    place = await floor_with_parties(db, settings)
+    ws, snapshot = await dashboard(client, place.viewer)
+    said = await asyncio.to_thread(ok, "table", "close-all", "bistro", "--area", "Terrace", db=db_path)
+    assert said == "Closed 3 tables: T1, 6, T2.\n"
+    pushed = [await receive(ws, timeout=5) for _ in range(3)]
+    assert [(update["type"], update["version"], update["table"]["number"], update["table"]["status"])
+            for update in pushed] == [("table_update", snapshot["version"] + n, label, "free")
+                                      for n, label in enumerate(("T1", "6", "T2"), start=1)]
+    await ws.close()
+
+
+def write_actions(tmp_path: Path, actions: object) -> str:
+    path = tmp_path / "actions.json"
+    path.write_text(json.dumps(actions), encoding="utf-8")
+    return str(path)
+
+
+async def test_a_bulk_from_a_file_or_stdin_prints_each_actions_result(db_path, db, settings, tmp_path):
+    place = await floor_with_parties(db, settings)
+    ids = place.ids
+    actions = [{"action": "close_table", "table_id": ids["1"]}, {"action": "disable_table", "table_id": ids["4"]},
+               {"action": "move_table", "from_table_id": ids["T2"], "to_table_id": ids["5"]}]
+    said = await asyncio.to_thread(ok, "bulk", "bistro", write_actions(tmp_path, actions), db=db_path)
+    assert said.splitlines() == [f"1. close_table table {ids['1']}: ok", f"2. disable_table table {ids['4']}: ok",
+                                 f"3. move_table from table {ids['T2']} to table {ids['5']}: ok"]
+    _, statuses = await floor_state(db, settings, place)
+    assert (statuses["1"], statuses["4"], statuses["5"], statuses["T2"]) == ("free", "disabled", "occupied", "free")
+    piped = await asyncio.to_thread(run, "bulk", "bistro", "-", db=db_path,  # 4.0 is 4, as on the socket
+                                    stdin=f'[{{"action": "enable_table", "table_id": {ids["4"]}.0}}]')
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, f"1. enable_table table {ids['4']}: ok\n", "")
+    assert [len(items) for items in await bulk_events(db, place)] == [3, 1]
+
+
+async def test_a_failing_atomic_bulk_changes_nothing(db_path, db, settings, tmp_path):
+    place = await floor_with_parties(db, settings)
+    ids = place.ids
+    actions = [{"action": "close_table", "table_id": ids["1"]}, {"action": "disable_table", "table_id": ids["4"]},
+               {"action": "disable_table", "table_id": ids["4"]}, {"action": "close_table", "table_id": ids["T2"]}]
+    before = await TableService(db, settings).list_tables(place.actor.restaurant_id)
+    line = await asyncio.to_thread(refused, "bulk", "bistro", write_actions(tmp_path, actions), db=db_path)
+    assert line == "run.py: error: Item 3 (disable_table): Table 4 is already disabled. Nothing was changed."
+    assert await TableService(db, settings).list_tables(place.actor.restaurant_id) == before
+    assert await bulk_events(db, place) == []
+
+
+async def test_a_bulk_not_atomic_reports_each_action_and_keeps_those_that_worked(db_path, db, settings, tmp_path):
+    place = await floor_with_parties(db, settings)
+    ids = place.ids
+    actions = [{"action": "close_table", "table_id": ids["1"]}, {"action": "disable_table", "table_id": ids["4"]},
+               {"action": "disable_table", "table_id": ids["4"]}, {"action": "seat_table", "table_id": ids["2"]}]
+    done = await asyncio.to_thread(run, "bulk", "bistro", write_actions(tmp_path, actions), "--not-atomic",
+                                   db=db_path)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"1. close_table table {ids['1']}: ok",
+        f"2. disable_table table {ids['4']}: ok",
+        f"3. disable_table table {ids['4']}: already_disabled: Table 4 is already disabled.",
+        f"4. seat_table table {ids['2']}: table_occupied: Table 2 already has guests.",
+    ]
+    assert done.stderr == "run.py: error: 2 of 4 actions failed; the others were done.\n"
+    _, statuses = await floor_state(db, settings, place)
+    assert (statuses["1"], statuses["2"], statuses["4"]) == ("free", "occupied", "disabled")
+    (items,) = await bulk_events(db, place)
+    assert [item["ok"] for item in items] == [True, True, False, False]
+
+
+TOO_MANY = [{"action": "disable_table", "table_id": 1}] * 101
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("[{\"action\": \"close_table\", \"table_id\": 1}", "actions.json is not valid JSON: Expecting"),
+    ('{"actions": [{"action": "close_table", "table_id": 1}]}', "actions.json holds an object, not an array"),
+    ("[]", "actions.json: A bulk needs \"actions\": a list of one or more actions."),
+    ('[{"action": "close_table", "table_id": 1}, 4]', "actions.json: actions[1] is not an action"),
+    ('[{"action": "close_table", "table_id": "1"}]', "actions.json: actions[0]: close_table needs table_id"),
+    ('[{"action": "close"}]', "actions.json: actions[0]: there is no action 'close'."),
+    ('[{"action": "bulk", "actions": []}]', "actions.json: actions[0]: bulk cannot be part of a bulk."),
+    (json.dumps(TOO_MANY), "actions.json: A bulk holds at most 100 actions, not 101."),
+    (None, "cannot read actions.json: [Errno 2] No such file"),
+])
+async def test_a_malformed_bulk_file_is_a_usage_error_and_changes_nothing(db_path, db, settings, tmp_path, content,
+                                                                           reason):
+    place = await floor_with_parties(db, settings)
+    before = await floor_state(db, settings, place)
+    if content is not None:
+        (tmp_path / "actions.json").write_text(content, encoding="utf-8")
+    refusal = await asyncio.to_thread(run, "bulk", "bistro", "actions.json", db=db_path, cwd=tmp_path)
+    assert (refusal.returncode, refusal.stdout) == (2, "")
+    assert refusal.stderr.startswith(f"run.py: error: {reason}") and refusal.stderr.count("\n") == 1, refusal.stderr
+    assert await floor_state(db, settings, place) == before
 
 
 def test_the_database_can_come_from_the_environment(tmp_path):

@@ -18,7 +18,7 @@ from app.services.core import Actor
 from app.services.waiters import WaiterService
 
 from .html import cards
-from .support import Clock, keys_on, sign_in
+from .support import Clock, keys_on, origin, sign_in
 
 
 @pytest.fixture
@@ -333,3 +333,162 @@ async def test_the_page_and_the_snapshot_carry_the_servers_time(client, place):
     after = utc_now()
     await ws.close()
     assert before <= page["data-now"] <= snapshot["now"] <= after  # the same UTC format, so text compares as time
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the text inside each element that has an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.texts: dict[str, str] = {}
+        self.open: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if tag not in ("input", "br", "img", "meta", "link"):
+            self.open.append(attributes.get("id"))
+            if attributes.get("id"):
+                self.texts[attributes["id"]] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in ("input", "br", "img", "meta", "link") and self.open:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for element in filter(None, self.open):
+            self.texts[element] += data
+
+
+def tags(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def bulk_forms(html: str) -> dict[str, dict]:
+    """Each form posting to /admin/api/bulk, by id: its hidden fields (table_id as a list) and its buttons."""
+    found: dict[str, dict] = {}
+    current = None
+    for tag, attributes in tags(html).tags:
+        if tag == "form":
+            current = None
+            if attributes.get("action") == "/admin/api/bulk":
+                assert attributes.get("method") == "post"
+                current = found[attributes["id"] or ""] = {"fields": {}, "table_ids": [], "buttons": []}
+        elif tag == "input" and current is not None and attributes.get("type") == "hidden":
+            if attributes["name"] == "table_id":
+                current["table_ids"].append(int(attributes["value"] or ""))
+            else:
+                current["fields"][attributes["name"]] = attributes["value"]
+        elif tag == "button" and current is not None:
+            current["buttons"].append(attributes)
+    return found
+
+
+async def test_select_mode_and_end_of_service_render_for_a_key_that_may_change_tables(client, place, tables):
+    actor, admin, viewer = place
+    _, rows = await tables.list_tables(actor.restaurant_id)
+    one, two, three, t1 = ({row["number"]: row["id"] for row in rows}[label] for label in ("1", "2", "3", "T1"))
+    await tables.seat_table(actor, one, 2)
+    await tables.join_tables(actor, one, two)  # one party at 1 and 2: it closes once, at 1
+    await tables.seat_table(actor, t1, 3)
+    await sign_in(client, admin)
+    text = await (await client.get("/admin/dashboard")).text()
+    page = tags(text)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+
+    toggle = [a for t, a in page.tags if a.get("id") == "selecting"]
+    assert toggle == [{"type": "checkbox", "id": "selecting", "class": "toggle", "aria-label": "Select tables"}]
+    toggle_labels = [a["class"] for t, a in page.tags if t == "label" and a.get("for") == "selecting"]
+    assert toggle_labels == ["quiet button select", "quiet button"]  # Select in the header, Done in the bar
+    forms = bulk_forms(text)
+    assert set(forms) == {"bulk-form", "end-form", "undo"}
+    bar = forms["bulk-form"]
+    assert bar["fields"] == {"csrf_token": csrf, "back": "dashboard"} and bar["table_ids"] == []
+    assert [(b["name"], b["value"], b["data-needs"]) for b in bar["buttons"]] == [
+        ("action", "close_table", "occupied"), ("action", "disable_table", "free"),
+        ("action", "enable_table", "disabled")]
+    assert all(b["aria-describedby"] == f"picked why-{b['value']}" for b in bar["buttons"])
+    assert {"picked", "why-close_table", "why-disable_table", "why-enable_table"} <= set(page.texts)
+
+    # a box on every card, in the bar's form; a joined table's names its party's own table
+    boxes = {a["id"]: a for t, a in page.tags if t == "input" and "pick" in (a.get("class") or "")}
+    assert list(boxes) == [f"pick-{i}" for i in (one, two, three, t1)]
+    assert all(box["type"] == "checkbox" and box["name"] == "table_id" and box["form"] == "bulk-form"
+               for box in boxes.values())
+    assert [boxes[f"pick-{i}"]["value"] for i in (one, two, three, t1)] == [str(one), str(one), str(three), str(t1)]
+    assert [box["aria-label"] for box in boxes.values()] == ["Select table 1", "Select table 2", "Select table 3",
+                                                            "Select table T1"]
+    labels = [a["for"] for t, a in page.tags if t == "label" and "cover" in (a.get("class") or "")]
+    assert labels == list(boxes)
+
+    # End of service: one close a party, so two (1 and 2 are one party), in a popover
+    end = forms["end-form"]
+    assert end["fields"] == {"csrf_token": csrf, "back": "dashboard", "action": "close_table"}
+    assert end["table_ids"] == [one, t1]
+    confirm = " ".join(page.texts["end-service"].split())
+    assert confirm == "End of service. Occupied tables to close: 2 Close them Cancel"
+    assert [a for t, a in page.tags if a.get("popovertarget") == "end-service"][0]["type"] == "button"
+    assert forms["undo"]["table_ids"] == [] and forms["undo"]["fields"]["action"] == "restore_table"
+
+    # the pushed card is the page's: its box too
+    ws = await client.ws_connect("/admin/ws/dashboard", headers={"Origin": origin(client)})
+    await ws.receive_json()
+    await ws.send_json({"action": "disable_table", "table_id": three})
+    update = await ws.receive_json()
+    await ws.close()
+    pushed = [(t, a) for t, a in tags(update["html"]).tags if t in ("input", "label")]
+    text = await (await client.get("/admin/dashboard")).text()
+    assert pushed == [(t, a) for t, a in tags(text).tags if f"pick-{three}" in (a.get("id"), a.get("for"))]
+
+    # a key that may only watch gets none of it
+    client.session.cookie_jar.clear()
+    await sign_in(client, viewer)
+    text = await (await client.get("/admin/dashboard")).text()
+    assert bulk_forms(text) == {}
+    assert 'id="selecting"' not in text and "End of service" not in text and 'popovertarget="end-service"' not in text
+
+
+async def test_no_party_seated_end_of_service_has_nothing_to_close(client, place):
+    _, admin, _ = place
+    await sign_in(client, admin)
+    text = await (await client.get("/admin/dashboard")).text()
+    assert bulk_forms(text)["end-form"]["table_ids"] == []
+    assert " ".join(tags(text).texts["end-service"].split()).startswith("End of service. Occupied tables to close: 0")
+    closing = [a for t, a in tags(text).tags if t == "button" and a.get("class") == "danger"]
+    assert "disabled" in closing[0]
+
+
+async def test_a_no_script_close_comes_back_with_an_undo_that_restores_the_same_tables(client, place, tables):
+    actor, admin, _ = place
+    _, rows = await tables.list_tables(actor.restaurant_id)
+    one, three = ({row["number"]: row["id"] for row in rows}[label] for label in ("1", "3"))
+    for table_id in (one, three):
+        await tables.seat_table(actor, table_id, 2)
+    await sign_in(client, admin)
+    csrf = bulk_forms(await (await client.get("/admin/dashboard")).text())["bulk-form"]["fields"]["csrf_token"]
+    posted = await client.post("/admin/api/bulk", data=[
+        ("action", "close_table"), ("table_id", str(one)), ("table_id", str(three)), ("csrf_token", csrf),
+        ("back", "dashboard")], headers={"Origin": origin(client)}, allow_redirects=False)
+    assert posted.status == 303 and posted.headers["Location"] == "/admin/dashboard"
+    text = await (await client.get("/admin/dashboard")).text()
+    assert '<p class="notice" role="status">Tables 1 and 3 closed.</p>' in text
+    undo = bulk_forms(text)["undo"]
+    assert undo["table_ids"] == [one, three]
+    assert undo["fields"] == {"csrf_token": csrf, "back": "dashboard", "action": "restore_table"}
+    assert [b.get("type") for b in undo["buttons"]] == ["submit"]
+    assert "Undo the close" in tags(text).texts["undo"]
+    again = await (await client.get("/admin/dashboard")).text()
+    assert bulk_forms(again)["undo"]["table_ids"] == []  # offered once, as the notice is shown once
+
+    restored = await client.post("/admin/api/bulk", data=[
+        ("action", "restore_table"), *(("table_id", str(i)) for i in undo["table_ids"]),
+        *undo["fields"].items()], headers={"Origin": origin(client)}, allow_redirects=False)
+    assert restored.status == 303
+    text = await (await client.get("/admin/dashboard")).text()
+    assert '<p class="notice" role="status">Tables 1 and 3 restored.</p>' in text
+    assert bulk_forms(text)["undo"]["table_ids"] == []  # no Undo after an Undo
+    assert [c["data-status"] for c in cards(text)] == ["occupied", "free", "occupied", "free"]

@@ -130,6 +130,18 @@ async def test_the_socket_takes_a_guest_count_only_as_a_whole_number_1_to_99(cli
     assert await answer_to(ws, {"action": "ping"}) == {"type": "pong"}  # no update came with the refusal
 
 
+async def test_a_whole_number_may_be_written_with_a_zero_fraction(client, bistro_place):
+    """JSON has one kind of number, so 2.0 is the whole number 2 (as JSON Schema counts it); 2.5 is no id."""
+    ws, snapshot = await dashboard(client, bistro_place.admin)
+    await ws.send_str('{"action": "seat_table", "table_id": %d.0, "guest_count": 2.0, "ref": 1e0}'
+                      % bistro_place.ids["1"])
+    seated = await receive(ws)
+    assert seated["table"]["session"]["guest_count"] == 2
+    assert await receive(ws) == {"type": "ack", "ref": 1, "version": snapshot["version"] + 1}
+    reply = await answer_to(ws, '{"action": "close_table", "table_id": %d.5}' % bistro_place.ids["1"])
+    assert reply["code"] == "invalid_action"
+
+
 async def test_a_viewers_socket_may_not_seat_or_change_a_party(client, bistro_place, tables):
     await tables.seat_table(bistro_place.actor, bistro_place.ids["1"], 2)
     one, two = bistro_place.ids["1"], bistro_place.ids["2"]

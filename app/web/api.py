@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from .. import protocol
 from ..protocol import is_int
 from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
@@ -198,7 +199,7 @@ def bulk_of_form(form: Any) -> dict[str, Any]:
 
 async def json_body(request: web.Request) -> Any:
     try:
-        return await request.json()
+        return await request.json(loads=protocol.loads)
     except (ValueError, RecursionError):
         raise Refused("invalid_json", "The request body is not valid JSON, or nests too deeply.", 422) from None
 

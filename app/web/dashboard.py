@@ -13,7 +13,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
@@ -40,10 +40,16 @@ from .access import (
 NOTICES_KEPT = 10_000
 
 
-def remember_notice(app: web.Application, sign_in_id: int, text: str) -> None:
-    """A line to show on the sign-in's next dashboard page (post/redirect/get)."""
-    notices: OrderedDict[int, str] = app[notices_key]
-    notices[sign_in_id] = text
+class Notice(NamedTuple):
+    text: str
+    undo: tuple[int, ...] = ()  # the tables a bulk closed: the page offers to restore them in one bulk
+
+
+def remember_notice(app: web.Application, sign_in_id: int, text: str, undo: tuple[int, ...] = ()) -> None:
+    """A line to show on the sign-in's next dashboard page (post/redirect/get); with `undo`, the tables
+    just closed, which its Undo restores."""
+    notices: OrderedDict[int, Notice] = app[notices_key]
+    notices[sign_in_id] = Notice(text, undo)
     if len(notices) > NOTICES_KEPT:
         notices.popitem(last=False)
 
@@ -119,6 +125,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "csrf": sign_in_csrf(request),
         "notice": request.app[notices_key].pop(principal.sign_in_id, None),
         "requests": pending_requests(tables),
+        "parties": seated_parties(tables),
         "idle_warning": view["idle_warning_minutes"],
         "idle_alert": view["idle_alert_minutes"],
         "now": utc_now(),  # the script counts idle minutes and Restore's end by the server's clock
@@ -129,6 +136,11 @@ def pending_requests(tables: list[Table]) -> list[dict[str, Any]]:
     """Every pending waiter request of the restaurant, oldest first, with its table's label."""
     found = [{**r, "table": t["number"]} for t in tables for r in t["requests"]]
     return sorted(found, key=lambda r: (r["since"], r["id"]))
+
+
+def seated_parties(tables: list[Table]) -> list[int]:
+    """The table of each party seated now, its own (a party at joined tables closes with one close of it)."""
+    return [t["id"] for t in tables if t["session"] and t["session"]["tables"][0]["id"] == t["id"]]
 
 
 async def grid(request: web.Request) -> web.Response:

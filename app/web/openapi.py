@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..protocol import LARGEST_ID
 from ..services.bulk import BULK_AT_MOST
 from .access import TABLE_ID
 from .actions import ACTIONS, Action
@@ -222,8 +223,11 @@ def pick_page(operation: str, what: str, deprecated: bool = False) -> dict[str, 
 
 
 def bulk() -> dict[str, Any]:
-    item = {"type": "object", "required": ["action"], "description": "One action with its fields, as on the socket",
-            "properties": {"action": {"type": "string", "enum": sorted(ACTIONS)}}}
+    whole = {"type": "integer", "minimum": -LARGEST_ID, "maximum": LARGEST_ID}
+    item = {"description": "One action with its fields, as on the socket", "oneOf": [
+        {"type": "object", "required": ["action", *action.ids],
+         "properties": {"action": {"const": name}, **{field: whole for field in action.ids}}}
+        for name, action in sorted(ACTIONS.items())]}
     message = {"type": "object", "required": ["actions"], "properties": {
         "atomic": {"type": "boolean", "default": True, "description": "true: all or nothing (bulk_failed names the "
                    "item that failed); false: each item on its own, its outcome in results"},

@@ -6,7 +6,6 @@ message parses it, calls one service operation, publishes the result and replies
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -114,7 +113,7 @@ async def answer(app: web.Application, connection: Connection, bucket: TokenBuck
 
 def parse(text: str) -> dict[str, Any]:
     try:
-        request = json.loads(text)
+        request = protocol.loads(text)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes ("[" * 3000)
         raise BadMessage("invalid_json", "That message is not valid JSON, or nests too deeply.") from None
     if not isinstance(request, dict):
