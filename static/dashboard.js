@@ -168,10 +168,11 @@
     event.preventDefault();
     if (button.dataset.pick) return startMove(id, button);
     fields.table_id = id;
-    new FormData(button.form, button).forEach((value, name) => { // text as typed, else numbers
+    new FormData(button.form).forEach((value, name) => { // text as typed, else numbers
       var typed = button.form.elements[name].type === "text";
       if (!/^(csrf_token|back)$/.test(name) && (value || typed)) fields[name] = typed ? value : +value;
     });
+    if (button.name) fields[button.name] = +button.value;
     act(button.dataset.action, fields, [id], button.form.action, noted(id));
   };
   moveBar.querySelector("[data-cancel]").onclick = stopMove;

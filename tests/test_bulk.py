@@ -351,6 +351,13 @@ async def test_the_no_script_form_posts_a_bulk_and_comes_back_with_undo(client, 
                               allow_redirects=False)).status == 303
     _, rows = await tables.list_tables(place.actor.restaurant_id)
     assert [row["status"] for row in rows[:2]] == ["occupied", "occupied"]
+    # a joined party's two boxes both name its own table: one close
+    await tables.join_tables(place.actor, ids["1"], ids["3"])
+    both = aiohttp.FormData([("action", "close_table"), ("table_id", str(ids["1"])), ("table_id", str(ids["1"])),
+                             ("csrf_token", token), ("back", "dashboard")])
+    assert (await client.post("/admin/api/bulk", data=both, headers={"Origin": origin(client)},
+                              allow_redirects=False)).status == 303
+    assert "Tables 1 and 3 closed." in await (await client.get("/admin/dashboard")).text()
     nothing = aiohttp.FormData([("action", "close_table"), ("csrf_token", token), ("back", "dashboard")])
     assert (await client.post("/admin/api/bulk", data=nothing, headers={"Origin": origin(client)},
                               allow_redirects=False)).status == 303

@@ -190,8 +190,8 @@ async def bulk(request: web.Request) -> web.StreamResponse:
 
 def bulk_of_form(form: Any) -> dict[str, Any]:
     """A no-script form's bulk: its one `action` for each `table_id` it sends."""
-    ids = [parse_id(text if isinstance(text, str) else None, "table_id", "a table")
-           for text in form.getall("table_id", [])]
+    ids = dict.fromkeys(parse_id(text if isinstance(text, str) else None, "table_id", "a table")
+                        for text in form.getall("table_id", []))  # both boxes of a joined party name its own table
     if not ids:
         raise Refused("invalid_action", "Select one or more tables first.", 422)
     return {"actions": [{"action": form.get("action"), "table_id": table_id} for table_id in ids]}
