@@ -192,13 +192,20 @@ def pick_page(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     return handler
 
 
-async def floor(request: web.Request) -> web.Response:
-    """`GET /admin/floor`: edit the floor plan (admins): each table's label, seats, area and place; add, remove."""
+async def floor_editor(request: web.Request) -> Principal:
+    """The signed-in key, when it may edit the floor (the floor editor's pages, sections among them); any other
+    is sent to the dashboard, told why, and one not signed in to the sign-in page."""
     principal = await signed_in_or_login(request)
     if not principal.actor.may(EDIT_FLOOR):
         if principal.sign_in_id is not None:
             remember_notice(request.app, principal.sign_in_id, REFUSALS[EDIT_FLOOR])
         raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    return principal
+
+
+async def floor(request: web.Request) -> web.Response:
+    """`GET /admin/floor`: edit the floor plan (admins): each table's label, seats, area and place; add, remove."""
+    principal = await floor_editor(request)
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
     return page(request, "floor.html", {
