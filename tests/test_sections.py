@@ -68,6 +68,19 @@ async def test_a_waiter_with_a_new_phone_keeps_the_section(sections, tables, ter
     assert [s["waiter"] for s in await sections.sections(place.actor.restaurant_id)] == ["Alex", "Sam"]
 
 
+async def test_a_section_outlives_its_waiters_keys_until_cleared(sections, tables, terrace, keys):
+    place = terrace
+    await sections.set_section(place.actor, "Sam", ["Terrace"])
+    for key in await keys.list("bistro"):
+        if key["name"] == "Sam":
+            await keys.revoke(key["id"])
+    assert (await waiters_of(tables, place))["5"] == "Sam"
+    assert [s["waiter"] for s in await sections.sections(place.actor.restaurant_id)] == ["Alex", "Sam"]
+    assert (await sections.set_section(place.actor, "Sam", [])).ok  # cleared: the name is gone
+    assert [s["waiter"] for s in await sections.sections(place.actor.restaurant_id)] == ["Alex"]
+    assert (await sections.set_section(place.actor, "Sam", ["Terrace"])).code == "waiter_not_found"
+
+
 @pytest.mark.parametrize(("waiter", "areas", "tables_", "code"), [
     ("Nobody", ["Terrace"], [], "waiter_not_found"),
     ("Sam", ["Garden"], [], "area_not_found"),

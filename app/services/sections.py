@@ -26,7 +26,8 @@ class SectionService(Service):
     needs = EDIT_FLOOR
 
     async def sections(self, restaurant_id: int) -> list[Section]:
-        """Each waiter's section, by name, and the restaurant's waiters who have none."""
+        """Each waiter's section, by name, and the restaurant's waiters who have none. A waiter whose keys were all
+        revoked keeps a section until it is given to someone else or cleared."""
         return await self.db.read(_sections, restaurant_id)
 
     def set_section(self, actor: Actor, waiter: Any, areas: Any = (), table_ids: Any = ()) -> Call:
@@ -59,7 +60,9 @@ def _sections(conn: sqlite3.Connection, restaurant_id: int) -> list[Section]:
 
 def _set_section(tx: UnitOfWork, waiter: Any, areas: Any, table_ids: Any) -> Result:
     restaurant_id = tx.actor.restaurant_id
-    if not isinstance(waiter, str) or waiter.strip() not in waiters(tx.conn, restaurant_id):
+    known = set(waiters(tx.conn, restaurant_id)) | {name for (name,) in tx.conn.execute(
+        "SELECT waiter FROM section WHERE restaurant_id = ?", (restaurant_id,))}  # one whose keys are all revoked
+    if not isinstance(waiter, str) or waiter.strip() not in known:
         raise ServiceError("waiter_not_found", f"There is no waiter named {str(waiter)[:40]!r}: a waiter is the "
                            "name of a waiter key (run.py key add SLUG --role waiter --name NAME).")
     waiter = waiter.strip()

@@ -300,8 +300,8 @@ def sections() -> dict[str, Any]:
                 "401": error_response("No valid credentials"),
                 "403": refusal("forbidden: only an admin key may set sections; or a cookie request without its CSRF "
                                "token or from another site"),
-                "404": error_response("table_not_found (a removed table, another restaurant's)"),
-                "409": error_response("waiter_not_found (no live waiter key has the name) or area_not_found"),
+                "404": error_response("table_not_found (a removed table, another restaurant's), waiter_not_found "
+                                      "(no waiter key has the name, and no section does) or area_not_found"),
                 "422": refusal("invalid_action: a table_id that is not a table id, or a body that is not a form"),
                 "429": refusal("rate_limited"),
             },

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import api, dashboard, guest, home, openapi, sections, socket
+from . import api, dashboard, guest, home, openapi, sections, socket, waiter
 from .actions import ACTIONS
 
 
@@ -17,6 +17,8 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_post("/admin/login", dashboard.login, name="login_submit")
     app.router.add_post("/admin/logout", dashboard.logout, name="logout")
     app.router.add_get("/admin/dashboard", dashboard.dashboard, name="dashboard")
+    app.router.add_get("/admin/waiter", waiter.waiter_page, name="waiter")
+    app.router.add_get("/waiter", waiter.short_address, name="waiter_short")
     app.router.add_get("/admin/ws/dashboard", socket.dashboard_socket, name="dashboard_socket")
     app.router.add_get("/admin/tables", dashboard.grid, name="grid")
     app.router.add_get("/admin/tables/qr", dashboard.qr_codes, name="qr_codes")
