@@ -246,8 +246,8 @@ async def test_a_program_sets_a_section_with_an_admin_key_and_is_answered_in_jso
     assert (body["type"], body["version"]) == ("ack", snapshot["version"] + 2)
     assert [(table["number"], table["waiter"]) for table in body["tables"]] == [("5", "Alex"), ("6", "Alex")]
     assert [(await receive(watcher))["table"]["number"] for _ in range(2)] == ["5", "6"]
-    for data, status, code in [([("waiter", "Nobody")], 409, "waiter_not_found"),
-                               ([("waiter", "Alex"), ("area", "Patio")], 409, "area_not_found"),
+    for data, status, code in [([("waiter", "Nobody")], 404, "waiter_not_found"),
+                               ([("waiter", "Alex"), ("area", "Patio")], 404, "area_not_found"),
                                ([("waiter", "Alex"), ("table_id", "99999")], 404, "table_not_found"),
                                ([("waiter", "Alex"), ("table_id", "0")], 422, "invalid_action")]:
         refused = await client.post("/admin/sections", data=data, headers=bearer)
