@@ -2,14 +2,14 @@
 var maitre = (() => {
   "use strict";
   var $ = (id) => document.getElementById(id), body = document.body, data = body.dataset, grid = $("grid");
-  var moveBar = $("move-bar"), nothing = () => {}, live = () => ws?.readyState === 1;
-  var hooks = {$, card: (id) => $("table-" + id), all, act, note, alarm, words, live,
+  var moveBar = $("move-bar"), card = (id) => $("table-" + id), live = () => ws?.readyState === 1, nothing = () => {};
+  var hooks = {$, card, all, act, note, alarm, words, live, // and what the page's script sets:
     swapped: nothing, changed: nothing, refreshed: nothing, called: (c, text) => alarm(text)};
   var warnAt = +data.idleWarning, alertAt = +data.idleAlert, version = +grid.dataset.version;
   var ws, attempt = 0, retryAt = 0, retryTimer, stableTimer, failures = 0, pollTimer, polled, syncing, etag = "";
   var troubleSince = Date.now(), pending = {}, seq = 0, moveFrom, pick, audio, checked;
   var skew = Date.parse(data.now) - Date.now(); // times by the server's clock
-  var card = hooks.card, now = () => Date.now() + skew, within = data.claimWithin * 1000;
+  var now = () => Date.now() + skew, within = data.claimWithin * 1000;
   var send = (message) => live() && (ws.send(JSON.stringify(message)), true);
 
   function all(root, selector, each) {

@@ -7,7 +7,8 @@
   var key = (c) => c.dataset.requests ? c.querySelector(".request").dataset.since : rank[c.dataset.id];
 
   function place(c) { // moved only when its list or its place in it changes
-    var list = c.dataset.requests ? $(mine(c) ? "my-calls" : "other-calls") : mine(c) ? $("my-tables") : home[c.dataset.id];
+    var list = c.dataset.requests ? $(mine(c) ? "my-calls" : "other-calls")
+      : mine(c) ? $("my-tables") : home[c.dataset.id];
     var next = [...list.children].find((o) => o !== c && key(o) > key(c)) || null;
     if (c.parentNode !== list || c.nextElementSibling !== next) list.insertBefore(c, next);
   }
