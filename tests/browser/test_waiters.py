@@ -285,6 +285,24 @@ async def test_a_waiter_has_no_admin_controls_and_an_admin_opens_the_waiters_vie
     await expect(sam.locator("button[data-action=disable_table]:visible, button[data-action=enable_table]:visible"))\
         .to_have_count(0)
     await expect(sam.locator(f"#table-{T1} .opener")).to_have_text("Seat")  # but seats guests
+    # Keep screen on (127.0.0.1 counts as secure, as HTTPS does). Sam's phone allowed notifications, and Playwright
+    # refuses every other permission then: the lock is refused, and the button goes back to off
+    wake = sam.get_by_role("button", name="Keep screen on")
+    await wake.click()
+    await expect(wake).to_have_attribute("aria-pressed", "false")
+    context = await sam.context.browser.new_context(**PHONE)  # a phone that allows what a browser allows by default
+    context.set_default_timeout(10_000)
+    second = await context.new_page()
+    await second.goto(f"{server.url}/admin/login")
+    await second.fill("input#key", sam_key)
+    await second.click("form button[type=submit]")
+    await expect(second).to_have_url(f"{server.url}/admin/waiter")
+    assert await second.evaluate("navigator.wakeLock.request('screen').then(l => l.release() && 'held')") == "held"
+    wake = second.get_by_role("button", name="Keep screen on")
+    await wake.click()
+    await expect(wake).to_have_attribute("aria-pressed", "true")
+    await wake.click()
+    await expect(wake).to_have_attribute("aria-pressed", "false")
     await sam.get_by_role("link", name="Dashboard").click()
     await expect(sam).to_have_url(f"{server.url}/admin/dashboard")
     await expect(sam.locator("#connection")).to_have_attribute("data-state", LIVE)
