@@ -189,3 +189,17 @@ async def test_the_guests_page_names_the_waiter_on_the_way_by_first_name(client,
     for address in (guest, f"{guest}?done=call_waiter"):  # the confirmation's reload says so too
         text = await (await client.get(address)).text()
         assert "Sam is on the way." in text and "Wilson" not in text and "The staff have your call" not in text
+
+
+async def test_without_scripts_a_waiters_forms_come_back_to_the_waiters_page(client, floor_plan, keys, db, settings):
+    request_id = await call(db, settings, floor_plan, "5", "2026-11-26T19:00:00.000Z")
+    key = await waiter_key(keys, "Sam Wilson")
+    assert (await sign_in(client, key)).status == 303
+    page = await (await client.get("/admin/waiter")).text()
+    (claim,) = [form for form in forms(page) if form["action"] == f"/admin/request/{request_id}/claim"]
+    assert claim["fields"]["back"] == "waiter"
+    answer = await client.post(claim["action"], data=claim["fields"], headers={"Origin": origin(client)},
+                               allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"] == "/admin/waiter"
+    page = await (await client.get("/admin/waiter")).text()
+    assert "Table 5: you are on your way." in page and "Sam Wilson is on it" in page

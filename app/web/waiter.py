@@ -12,13 +12,18 @@ from aiohttp import web
 
 from ..services.core import SERVE
 from ..services.table_view import Table
+from ..typedefs import notices_key
 from .dashboard import live_page, page, signed_in_to
 
 
 async def waiter_page(request: web.Request) -> web.Response:
     principal = await signed_in_to(request, SERVE)  # a viewer watches the dashboard
     context = await live_page(request, principal)
-    return page(request, "waiter.html", {**context, **waiter_lists(context["tables"], principal.name)})
+    return page(request, "waiter.html", {
+        **context, **waiter_lists(context["tables"], principal.name),
+        "back": "waiter",  # the cards' no-script forms come back here
+        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
+    })
 
 
 async def short_address(request: web.Request) -> web.Response:
