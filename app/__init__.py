@@ -19,6 +19,7 @@ from .render import Broadcast, Renderer, setup_filters
 from .services.bulk import BulkService
 from .services.floor import FloorService
 from .services.restaurants import RestaurantService
+from .services.sections import SectionService
 from .services.tables import TableService
 from .services.waiters import WaiterService
 from .settings import Settings
@@ -34,6 +35,7 @@ from .typedefs import (
     renderer_key,
     request_limiter_key,
     restaurants_key,
+    sections_key,
     settings_key,
     sign_in_failures_key,
     tables_key,
@@ -91,6 +93,7 @@ def add_services(app: Application, db: Database, settings: Settings) -> None:
     app[restaurants_key] = RestaurantService(db, settings)
     app[api_keys_key] = KeyService(db)
     app[waiters_key] = WaiterService(db, settings)
+    app[sections_key] = SectionService(db, settings)
 
 
 async def close_sockets(app: Application) -> None:

@@ -2,8 +2,9 @@
 
 A key is 192 random bits, shown once when it is made. The database keeps only its
 SHA-256 (a key that random needs no slow hash), looked up by that hash and compared
-in constant time. A key belongs to one restaurant and has a role: an admin may act,
-a viewer may only watch.
+in constant time. A key belongs to one restaurant, has a role (admin, waiter or viewer:
+what each may do is services/core.py's PERMISSIONS) and a name: the person or screen
+it stands for, shown to staff ("Sam"; a waiter's first name to guests too).
 
 Signing in to the dashboard with a key starts a sign-in: a random token in an HttpOnly
 cookie, kept in the database (table `login_session`) as a SHA-256 only. A sign-in ends
@@ -18,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,12 +29,13 @@ from aiohttp import web
 
 from .db import Database, format_time, parse_time, utc_now
 from .services.audit import record_event
-from .services.core import CHANGE_TABLES, Actor, ServiceError
+from .services.core import SERVE, Actor, ServiceError
 from .services.restaurants import find_restaurant
 
 KEY_PREFIX = "mtr_"
 SIGN_IN_COOKIE = "maitre_session"
-ROLES = ("admin", "viewer")
+ROLES = ("admin", "waiter", "viewer")
+NAME_AT_MOST = 40
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,15 @@ class Principal:
     role: str
     sign_in_id: int | None = None  # the sign-in, when the caller came with the cookie
     expires_at: str | None = None  # when that sign-in ends
+    name: str = ""  # the person or screen the key stands for
 
     @property
     def may_act(self) -> bool:
-        return self.actor.may(CHANGE_TABLES)
+        return self.actor.may(SERVE)
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.restaurant_id, self.label, self.role)
+        return Actor(self.restaurant_id, self.label, self.role, self.key_id)
 
 
 def new_key() -> str:
@@ -83,11 +87,12 @@ class KeyService:
         self.clock = clock
 
     async def add(
-        self, slug: str, label: str = "admin", role: str = "admin", actor: str = "cli"
+        self, slug: str, label: str = "admin", role: str = "admin", actor: str = "cli", name: str | None = None
     ) -> tuple[dict[str, Any], str]:
-        """Make a key for the restaurant; returns its record and the key itself (shown once)."""
+        """Make a key for the restaurant, named `name` (its label's first 40 characters if not said);
+        returns its record and the key itself (shown once)."""
         key = new_key()
-        record = await self.db.write(_add_key, slug, label, role, hash_key(key), actor, self.clock())
+        record = await self.db.write(_add_key, slug, label, role, name, hash_key(key), actor, self.clock())
         return record, key
 
     async def authenticate(self, key: str) -> Principal | None:
@@ -123,7 +128,8 @@ class KeyService:
 
 
 def _add_key(
-    conn: sqlite3.Connection, slug: str, label: str, role: str, secret_hash: bytes, actor: str, now: str
+    conn: sqlite3.Connection, slug: str, label: str, role: str, name: str | None, secret_hash: bytes, actor: str,
+    now: str,
 ) -> dict[str, Any]:
     restaurant = find_restaurant(conn, slug)
     label = label.strip()
@@ -131,25 +137,35 @@ def _add_key(
         raise ServiceError("invalid_role", f"A key's role is one of: {', '.join(ROLES)}.")
     if not 1 <= len(label) <= 60:
         raise ServiceError("invalid_label", "A key label must be 1 to 60 characters long.")
+    name = valid_name(label[:NAME_AT_MOST] if name is None else name)
     key_id = conn.execute(
-        "INSERT INTO api_key (restaurant_id, label, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (restaurant["id"], label, role, secret_hash, now),
+        "INSERT INTO api_key (restaurant_id, label, role, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
+        (restaurant["id"], label, role, name, secret_hash, now),
     ).fetchone()[0]
     record = _key_record(conn, key_id)
     record_event(conn, Actor(restaurant["id"], actor, "admin"), "add_key", now, restaurant["version"], [], None, record)
     return record
 
 
+def valid_name(name: str) -> str:
+    """A key's name as kept: stripped, 1 to 40 characters, one line."""
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_AT_MOST or any(unicodedata.category(c) == "Cc" for c in name):
+        raise ServiceError("invalid_name", f"A name is 1 to {NAME_AT_MOST} characters, on one line.")
+    return name
+
+
 def _authenticate(conn: sqlite3.Connection, secret_hash: bytes) -> Principal | None:
     row = conn.execute(
-        "SELECT k.id, k.restaurant_id, r.slug, k.label, k.role, k.secret_hash"
+        "SELECT k.id, k.restaurant_id, r.slug, k.label, k.role, k.name, k.secret_hash"
         " FROM api_key AS k JOIN restaurant AS r ON r.id = k.restaurant_id"
         " WHERE k.secret_hash = ? AND k.revoked_at IS NULL",
         (secret_hash,),
     ).fetchone()
     if row is None or not hmac.compare_digest(row["secret_hash"], secret_hash):
         return None
-    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"])
+    return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], name=row["name"])
 
 
 def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours: float, now: str) -> None:
@@ -163,7 +179,8 @@ def _add_sign_in(conn: sqlite3.Connection, token_hash: bytes, key_id: int, hours
 
 def _sign_in_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) -> Principal | None:
     row = conn.execute(
-        "SELECT s.id AS sign_in_id, s.token_hash, s.expires_at, k.id, k.restaurant_id, r.slug, k.label, k.role"
+        "SELECT s.id AS sign_in_id, s.token_hash, s.expires_at, k.id, k.restaurant_id, r.slug, k.label, k.role,"
+        " k.name"
         " FROM login_session AS s JOIN api_key AS k ON k.id = s.key_id JOIN restaurant AS r ON r.id = k.restaurant_id"
         " WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL",
         (token_hash, now),
@@ -171,7 +188,7 @@ def _sign_in_principal(conn: sqlite3.Connection, token_hash: bytes, now: str) ->
     if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
         return None
     return Principal(row["id"], row["restaurant_id"], row["slug"], row["label"], row["role"], row["sign_in_id"],
-                     row["expires_at"])
+                     row["expires_at"], row["name"])
 
 
 def _end_sign_in(conn: sqlite3.Connection, token_hash: bytes) -> None:
@@ -204,7 +221,7 @@ def _revoke_key(conn: sqlite3.Connection, key_id: int, actor: str, now: str) -> 
 
 def _key_record(conn: sqlite3.Connection, key_id: int) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT k.id, k.restaurant_id, r.slug AS restaurant, k.label, k.role, k.created_at, k.revoked_at"
+        "SELECT k.id, k.restaurant_id, r.slug AS restaurant, k.label, k.role, k.name, k.created_at, k.revoked_at"
         " FROM api_key AS k JOIN restaurant AS r ON r.id = k.restaurant_id WHERE k.id = ?",
         (key_id,),
     ).fetchone()

@@ -25,7 +25,8 @@ from .services.bulk import BULK_AT_MOST
 from .services.core import Actor, Result, ServiceError
 from .services.floor import DEFAULT_AREA, FloorService
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
-from .services.table_view import Table
+from .services.sections import Section, SectionService
+from .services.table_view import Table, TableRef
 from .services.tables import TableService
 from .settings import EVERY_ADDRESS, SettingError, Settings, declared
 from .web.access import Refused
@@ -109,8 +110,13 @@ def build_parser() -> Parser:
         dest="action", metavar="ACTION", required=True, parser_class=Parser)
     add = with_db(key.add_parser("add", help="make a key; it is printed alone on the last line"))
     add.add_argument("slug")
-    add.add_argument("--label", default="admin", help='who or what uses the key (default "admin")')
-    add.add_argument("--role", choices=ROLES, default="admin", help="admin may act, viewer may only watch")
+    add.add_argument("--role", choices=ROLES, default="admin",
+                     help="admin may do everything; waiter serves tables and calls; viewer only watches (default "
+                     "admin)")
+    add.add_argument("--name", help="the person or screen it stands for, shown to the staff (a waiter's name: "
+                     "sections are given by it); default: the label's first 40 characters")
+    add.add_argument("--label", help="who or what uses the key, e.g. \"Sam's phone\" (default: the name, else the "
+                     "role)")
     add.set_defaults(run=key_add)
     listing = with_json(with_db(key.add_parser("list", help="list a restaurant's keys (never the keys themselves)")))
     listing.add_argument("slug")
@@ -118,6 +124,22 @@ def build_parser() -> Parser:
     revoke = with_db(key.add_parser("revoke", help="revoke a key"))
     revoke.add_argument("key_id", type=int)
     revoke.set_defaults(run=key_revoke)
+
+    section = commands.add_parser("section", help="give waiters their sections: areas, single tables").add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=Parser)
+    given = with_db(section.add_parser("set", help="a waiter's section becomes exactly these areas and tables "
+                                       "(neither: the waiter has none)"))
+    given.add_argument("slug")
+    given.add_argument("waiter", metavar="WAITER_NAME", help="the name of a waiter key (key add --role waiter)")
+    given.add_argument("--area", dest="areas", action="append", default=[], metavar="AREA",
+                       help="a whole area; repeat for more")
+    given.add_argument("--table", dest="labels", action="append", default=[], metavar="LABEL",
+                       help="a single table, by its label; repeat for more")
+    given.set_defaults(run=section_set)
+    listing = with_json(with_db(section.add_parser("list", help="each waiter's section, and the tables in nobody's")))
+    listing.add_argument("slug")
+    listing.set_defaults(run=section_list)
+
     bulk = with_db(commands.add_parser("bulk", help="run a list of table actions in one change, as the socket's bulk"))
     bulk.add_argument("slug")
     bulk.add_argument("file", metavar="FILE.json", help='a JSON array of actions, as the socket\'s "actions" '
@@ -279,12 +301,20 @@ def cli_actor(restaurant: dict[str, Any]) -> Actor:
 
 async def table_by_label(db: Database, settings: Settings, slug: str, label: str) -> tuple[dict[str, Any], int]:
     """The restaurant and the id of its table with this label, or a CliError."""
+    restaurant, (table_id,) = await tables_by_label(db, settings, slug, [label])
+    return restaurant, table_id
+
+
+async def tables_by_label(db: Database, settings: Settings, slug: str,
+                          labels: Sequence[str]) -> tuple[dict[str, Any], list[int]]:
+    """The restaurant and the ids of its tables with these labels, in order, or a CliError naming those it lacks."""
     restaurant = await RestaurantService(db, settings).by_slug(slug)
     _, tables = await TableService(db, settings).list_tables(restaurant["id"])
-    table = next((t for t in tables if t["number"] == label), None)
-    if table is None:
-        raise CliError(f"{slug} has no table {label!r}")
-    return restaurant, table["id"]
+    ids = {table["number"]: table["id"] for table in tables}
+    missing = [label for label in labels if label not in ids]
+    if missing:
+        raise CliError(f"{slug} has no {counted('table', [repr(label) for label in missing])}")
+    return restaurant, [ids[label] for label in labels]
 
 
 def the_table(result: Result) -> dict[str, Any]:
@@ -423,9 +453,11 @@ def guest_urls(settings: Settings, tokens: dict[int, str]) -> dict[int, str | No
 
 @with_database
 async def key_add(db: Database, settings: Settings, args: argparse.Namespace) -> int:
-    record, key = await KeyService(db).add(args.slug, args.label, args.role)
-    print(f"Key {record['id']} ({record['role']}, {record['label']!r}) for {record['restaurant']}. "
-          "Keep it now, it is not shown again:")
+    named = args.name is not None and args.name.strip() != ""
+    label = args.label if args.label is not None else args.name if named else args.role
+    record, key = await KeyService(db).add(args.slug, label, args.role, name=args.name)
+    print(f"Key {record['id']} ({record['role']} {record['name']!r}, label {record['label']!r}) for "
+          f"{record['restaurant']}. Keep it now, it is not shown again:")
     print(key)
     return 0
 
@@ -433,8 +465,62 @@ async def key_add(db: Database, settings: Settings, args: argparse.Namespace) ->
 @with_database
 async def key_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
     keys = await KeyService(db).list(args.slug)
-    print_rows(keys, ("id", "label", "role", "created_at", "revoked_at"), args.json)
+    print_rows(keys, ("id", "name", "role", "label", "created_at", "revoked_at"), args.json)
     return 0
+
+
+@with_database
+async def section_set(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant, table_ids = await tables_by_label(db, settings, args.slug, args.labels)
+    service = SectionService(db, settings)
+    result = await service.set_section(cli_actor(restaurant), args.waiter, args.areas, table_ids)
+    if not result.ok:
+        raise CliError(result.detail)
+    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
+    name = args.waiter.strip()
+    section = next((s for s in await service.sections(restaurant["id"]) if s["waiter"] == name),
+                   Section(waiter=name, areas=[], tables=[]))  # its key revoked since: no section left to list
+    print(section_line(section, tables))
+    return 0
+
+
+@with_database
+async def section_list(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    sections = await SectionService(db, settings).sections(restaurant["id"])
+    _, tables = await TableService(db, settings).list_tables(restaurant["id"])
+    unassigned = [TableRef(id=table["id"], number=table["number"]) for table in tables if table["waiter"] is None]
+    if args.json:
+        print(json.dumps({"sections": sections, "unassigned": unassigned}, indent=2))
+        return 0
+    if not sections:
+        print(f"{args.slug} has no waiters yet. Make a key for each: "
+              f"python run.py key add {args.slug} --role waiter --name NAME")
+    for section in sections:
+        print(section_line(section, tables))
+    if unassigned:
+        print(f"In nobody's section: {counted('table', [table['number'] for table in unassigned])}")
+    else:
+        print("Every table is in a section.")
+    return 0
+
+
+def section_line(section: Section, tables: list[Table]) -> str:
+    """A waiter's section as a host reads it, with the tables it comes to (an area's, less those given
+    to others by themselves): "Sam: area Terrace, table 1 (serves tables 1, 5 and 6)"."""
+    given = [counted("area", section["areas"]), counted("table", [t["number"] for t in section["tables"]])]
+    serves = [table["number"] for table in tables if table["waiter"] == section["waiter"]]
+    if not any(given):
+        return f"{section['waiter']}: no section"
+    return (f"{section['waiter']}: {', '.join(part for part in given if part)} "
+            f"(serves {counted('table', serves) or 'no table'})")
+
+
+def counted(word: str, names: Sequence[str]) -> str:
+    """The names after their word, for a person: table 1; tables 1, 5 and 6; nothing for none."""
+    if len(names) <= 1:
+        return f"{word} {names[0]}" if names else ""
+    return f"{word}s {', '.join(names[:-1])} and {names[-1]}"
 
 
 @with_database

@@ -31,6 +31,14 @@ def minutes_since(moment: str) -> int:
     return max(0, int((datetime.now(UTC) - parse_time(moment)).total_seconds() // 60))
 
 
+def initials(name: str) -> str:
+    """How a card names its waiter: "SW" for Sam Wilson (first and last names), "Sa" for a name of one word."""
+    words = name.split()
+    if len(words) > 1:
+        return (words[0][0] + words[-1][0]).upper()
+    return name.strip()[:2]
+
+
 def by_area(tables: Sequence[Table]) -> list[tuple[str, list[Table]]]:
     """Tables grouped by area, areas in the order their first table comes."""
     order: dict[str, int] = {}
@@ -42,6 +50,7 @@ def by_area(tables: Sequence[Table]) -> list[tuple[str, list[Table]]]:
 
 def setup_filters(env: jinja2.Environment) -> None:
     env.filters["minutes_since"] = minutes_since
+    env.filters["initials"] = initials
     env.globals["status_word"] = STATUS_WORDS.__getitem__
     env.globals["by_area"] = by_area
     env.globals["request_words"] = REQUEST_WORDS

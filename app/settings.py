@@ -102,6 +102,9 @@ class Settings:
     idle_alert_minutes: int = setting(
         40, "Minutes without activity after which an occupied table shows an alert (a restaurant may set its own).",
         _positive_int)
+    claim_within_seconds: int = setting(
+        120, "Seconds a guest's call may wait unclaimed (nobody tapped On my way) before it shows as overdue to "
+        "every waiter and admin.", _positive_int)
     max_connections_per_restaurant: int = setting(
         20, "Live dashboard connections allowed per restaurant at once.", _positive_int)
     max_connections_per_key: int = setting(

@@ -14,6 +14,7 @@ from .render import Broadcast, Renderer
 from .services.bulk import BulkService
 from .services.floor import FloorService
 from .services.restaurants import RestaurantService
+from .services.sections import SectionService
 from .services.tables import TableService
 from .services.waiters import WaiterService
 from .settings import Settings
@@ -23,6 +24,7 @@ db_key = web.AppKey("db", Database)
 tables_key = web.AppKey("tables", TableService)
 floor_key = web.AppKey("floor", FloorService)
 bulk_key = web.AppKey("bulk", BulkService)
+sections_key = web.AppKey("sections", SectionService)
 restaurants_key = web.AppKey("restaurants", RestaurantService)
 api_keys_key = web.AppKey("api_keys", KeyService)
 waiters_key = web.AppKey("waiters", WaiterService)

@@ -110,8 +110,11 @@ class Report:
                          f"p50 {ms(percentile(c.unthrottled_ms, 50))} unthrottled | "
                          f"{ratio(percentile(c.throttled_ms, 50), percentile(c.unthrottled_ms, 50))} | under 4 ms |")
         if self.client:
-            lines.append(f"| Client script, gzipped | {self.client.script_gzip_bytes:,} bytes | 4,096-byte budget | "
-                         f"{ratio(self.client.script_gzip_bytes, 4096)} | under 4 KiB |")
+            scripts = self.client.scripts
+            lines.append(f"| Client script, gzipped: each page's, and every script together | dashboard "
+                         f"{scripts['dashboard']:,} bytes, waiter's page {scripts['waiter']:,} bytes | together "
+                         f"{scripts['together']:,} bytes of 6,144 | {ratio(scripts['together'], 6144)} | "
+                         f"under 4 KiB a file, 6 KiB together |")
             if self.client.note:
                 lines.append(f"| Tablet main-thread time | {self.client.note} | | | |")
         lines += [

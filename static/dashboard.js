@@ -1,187 +1,29 @@
-// Maître: the tables live over one WebSocket (docs/protocol.md)
+// Maître's dashboard: Select mode, End of service, Undo and the list of calls, on the shared live.js
 (() => {
   "use strict";
-  var $ = (id) => document.getElementById(id), body = document.body, data = body.dataset, grid = $("grid");
-  var moveBar = $("move-bar"), bulk = $("bulk-form"), end = $("end-form"), undo = $("undo");
-  var warnAt = +data.idleWarning, alertAt = +data.idleAlert, version = +grid.dataset.version;
-  var ws, attempt = 0, retryAt = 0, retryTimer, stableTimer, failures = 0, pollTimer, polled, syncing, etag = "";
-  var troubleSince = Date.now(), pending = {}, seq = 0, moveFrom, pick, audio;
-  var skew = Date.parse(data.now) - Date.now(); // times by the server's clock
-  var card = (id) => $("table-" + id), now = () => Date.now() + skew;
-  var all = (root, selector, each) => Array.from(root.querySelectorAll(selector), each);
-  var send = (message) => ws?.readyState === 1 && (ws.send(JSON.stringify(message)), true);
+  var {$, card, all, act, note, words, live} = maitre, grid = $("grid");
+  var bulk = $("bulk-form"), end = $("end-form"), undo = $("undo");
 
-  function connect() {
-    if (ws?.readyState < 2) return;
-    clearTimeout(retryTimer);
-    retryAt = 0;
-    var socket = ws = new WebSocket(location.origin.replace(/^http/, "ws") + data.socket);
-    socket.onopen = () => {
-      troubleSince = 0;
-      failures = -1; // counts sockets that never open (a proxy?)
-      pollTimer = clearInterval(pollTimer);
-      stableTimer = setTimeout(() => attempt = 0, 60000);
-      indicator();
-    };
-    socket.onmessage = (event) => receive(JSON.parse(event.data));
-    socket.onclose = (event) => {
-      if (ws !== socket) return;
-      ws = syncing = null;
-      stopMove();
-      clearTimeout(stableTimer);
-      troubleSince ||= Date.now();
-      if (event.code === 4401) return location.href = data.login; // app/protocol.py
-      if (++failures > 2 && !pollTimer) { poll(); pollTimer = setInterval(poll, 30000); }
-      var delay = Math.random() * Math.min(30000, 500 * 2 ** attempt++); // full jitter
-      retryAt = Date.now() + delay;
-      retryTimer = setTimeout(connect, delay);
-      indicator();
-    };
-  }
-
-  function receive(message) {
-    var {type, restaurant: shown, table = {id: message.table_id}} = message, old = card(table.id), fresh;
-    if (shown) {
-      $("name").textContent = shown.name;
-      warnAt = shown.idle_warning_minutes;
-      alertAt = shown.idle_alert_minutes;
-      refresh();
-    }
-    if (type === "tables_snapshot") {
-      version = message.version;
-      skew = Date.parse(message.now) - Date.now();
-      stopMove();
-      fill(message.html);
-    } else if (/^table_/.test(type)) {
-      if (message.version <= version) return;
-      if (message.version > version + 1) return resync(version);
-      version = message.version;
-      if (moveFrom === table.id && table.status !== "occupied") stopMove();
-      if (!message.html) old?.remove();
-      else if (!old) return resync();
-      else {
-        old.outerHTML = message.html;
-        fresh = card(table.id);
-        if (fresh.dataset.place !== old.dataset.place) resync();
-        if (old.classList.contains("busy")) busy(fresh, true);
-        if (fresh.dataset.lastActive) tick(fresh, now());
-        expire(fresh, now());
-        if (fresh.querySelector(".pick").checked = old.querySelector(".pick").checked) tally();
-      }
-      listRequests();
-    } else if (type === "waiter_request") {
-      navigator.vibrate?.(200);
-      if (audio) beep();
-    } else if (message.ref === "sync") {
-      syncing = false;
-    } else pending[message.ref]?.(message);
-  }
-
-  function fill(html) {
-    grid.innerHTML = html;
-    refresh();
-    listRequests();
-  }
-
-  function post(url, fields, done) { // socket blocked: the HTTP road
-    var form = new URLSearchParams({...fields, csrf_token: data.csrf});
-    fetch(url, {method: "POST", body: form, headers: {Accept: "application/json"}})
-      .then((r) => r.json())
-      .then((answer) => { done(answer); poll(); },
-        () => done({type: "error", detail: "Not connected. Try again in a moment."}));
-  }
-
-  function poll() {
-    fetch(data.grid, {headers: {"If-None-Match": etag}}).then((r) => {
-      polled = r.status < 400;
-      if (r.status === 401) location.href = data.login;
-      if (r.status === 200) {
-        etag = r.headers.get("ETag") || "";
-        version = +etag.slice(1, -1) || version;
-        r.text().then(fill);
-      }
-    }, () => polled = false);
-  }
-
-  function resync(since) {
-    if (!syncing) syncing = send({action: "sync", since, ref: "sync"});
-  }
-
-  function act(action, fields, ids, url, done) {
-    var ref = "a" + ++seq, settle = pending[ref] = (answer) => {
-      if (!pending[ref]) return;
-      delete pending[ref];
-      ids.forEach((id) => card(id) && busy(card(id), false));
-      done(answer);
-    };
-    if (!send({action, ref, ...fields})) {
-      if (!pollTimer) return settle({type: "error", detail: "Not connected. Try again in a moment."});
-      post(url, fields, settle);
-    }
-    ids.forEach((id) => busy(card(id), true));
-    all(document, "[popover]", (p) => p.hidePopover?.());
-    setTimeout(settle, 10000, {type: "error", detail: "No answer from the server. Try again."});
-  }
-
-  var noted = (id) => (answer) => answer.type === "error" && card(id) && note(card(id), answer.detail);
-
-  function busy(target, on) {
-    target.classList.toggle("busy", on);
-    all(target, "button", (b) => b.disabled = on);
-  }
-
-  function note(target, words) {
-    var el = target.querySelector(".note");
-    el.textContent = words;
-    setTimeout(() => el.textContent === words && (el.textContent = ""), 6000);
-  }
-
-  function startMove(id, button) {
-    moveFrom = id;
-    pick = button;
-    body.classList.add("moving");
-    card(id).classList.add("move-source");
-    moveBar.firstElementChild.textContent = button.dataset.prompt;
-    moveBar.hidden = false;
-  }
-
-  function stopMove() {
-    card(moveFrom)?.classList.remove("move-source");
-    moveFrom = 0;
-    body.classList.remove("moving");
-    moveBar.hidden = true;
-  }
-
-  grid.onclick = (event) => {
-    var target = event.target.closest(".card");
-    if (!target) return;
-    var id = +target.dataset.id, button = event.target.closest("button[data-action]"), fields = {}, from = moveFrom;
-    if (from) {
-      event.preventDefault();
-      stopMove();
-      fields[pick.dataset.source || "table_id"] = from;
-      fields[pick.dataset.pick] = id;
-      if (target.dataset.status === "free") act(pick.dataset.action, fields, [from], pick.form.action, noted(from));
-      return;
-    }
-    if (!button) return;
-    event.preventDefault();
-    if (button.dataset.pick) return startMove(id, button);
-    fields.table_id = id;
-    new FormData(button.form).forEach((value, name) => { // text as typed, else numbers
-      var typed = button.form.elements[name].type === "text";
-      if (!/^(csrf_token|back)$/.test(name) && (value || typed)) fields[name] = typed ? value : +value;
-    });
-    if (button.name) fields[button.name] = +button.value;
-    act(button.dataset.action, fields, [id], button.form.action, noted(id));
+  maitre.swapped = (fresh, old) => { // a pushed card stays selected
+    if (fresh.querySelector(".pick").checked = old.querySelector(".pick").checked) tally();
   };
-  moveBar.querySelector("[data-cancel]").onclick = stopMove;
-  document.onkeydown = (event) => { if (event.key === "Escape") stopMove(); };
+  maitre.changed = () => { // the calls, oldest first
+    var list = $("requests"), calls = all(grid, ".request", (c) => c);
+    calls.sort((a, b) => a.dataset.since < b.dataset.since ? -1 : 1);
+    list.lastElementChild.replaceChildren(...calls.map((c) =>
+      Object.assign(document.createElement("li"), {textContent: words(c)})));
+    list.hidden = !calls.length;
+  };
+  maitre.refreshed = () => { // Undo lasts while one of its tables has Restore
+    tally();
+    if (undo && !all(undo, "[name=table_id]", (i) => card(i.value)?.querySelector("form[data-until]")).some(Boolean))
+      put(undo, []);
+  };
 
   document.onsubmit = (event) => {
     var form = new FormData(event.target, event.submitter), action = form.get("action");
     var ids = [...new Set(form.getAll("table_id"))];
-    if (!action || ws?.readyState !== 1) return; // not connected: the form posts
+    if (!action || !live()) return; // not connected: the form posts
     event.preventDefault();
     act("bulk", {actions: ids.map((id) => ({action, table_id: +id}))}, ids, "", (answer) => {
       if (answer.type === "error") return note(bulk.parentNode, answer.detail);
@@ -213,73 +55,4 @@
     put(end, ids);
     end.querySelector("button").disabled = !(end.querySelector("b").textContent = ids.length);
   }
-
-  function refresh() { // Undo lasts while one of its tables has Restore
-    var at = now();
-    all(grid, "[data-last-active]", (c) => tick(c, at));
-    expire(grid, at);
-    tally();
-    if (undo && !all(undo, "[name=table_id]", (i) => card(i.value)?.querySelector("form[data-until]")).some(Boolean))
-      put(undo, []);
-  }
-
-  function expire(root, at) {
-    all(root, "form[data-until]", (f) => Date.parse(f.dataset.until) <= at && f.remove());
-  }
-
-  function since(el, iso, at) {
-    var minutes = Math.max(0, Math.floor((at - Date.parse(iso)) / 60000));
-    el = el.querySelector(".minutes");
-    if (el.textContent != minutes) el.textContent = minutes;
-    return minutes;
-  }
-
-  function tick(target, at) {
-    var minutes = since(target.querySelector(".idle"), target.dataset.lastActive, at);
-    var level = minutes >= alertAt ? "alert" : minutes >= warnAt ? "warning" : "";
-    if (target.dataset.idle !== level) target.dataset.idle = level;
-    all(target, ".request", (c) => since(c, c.dataset.since, at));
-  }
-
-  function listRequests() { // oldest first; innerHTML of text stays escaped
-    var list = $("requests"), calls = all(grid, ".request", (c) => c);
-    calls.sort((a, b) => a.dataset.since < b.dataset.since ? -1 : 1);
-    list.lastElementChild.innerHTML = calls.map((call) => "<li>Table " +
-      call.closest(".card").querySelector("h3").innerHTML + ": " + call.querySelector(".what").innerHTML).join("");
-    list.hidden = !calls.length;
-  }
-
-  function beep() {
-    var tone = audio.createOscillator();
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.25);
-  }
-  var sound = $("sound");
-  sound.hidden = false;
-  sound.onclick = () => { // browsers need a tap first
-    audio = audio ? null : new AudioContext();
-    sound.ariaPressed = !!audio;
-  };
-
-  function indicator() {
-    var el = $("connection"), state = "live", wait = Math.ceil((retryAt - Date.now()) / 1000);
-    if (Date.now() - troubleSince < 500) return; // brief trouble is not shown
-    if (troubleSince) state = !navigator.onLine ? "offline" : pollTimer && polled ? "polling" : "reconnecting";
-    el.textContent = state === "reconnecting" && wait > 0 ? "Reconnecting in " + wait + " s" : el.dataset[state];
-    el.dataset.state = state;
-  }
-
-  function wake() {
-    if (pollTimer) poll();
-    if (!ws) connect();
-  }
-  onpageshow = ononline = wake;
-  onoffline = indicator;
-  document.addEventListener("visibilitychange", () => document.hidden || wake());
-  setInterval(indicator, 500);
-  setInterval(refresh, 15000);
-  setInterval(send, 25000, {action: "ping"});
-  refresh();
-  connect();
 })();

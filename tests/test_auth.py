@@ -18,7 +18,8 @@ async def test_a_key_authenticates_as_its_restaurant_and_role(keys: KeyService, 
     record, key = await keys.add("bistro", "front tablet", "admin")
     assert key.startswith(KEY_PREFIX) and len(key) >= len(KEY_PREFIX) + 32  # 192 random bits
     principal = await keys.authenticate(key)
-    assert principal == Principal(record["id"], bistro.restaurant_id, "bistro", "front tablet", "admin")
+    assert principal == Principal(record["id"], bistro.restaurant_id, "bistro", "front tablet", "admin",
+                                  name="front tablet")
     assert principal.may_act
     assert principal.actor.restaurant_id == bistro.restaurant_id
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from app.auth import KeyService
 from app.cli import the_table
 from app.services.floor import FloorService
 from app.services.tables import TableService
@@ -83,6 +84,105 @@ def test_restaurants_tables_and_keys(db_path):
 
     assert "revoked" in ok("key", "revoke", str(keys[0]["id"]), db=db_path)
     assert json.loads(ok("key", "list", "bistro", "--json", db=db_path))[0]["revoked_at"]
+
+
+def test_a_key_has_a_name_and_a_waiter_key_is_a_waiter(db_path):
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "2", db=db_path)
+    said = ok("key", "add", "bistro", "--role", "waiter", "--name", "Sam", db=db_path).splitlines()
+    assert said[0] == "Key 1 (waiter 'Sam', label 'Sam') for bistro. Keep it now, it is not shown again:"
+    ok("key", "add", "bistro", "--role", "waiter", "--name", " Alex ", "--label", "Alex's phone", db=db_path)
+    ok("key", "add", "bistro", "--label", "a host stand with a rather long label, over forty", db=db_path)
+    ok("key", "add", "bistro", "--role", "viewer", db=db_path)
+    keys = json.loads(ok("key", "list", "bistro", "--json", db=db_path))
+    assert [(k["name"], k["role"], k["label"]) for k in keys] == [
+        ("Sam", "waiter", "Sam"), ("Alex", "waiter", "Alex's phone"),
+        ("a host stand with a rather long label, o", "admin", "a host stand with a rather long label, over forty"),
+        ("viewer", "viewer", "viewer")]
+    text = ok("key", "list", "bistro", db=db_path).splitlines()
+    assert text[0].split() == ["id", "name", "role", "label", "created_at", "revoked_at"]
+    assert text[2].split()[:4] == ["2", "Alex", "waiter", "Alex's"]
+    assert refused("key", "add", "bistro", "--role", "waiter", "--name", " ", db=db_path) == (
+        "run.py: error: A name is 1 to 40 characters, on one line.")
+    assert len(json.loads(ok("key", "list", "bistro", "--json", db=db_path))) == 4
+
+
+async def terrace_and_waiters(db, settings) -> Place:
+    """Tables 1..4 in the main room and T1, T2 on the terrace; waiter keys for Sam and Alex, and an admin's."""
+    place = await make_place(db, settings, "bistro", 4)
+    floor = FloorService(db, settings)
+    for label in ("T1", "T2"):
+        place.ids[label] = the_table(await floor.add_table(place.actor, label, 4, "Terrace"))["id"]
+    for name in ("Sam", "Alex"):
+        await KeyService(db).add("bistro", f"{name}'s phone", "waiter", name=name)
+    return place
+
+
+async def waiters_of(db, settings, place: Place) -> dict[str, str | None]:
+    _, tables = await TableService(db, settings).list_tables(place.actor.restaurant_id)
+    return {table["number"]: table["waiter"] for table in tables}
+
+
+async def test_sections_are_set_and_listed_from_the_command_line(db_path, db, settings):
+    place = await terrace_and_waiters(db, settings)
+    listing = await asyncio.to_thread(ok, "section", "list", "bistro", db=db_path)
+    assert listing.splitlines() == ["Alex: no section", "Sam: no section",
+                                    "In nobody's section: tables 1, 2, 3, 4, T1 and T2"]
+    said = await asyncio.to_thread(ok, "section", "set", "bistro", "Sam", "--area", "Terrace", "--table", "1",
+                                   db=db_path)
+    assert said == "Sam: area Terrace, table 1 (serves tables 1, T1 and T2)\n"
+    # Alex takes the main room, and T2 by itself: a table's own assignment wins over its area's
+    said = await asyncio.to_thread(ok, "section", "set", "bistro", "Alex", "--area", "Main room", "--table", "T2",
+                                   db=db_path)
+    assert said == "Alex: area Main room, table T2 (serves tables 2, 3, 4 and T2)\n"
+    assert await waiters_of(db, settings, place) == {"1": "Sam", "2": "Alex", "3": "Alex", "4": "Alex",
+                                                     "T1": "Sam", "T2": "Alex"}
+    listing = await asyncio.to_thread(ok, "section", "list", "bistro", db=db_path)
+    assert listing.splitlines() == ["Alex: area Main room, table T2 (serves tables 2, 3, 4 and T2)",
+                                    "Sam: area Terrace, table 1 (serves tables 1 and T1)",
+                                    "Every table is in a section."]
+    as_json = json.loads(await asyncio.to_thread(ok, "section", "list", "bistro", "--json", db=db_path))
+    assert as_json["sections"][1] == {"waiter": "Sam", "areas": ["Terrace"],
+                                      "tables": [{"id": place.ids["1"], "number": "1"}]}
+    assert as_json["unassigned"] == []
+
+    assert await asyncio.to_thread(ok, "section", "set", "bistro", "Alex", db=db_path) == "Alex: no section\n"
+    listing = await asyncio.to_thread(ok, "section", "list", "bistro", db=db_path)
+    assert listing.splitlines()[0] == "Alex: no section"
+    assert listing.splitlines()[-1] == "In nobody's section: tables 2, 3 and 4"  # T2 is the terrace's again: Sam's
+    as_json = json.loads(await asyncio.to_thread(ok, "section", "list", "bistro", "--json", db=db_path))
+    assert as_json["unassigned"] == [{"id": place.ids[label], "number": label} for label in ("2", "3", "4")]
+
+
+async def test_a_section_names_a_waiter_areas_and_tables_that_exist_or_nothing_changes(db_path, db, settings):
+    place = await terrace_and_waiters(db, settings)
+    await asyncio.to_thread(ok, "section", "set", "bistro", "Sam", "--area", "Terrace", db=db_path)
+    before = await TableService(db, settings).list_tables(place.actor.restaurant_id)
+    for args, line in [
+        (("Nobody", "--area", "Terrace"), "There is no waiter named 'Nobody': a waiter is the name of a waiter key "
+                                          "(run.py key add SLUG --role waiter --name NAME)."),
+        (("admin tablet",), "There is no waiter named 'admin tablet'"),  # an admin key is no waiter
+        (("Sam", "--area", "Patio"), "There is no area 'Patio' (areas: Main room, Terrace)."),
+        (("Sam", "--table", "9", "--table", "1", "--table", "X"), "bistro has no tables '9' and 'X'"),
+        (("Sam", "--table", "9"), "bistro has no table '9'"),
+    ]:
+        said = await asyncio.to_thread(refused, "section", "set", "bistro", *args, db=db_path)
+        assert said.startswith(f"run.py: error: {line}"), said
+    assert await TableService(db, settings).list_tables(place.actor.restaurant_id) == before
+    assert "no restaurant" in await asyncio.to_thread(refused, "section", "list", "nowhere", db=db_path)
+
+
+async def test_a_section_set_on_the_command_line_reaches_the_open_dashboards(db_path, db, settings, client):
+    """The server hears of it from the database: one update per table whose waiter changed."""
+    place = await terrace_and_waiters(db, settings)
+    ws, snapshot = await dashboard(client, place.viewer)
+    said = await asyncio.to_thread(ok, "section", "set", "bistro", "Sam", "--area", "Terrace", "--table", "2",
+                                   db=db_path)
+    assert said == "Sam: area Terrace, table 2 (serves tables 2, T1 and T2)\n"
+    pushed = [await receive(ws, timeout=5) for _ in range(3)]
+    assert [(update["type"], update["version"], update["table"]["number"], update["table"]["waiter"])
+            for update in pushed] == [("table_update", snapshot["version"] + n, label, "Sam")
+                                      for n, label in enumerate(("2", "T1", "T2"), start=1)]
+    await ws.close()
 
 
 def listed(db_path: str) -> list[tuple[str, int, str, int]]:
@@ -327,6 +427,11 @@ def test_a_server_on_every_address_has_no_guests_address_to_print(db_path, host)
     (("table", "add", "bistro", "9", "--seats", "0"), "seats"),
     (("table", "list", "nowhere"), "no restaurant"),
     (("key", "add", "bistro", "--role", "owner"), "invalid choice"),
+    (("key", "add", "bistro", "--name", "x" * 41), "A name is 1 to 40 characters"),
+    (("section", "set", "bistro"), "required"),
+    (("section", "set", "nowhere", "Sam"), "no restaurant"),
+    (("section", "set", "bistro", "Sam", "--area"), "expected one argument"),
+    (("section", "list", "nowhere"), "no restaurant"),
     (("key", "revoke", "42"), "no key 42"),
     (("key", "revoke", "abc"), "invalid int"),
     (("dance",), "invalid choice"),

@@ -221,7 +221,8 @@ def button_places(html: str) -> list[tuple[str, set[str]]]:
 
 
 async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, tables, floor, db, settings):
-    """The pushed card is the same for every dashboard, so the viewer's page hides its forms, Done included."""
+    """The pushed card is the same for every dashboard, so the viewer's page hides its forms, On my way and Done
+    included."""
     actor, _, viewer = place
     _, rows = await tables.list_tables(actor.restaurant_id)
     tokens = await floor.qr_tokens(actor.restaurant_id)
@@ -232,7 +233,7 @@ async def test_a_viewer_has_no_done_button_on_a_guests_call(client, place, table
     calling = cards(text)[0]
     assert calling["data-requests"] == "1"
     # Set and Save: the party's size and its note
-    assert calling["buttons"] == ["Done", "Close", "Move", "Join", "Party", "Set", "Save"]
+    assert calling["buttons"] == ["On my way", "Done", "Close", "Move", "Join", "Party", "Set", "Save"]
     assert 'href="/admin/floor"' not in text  # nor a way to the floor editor
     css = await (await client.get("/static/dashboard.css")).text()
     hidden = re.search(r'body\[data-role="viewer"\] ([^{]+)\{ display: none; \}', css)

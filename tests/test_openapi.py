@@ -16,7 +16,8 @@ from .support import Server
 NOT_API = {
     ("GET", "/"), ("GET", "/healthz"), ("GET", "/admin/login"), ("POST", "/admin/login"), ("POST", "/admin/logout"),
     ("GET", "/admin/dashboard"), ("GET", "/admin/ws/dashboard"), ("GET", "/admin/api/openapi.json"),
-    ("GET", "/docs/protocol.md"), ("GET", "/static"), ("GET", "/admin/tables/qr"),
+    ("GET", "/docs/protocol.md"), ("GET", "/static"), ("GET", "/admin/tables/qr"), ("GET", "/admin/waiter"),
+    ("GET", "/waiter"),
     ("GET", "/t/{token}"), ("POST", "/t/{token}/{kind}"),
 }
 

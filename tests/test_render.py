@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.render import by_area
+from app.render import by_area, initials
 
 
 def table(number: str, area: str) -> dict[str, str]:
@@ -26,3 +26,10 @@ def test_within_an_area_the_tables_keep_their_order():
 
 def test_no_tables_no_areas():
     assert by_area([]) == []
+
+
+def test_a_waiter_is_named_on_a_card_by_initials():
+    assert initials("Sam Wilson") == "SW"
+    assert initials("mary jane watson") == "MW"  # the first and the last
+    assert initials("Alex") == "Al"  # one word: its first two letters
+    assert initials("É") == "É"

@@ -64,6 +64,7 @@ async def test_free_table_dict(tables, bistro, ids):
         "restorable": False,
         "restorable_until": None,
         "requests": [],
+        "waiter": None,
     }
 
 

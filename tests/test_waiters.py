@@ -46,7 +46,7 @@ async def test_a_call_at_a_free_table_seats_a_party_and_shows_on_the_table(floor
     assert announcement["type"] == "waiter_request"
     assert announcement["request"] == {"id": table["requests"][0]["id"], "kind": "call_waiter",
                                        "since": table["requests"][0]["since"], "table_id": bistro_place.ids["2"],
-                                       "table": "2"}
+                                       "table": "2", "claimed_by": None}
     assert audit(db_path) == [("call_waiter", "guest")]
 
 
@@ -105,6 +105,32 @@ async def test_resolving_a_request(floor, waiters, tables, bistro_place, cafe_pl
     assert audit(db_path)[-1] == ("resolve_waiter_request", "floor tablet")
     guest = await waiters.guest_table(await token_of(floor, bistro_place, "1"))
     assert guest.answered and guest.pending == ()
+
+
+async def test_a_call_is_claimed_once_then_resolved_and_who_and_when_are_kept(floor, waiters, keys, bistro_place,
+                                                                                cafe_place, db_path):
+    token = await token_of(floor, bistro_place, "2")
+    request_id = (await waiters.request(token, "call_waiter")).announcements[0]["request"]["id"]
+    sam_key, _ = await keys.add("bistro", "Sam's phone", "waiter", name="Sam Wilson")
+    alex_key, _ = await keys.add("bistro", "Alex's phone", "waiter", name="Alex")
+    sam = Actor(bistro_place.actor.restaurant_id, "Sam's phone", "waiter", sam_key["id"])
+    alex = Actor(bistro_place.actor.restaurant_id, "Alex's phone", "waiter", alex_key["id"])
+    claimed = await waiters.claim(sam, request_id)
+    assert claimed.ok and claimed.announcements == ({"type": "waiter_request_claimed", "request_id": request_id,
+                                                     "table_id": bistro_place.ids["2"], "claimed_by": "Sam Wilson"},)
+    (table,) = claimed.tables
+    assert table["requests"][0]["claimed_by"] == "Sam Wilson" and table["requests"][0]["claimed_at"]
+    again = await waiters.claim(alex, request_id)
+    assert (again.code, again.detail) == ("request_already_claimed", "Sam Wilson is already on it.")
+    other_restaurant = Actor(cafe_place.actor.restaurant_id, "cafe", "admin")
+    assert (await waiters.claim(other_restaurant, request_id)).code == "request_not_found"
+    assert (await waiters.resolve(alex, request_id)).ok  # anyone serving may say it is done
+    assert (await waiters.claim(sam, request_id)).code == "request_not_found"
+    conn = sqlite3.connect(db_path)
+    row = conn.execute("SELECT created_at <= claimed_at, claimed_by, claimed_by_key, claimed_at <= resolved_at,"
+                       " resolved_by, resolved_by_key FROM waiter_request WHERE id = ?", (request_id,)).fetchone()
+    conn.close()
+    assert row == (1, "Sam Wilson", sam_key["id"], 1, "Alex's phone", alex_key["id"])
 
 
 async def test_closing_resolves_and_moving_takes_the_calls_along(floor, waiters, tables, bistro_place, db_path):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .core import CHANGE_TABLES, REFUSALS, Actor, Call, Result, Service, ServiceError, UnitOfWork
+from .core import MANAGE_TABLES, Actor, Call, Result, Service, ServiceError, UnitOfWork, refusal
 
 BULK_AT_MOST = 100  # items in one bulk: what bounds a bulk's work (the rate limit counts it as one message)
 OK: dict[str, Any] = {"ok": True}
@@ -32,9 +32,9 @@ class Item:
 
 
 class BulkService(Service):
-    """Runs other services' calls together. A key that may change no table may send no bulk."""
+    """Runs other services' calls together: admins only (End of service is not a waiter's to call)."""
 
-    needs = CHANGE_TABLES
+    needs = MANAGE_TABLES
 
     def bulk(self, actor: Actor, items: Sequence[Item], atomic: bool = True) -> Call:
         """The items in one transaction: all or nothing when `atomic`, otherwise each on its own.
@@ -91,6 +91,6 @@ def _bulk(tx: BulkUnit, items: list[Item], atomic: bool) -> Result:
 
 def _item(tx: BulkUnit, call: Call) -> Result:
     """One item's operation on the bulk's unit of work, if the actor may do what its service does."""
-    if not tx.actor.may(call.service.needs):
-        raise ServiceError("forbidden", REFUSALS[call.service.needs])
+    if not tx.actor.may(call.needs):
+        raise ServiceError("forbidden", refusal(tx.actor, call.needs))
     return call.operation(tx, *call.args)

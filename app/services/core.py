@@ -24,19 +24,28 @@ from ..settings import Settings
 from .audit import TableUpdate, record_change
 from .table_view import Removed, RestoreWindow, Table, restore_window, table_dict, table_row
 
-# What each role may do. A service says what its operations need (`Service.needs`); the unit of
-# work refuses an actor whose role does not have it, whichever road the operation came by.
-CHANGE_TABLES = "change_tables"  # seat, close, move, restore, join, the party's size and note, calls seen to
-EDIT_FLOOR = "edit_floor"  # add, rename, resize, reorder and remove tables; new QR codes
+# What each role may do (the README's "Who may do what" is this table). A service says what its
+# operations need (`Service.needs`, or an operation's own); the service refuses an actor whose role
+# does not have it, whichever road the operation came by.
+SERVE = "serve"  # seat, close, move, restore, join and split, the party's size and note; calls claimed and seen to
+MANAGE_TABLES = "manage_tables"  # disable and enable tables; several changes at once (a bulk: End of service)
+EDIT_FLOOR = "edit_floor"  # add, rename, resize, reorder and remove tables; new QR codes; waiters' sections
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({CHANGE_TABLES, EDIT_FLOOR}),
+    "admin": frozenset({SERVE, MANAGE_TABLES, EDIT_FLOOR}),
+    "waiter": frozenset({SERVE}),
     "viewer": frozenset(),
     "guest": frozenset(),  # a guest's calls are their own road (WaiterService.request), not a permission
 }
 REFUSALS = {
-    CHANGE_TABLES: "This key may watch the tables but not change them.",
+    SERVE: "This key may watch the tables but not change them.",
+    MANAGE_TABLES: "Only an admin key may take tables out of service or change several at once.",
     EDIT_FLOOR: "Only an admin key may edit the floor.",
 }
+
+
+def refusal(actor: Actor, needs: str) -> str:
+    """Why the actor may not do what needs this: a key that may change nothing is told just that."""
+    return REFUSALS[needs if actor.may(SERVE) else SERVE]
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,8 @@ class Actor:
 
     restaurant_id: int
     name: str  # an API key's label, "cli" or "guest"
-    role: str  # admin, viewer or guest (see PERMISSIONS)
+    role: str  # admin, waiter, viewer or guest (see PERMISSIONS)
+    key_id: int | None = None  # the key it acts with (None for the command line and guests)
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -148,6 +158,7 @@ class Call:
     actor: Actor
     operation: Callable[..., Result]
     args: tuple[Any, ...]
+    needs: str  # the permission it asks of its actor
 
     def __await__(self) -> Generator[Any, None, Result]:
         return self.service.run(self).__await__()
@@ -156,10 +167,10 @@ class Call:
 class Service:
     """The plumbing every service shares: the database, the settings, the clock, and running an operation.
 
-    `needs` is the permission every operation of the service asks of its actor.
+    `needs` is the permission its operations ask of their actor, unless an operation says otherwise.
     """
 
-    needs = CHANGE_TABLES
+    needs = SERVE
 
     def __init__(self, db: Database, settings: Settings, clock: Callable[[], str] = utc_now) -> None:
         self.db = db
@@ -170,17 +181,18 @@ class Service:
         """A unit of work on this write transaction, as of now."""
         return UnitOfWork(conn, actor, self.clock(), self.settings.restore_window_minutes)
 
-    def call(self, actor: Actor, operation: Callable[..., Result], *args: Any) -> Call:
-        """`operation(unit, *args)` for this actor, to await or to hand to a bulk."""
-        return Call(self, actor, operation, args)
+    def call(self, actor: Actor, operation: Callable[..., Result], *args: Any, needs: str | None = None) -> Call:
+        """`operation(unit, *args)` for this actor, to await or to hand to a bulk; it `needs` the service's
+        permission unless said otherwise."""
+        return Call(self, actor, operation, args, needs or self.needs)
 
     async def run(self, call: Call) -> Result:
         """The call in one write transaction; a business error comes back as a Result.
 
-        An actor whose role lacks the service's permission is refused (`forbidden`) before any transaction.
+        An actor whose role lacks the call's permission is refused (`forbidden`) before any transaction.
         """
-        if not call.actor.may(self.needs):
-            return Result.error("forbidden", REFUSALS[self.needs])
+        if not call.actor.may(call.needs):
+            return Result.error("forbidden", refusal(call.actor, call.needs))
         return await self.attempt(self._in_unit, call)
 
     async def attempt(self, write: Callable[..., Result], *args: Any) -> Result:

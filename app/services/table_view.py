@@ -26,9 +26,12 @@ SELECT t.id, t.label, t.seats, t.area, t.sort_order, t.enabled, t.seated_at,
               WHERE ps.state = 'active' AND (ps.id = party.id OR ps.joined_to = party.id)
               ORDER BY ps.joined_to IS NOT NULL, ps.id) AS j) AS party_tables,
        last.id AS last_party_id, last.closed_at AS last_closed_at,
-       (SELECT json_group_array(json_object('id', r.id, 'kind', r.kind, 'since', r.created_at))
-        FROM (SELECT id, kind, created_at FROM waiter_request
-              WHERE table_id = t.id AND resolved_at IS NULL ORDER BY id) AS r) AS requests
+       (SELECT json_group_array(json_object('id', r.id, 'kind', r.kind, 'since', r.created_at,
+                                            'claimed_by', r.claimed_by, 'claimed_at', r.claimed_at))
+        FROM (SELECT id, kind, created_at, claimed_by, claimed_at FROM waiter_request
+              WHERE table_id = t.id AND resolved_at IS NULL ORDER BY id) AS r) AS requests,
+       coalesce((SELECT waiter FROM section WHERE table_id = t.id),
+                (SELECT waiter FROM section WHERE restaurant_id = t.restaurant_id AND area = t.area)) AS waiter
 FROM dining_table AS t
 LEFT JOIN table_session AS seat ON seat.table_id = t.id AND seat.state = 'active'
 LEFT JOIN table_session AS party ON party.id = coalesce(seat.joined_to, seat.id)
@@ -63,6 +66,8 @@ class WaiterRequest(TypedDict):
     id: int
     kind: str  # call_waiter or ask_for_bill
     since: str
+    claimed_by: str | None  # the name of the waiter on the way ("On my way"), None while nobody is
+    claimed_at: str | None
 
 
 class Table(TypedDict):
@@ -78,6 +83,7 @@ class Table(TypedDict):
     restorable: bool
     restorable_until: str | None
     requests: list[WaiterRequest]
+    waiter: str | None  # whose section the table is in (by the table itself, or its area); None: nobody's
 
 
 class Removed(TypedDict):
@@ -150,6 +156,7 @@ def table_dict(row: sqlite3.Row, window: RestoreWindow) -> Table:
         "restorable": until is not None,
         "restorable_until": until,  # the page takes its Restore button away then
         "requests": json.loads(row["requests"]),  # pending waiter requests, oldest first
+        "waiter": row["waiter"],
     }
 
 

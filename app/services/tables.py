@@ -17,7 +17,7 @@ import unicodedata
 from typing import Any
 
 from .audit import Event, events_after
-from .core import Actor, Call, Result, Service, ServiceError, UnitOfWork
+from .core import MANAGE_TABLES, Actor, Call, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, all_tables, table_status
 
 MAX_GUESTS = 99
@@ -65,10 +65,10 @@ class TableService(Service):
         return self.call(actor, _close, table_id)
 
     def disable_table(self, actor: Actor, table_id: int) -> Call:
-        return self.call(actor, _disable, table_id)
+        return self.call(actor, _disable, table_id, needs=MANAGE_TABLES)
 
     def enable_table(self, actor: Actor, table_id: int) -> Call:
-        return self.call(actor, _enable, table_id)
+        return self.call(actor, _enable, table_id, needs=MANAGE_TABLES)
 
     def restore_table(self, actor: Actor, table_id: int) -> Call:
         """Undo a close made by mistake: the party is back at every table it sat at."""

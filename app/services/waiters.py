@@ -1,8 +1,11 @@
-"""Guests at their table's page: calling a waiter, asking for the bill; staff resolving those calls.
+"""Guests at their table's page: calling a waiter, asking for the bill; staff claiming and resolving those calls.
 
 A guest is known only by the table's QR token. The first guest action seats a party at a
 free table (or joins the one there), and every guest action counts as activity. A second
 pending request of the same kind at the same table is refused, not counted twice.
+
+A waiter claims a call ("On my way": everyone sees who), then resolves it ("Done"). When
+each call was made, claimed and resolved, and by which key, is kept for the reports.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class WaiterService(Service):
     async def request(self, token: str, kind: str) -> Result:
         """A guest's call: `call_waiter` or `ask_for_bill`. Unknown tokens are `table_not_found`."""
         return await self.attempt(self._request, token, kind)
+
+    def claim(self, actor: Actor, request_id: int) -> Call:
+        """A waiter is on the way to a call ("On my way"); a call already claimed is `request_already_claimed`."""
+        return self.call(actor, _claim, request_id)
 
     def resolve(self, actor: Actor, request_id: int) -> Call:
         """Staff have seen to a request. Another restaurant's request is `request_not_found`."""
@@ -85,21 +92,46 @@ class WaiterService(Service):
         table = result.tables[0]
         announcement = {"type": "waiter_request",
                         "request": {"id": request_id, "kind": kind, "since": tx.now, "table_id": table_id,
-                                    "table": table["number"]}}
+                                    "table": table["number"], "claimed_by": None}}
         return replace(result, announcements=(announcement,))
 
 
-def _resolve(tx: UnitOfWork, request_id: int) -> Result:
+def pending_request(tx: UnitOfWork, request_id: int) -> sqlite3.Row:
+    """A call of the actor's restaurant still waiting to be seen to; `request_not_found` otherwise."""
     found = tx.conn.execute(
-        "SELECT r.table_id FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
+        "SELECT r.table_id, r.claimed_by FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
         " WHERE r.id = ? AND t.restaurant_id = ? AND r.resolved_at IS NULL",
         (request_id, tx.actor.restaurant_id),
     ).fetchone()
     if found is None:
         raise ServiceError("request_not_found", "That request was already seen to, or does not exist.")
     tx.row(found["table_id"])
-    tx.conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ? WHERE id = ?",
-                    (tx.now, tx.actor.name, request_id))
+    return found
+
+
+def _claim(tx: UnitOfWork, request_id: int) -> Result:
+    found = pending_request(tx, request_id)
+    if found["claimed_by"] is not None:
+        raise ServiceError("request_already_claimed", f"{found['claimed_by']} is already on it.")
+    name = shown_name(tx)
+    tx.conn.execute("UPDATE waiter_request SET claimed_at = ?, claimed_by = ?, claimed_by_key = ? WHERE id = ?",
+                    (tx.now, name, tx.actor.key_id, request_id))
+    result = tx.changed("claim_waiter_request", found["table_id"])
+    announcement = {"type": "waiter_request_claimed", "request_id": request_id, "table_id": found["table_id"],
+                    "claimed_by": name}
+    return replace(result, announcements=(announcement,))
+
+
+def shown_name(tx: UnitOfWork) -> str:
+    """The actor as staff know it: its key's name (the command line, which has none, by its own)."""
+    row = tx.conn.execute("SELECT name FROM api_key WHERE id = ?", (tx.actor.key_id,)).fetchone()
+    return row["name"] if row else tx.actor.name
+
+
+def _resolve(tx: UnitOfWork, request_id: int) -> Result:
+    found = pending_request(tx, request_id)
+    tx.conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ?, resolved_by_key = ? WHERE id = ?",
+                    (tx.now, tx.actor.name, tx.actor.key_id, request_id))
     result = tx.changed("resolve_waiter_request", found["table_id"])
     announcement = {"type": "waiter_request_resolved", "request_id": request_id, "table_id": found["table_id"]}
     return replace(result, announcements=(announcement,))

@@ -81,6 +81,8 @@ ACTIONS: dict[str, Action] = {action.name: action for action in [
     Action("set_table", floor_key, "set_table", ("table_id",), f"{TABLE}/set", "Table {first} saved.",
            values=("label", "seats", "area", "position"), numbers=("seats", "position")),
     Action("remove_table", floor_key, "remove_table", ("table_id",), f"{TABLE}/remove", "Table {first} removed."),
+    Action("claim_waiter_request", waiters_key, "claim", ("request_id",), "/admin/request/{id}/claim",
+           "Table {first}: you are on your way."),
     Action("resolve_waiter_request", waiters_key, "resolve", ("request_id",), "/admin/request/{id}/resolve",
            "Table {first}: seen to."),
 ]}

@@ -33,10 +33,11 @@ DEPRECATION = {
     "Link": '</docs/protocol.md>; rel="deprecation"; type="text/markdown"',
 }
 VERSION = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() takes "²" too, which int() refuses
-NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found", "request_not_found"}
+NOT_FOUND = {"table_not_found", "source_table_not_found", "target_table_not_found", "request_not_found",
+             "waiter_not_found", "area_not_found"}
 BAD_INPUT = {"invalid_action", "same_table", "invalid_guest_count", "invalid_note", "invalid_label", "invalid_seats",
              "invalid_area", "invalid_position"}
-PAGES = {"dashboard", "floor"}  # where our own no-script forms come back to (`back=`)
+PAGES = {"dashboard", "floor", "waiter"}  # where our own no-script forms come back to (`back=`)
 ALIASES = {"to_table_id": "target"}  # a move's target, as the old dashboards' forms name it
 
 

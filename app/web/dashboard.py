@@ -1,5 +1,5 @@
 """Signing in and out, the dashboard page, the grid fragment for polling, the no-script move and join
-pages, and the floor editor.
+pages, and the floor editor. The waiter's page (app/web/waiter.py) is a live page like the dashboard.
 
 The dashboard is rendered whole on the server, so it works without a script: every card
 button is a form posting to `/admin/tables/{id}/<verb>` (app/web/api.py), which comes back
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 import segno
 from aiohttp import web
+from yarl import URL
 
 from ..auth import SIGN_IN_COOKIE, Principal
 from ..db import utc_now
@@ -58,9 +59,15 @@ def login_form(request: web.Request, message: str | None, status: int = 200) -> 
     return aiohttp_jinja2.render_template("login.html", request, {"message": message}, status=status)
 
 
+def home_of(request: web.Request, principal: Principal) -> URL:
+    """Where a sign-in lands: a waiter's key on the waiter's page (their phone), any other on the dashboard."""
+    return request.app.router["waiter" if principal.role == "waiter" else "dashboard"].url_for()
+
+
 async def login_page(request: web.Request) -> web.Response:
-    if await signed_in(request):
-        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    principal = await signed_in(request)
+    if principal is not None:
+        raise web.HTTPSeeOther(home_of(request, principal))
     return login_form(request, None)
 
 
@@ -78,7 +85,7 @@ async def login(request: web.Request) -> web.Response:
     if principal is None:
         return login_form(request, "That key was not recognised. Check it and try again.", 401)
     token = await request.app[api_keys_key].sign_in(principal, settings.session_hours)
-    response = web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    response = web.HTTPSeeOther(home_of(request, principal))
     response.set_cookie(
         SIGN_IN_COOKIE, token, path="/admin", httponly=True, samesite="Strict", secure=request.secure,
         max_age=math.ceil(settings.session_hours * 3600),
@@ -112,23 +119,33 @@ def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Re
     return response
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    principal = await signed_in_or_login(request)
+async def live_page(request: web.Request, principal: Principal) -> dict[str, Any]:
+    """What a live page (templates/live.html: the dashboard, the waiter's page) shows and its script reads."""
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
-    view = restaurant_view(restaurant, request.app[settings_key])
+    settings = request.app[settings_key]
+    view = restaurant_view(restaurant, settings)
     version, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
-    return page(request, "dashboard.html", {
+    return {
         "restaurant": restaurant,
         "principal": principal,
         "version": version,
         "tables": tables,
         "csrf": sign_in_csrf(request),
-        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
-        "requests": pending_requests(tables),
-        "parties": seated_parties(tables),
         "idle_warning": view["idle_warning_minutes"],
         "idle_alert": view["idle_alert_minutes"],
-        "now": utc_now(),  # the script counts idle minutes and Restore's end by the server's clock
+        "claim_within": settings.claim_within_seconds,
+        "now": utc_now(),  # the script counts idle minutes, Restore's end and overdue calls by the server's clock
+    }
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    principal = await signed_in_or_login(request)
+    context = await live_page(request, principal)
+    return page(request, "dashboard.html", {
+        **context,
+        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
+        "requests": pending_requests(context["tables"]),
+        "parties": seated_parties(context["tables"]),
     })
 
 
@@ -192,13 +209,25 @@ def pick_page(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     return handler
 
 
+async def signed_in_to(request: web.Request, permission: str) -> Principal:
+    """The signed-in key, when it has `permission`; any other is sent to the dashboard, told why, and one not
+    signed in to the sign-in page."""
+    principal = await signed_in_or_login(request)
+    if not principal.actor.may(permission):
+        if principal.sign_in_id is not None:
+            remember_notice(request.app, principal.sign_in_id, REFUSALS[permission])
+        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    return principal
+
+
+async def floor_editor(request: web.Request) -> Principal:
+    """The signed-in key, when it may edit the floor (the floor editor's pages, sections among them)."""
+    return await signed_in_to(request, EDIT_FLOOR)
+
+
 async def floor(request: web.Request) -> web.Response:
     """`GET /admin/floor`: edit the floor plan (admins): each table's label, seats, area and place; add, remove."""
-    principal = await signed_in_or_login(request)
-    if not principal.actor.may(EDIT_FLOOR):
-        if principal.sign_in_id is not None:
-            remember_notice(request.app, principal.sign_in_id, REFUSALS[EDIT_FLOOR])
-        raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
+    principal = await floor_editor(request)
     restaurant = await request.app[restaurants_key].by_slug(principal.restaurant_slug)
     _, tables = await request.app[tables_key].list_tables(principal.restaurant_id)
     return page(request, "floor.html", {

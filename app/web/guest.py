@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..limits import client_key
+from ..services.table_view import WaiterRequest
 from ..services.waiters import KINDS
 from ..typedefs import broadcast_key, guest_taps_key, waiters_key
 from .access import refuse_foreign_origin
@@ -29,15 +30,24 @@ async def page(request: web.Request) -> web.Response:
     found = await request.app[waiters_key].guest_table(request.match_info["token"])
     if found is None:
         return aiohttp_jinja2.render_template("guest_missing.html", request, {}, status=404)
+    coming = on_the_way(found.table["requests"])
+    done = request.query.get("done", "")
     response = aiohttp_jinja2.render_template("guest.html", request, {
         "place": found,
         "token": request.match_info["token"],
-        # a reload after the staff saw to it shows how things stand now, not the old confirmation
-        "done": DONE.get(request.query.get("done", "")) if request.query.get("done") in found.pending else None,
+        "coming": coming,
+        # a reload after the staff saw to it, or once a waiter is coming, shows how things stand now
+        "done": DONE.get(done) if done in found.pending and coming is None else None,
         "problem": PROBLEMS.get(request.query.get("problem", "")),
     })
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def on_the_way(requests: list[WaiterRequest]) -> str | None:
+    """The first name of the waiter who claimed the table's oldest claimed call: guests see only that much."""
+    names = [r["claimed_by"] for r in requests if r["claimed_by"]]  # never blank (auth.valid_name)
+    return names[0].split()[0] if names else None
 
 
 async def call(request: web.Request) -> web.Response:

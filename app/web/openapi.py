@@ -61,6 +61,8 @@ TABLE = {
             "description": "When Restore runs out; null when the table cannot be restored now "
                            "(absent from events recorded before it existed)",
         },
+        "waiter": {"type": ["string", "null"], "description": "The name of the waiter whose section the table is "
+                   "in, null for nobody's (absent from events recorded before sections existed)"},
         "requests": {
             "type": "array",
             "description": "Pending waiter requests, oldest first",
@@ -71,6 +73,9 @@ TABLE = {
                     "id": {"type": "integer"},
                     "kind": {"type": "string", "enum": ["call_waiter", "ask_for_bill"]},
                     "since": {"type": "string", "format": "date-time"},
+                    "claimed_by": {"type": ["string", "null"], "description": "The name of the waiter on the way "
+                                   "(absent from events recorded before claims existed)"},
+                    "claimed_at": {"type": ["string", "null"], "format": "date-time"},
                 },
             },
         },
@@ -256,6 +261,54 @@ def bulk() -> dict[str, Any]:
     }
 
 
+def refusal(description: str) -> dict[str, Any]:
+    """A page's form refused before anything is done: JSON for a Bearer key, a line of text for a person."""
+    return {"description": description, "content": {"application/json": {"schema": ref("Error")},
+                                                     "text/plain": {"schema": {"type": "string"}}}}
+
+
+def sections() -> dict[str, Any]:
+    """The sections page and its forms: a signed-in admin's page (post, redirect, get); a Bearer key is answered
+    in JSON."""
+    form = {"type": "object", "required": ["waiter"], "properties": {
+        "waiter": {"type": "string", "description": "The waiter's name: a live waiter key's (run.py key add SLUG "
+                   "--role waiter --name NAME)"},
+        "area": {"type": "array", "items": {"type": "string"}, "description": "Each whole area of the section"},
+        "table_id": {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN},
+                     "description": "Each single table of the section (it wins over its area's waiter)"},
+        "csrf_token": {"type": "string", "description": "Required with the sign-in cookie"}}}
+    return {
+        "get": {
+            "summary": "Waiters' sections (HTML, admin keys): a form for each waiter, with every area and table",
+            "operationId": "sections",
+            "responses": {
+                "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                "303": {"description": "To the sign-in page without a session; to the dashboard for a key that may "
+                        "not edit the floor"},
+            },
+        },
+        "post": {
+            "summary": "A waiter's section becomes exactly these areas and tables (none: the waiter has no section); "
+                       "the tables whose waiter changed are pushed to every dashboard",
+            "operationId": "set_section",
+            "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}},
+            "responses": {
+                "200": {"description": "Done (a Bearer key): the tables whose waiter changed",
+                        "content": {"application/json": {"schema": ref("Ack")}}},
+                "303": {"description": "The sections page's form (the sign-in cookie): back to it, the result shown "
+                        "there; or to the sign-in page once the sign-in has ended"},
+                "401": error_response("No valid credentials"),
+                "403": refusal("forbidden: only an admin key may set sections; or a cookie request without its CSRF "
+                               "token or from another site"),
+                "404": error_response("table_not_found (a removed table, another restaurant's), waiter_not_found "
+                                      "(no waiter key has the name, and no section does) or area_not_found"),
+                "422": refusal("invalid_action: a table_id that is not a table id, or a body that is not a form"),
+                "429": refusal("rate_limited"),
+            },
+        },
+    }
+
+
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for action in ACTIONS.values():
@@ -274,6 +327,7 @@ def build() -> dict[str, Any]:
                     "not edit the floor"},
         },
     }}
+    paths["/admin/sections"] = sections()
     paths["/admin/api/tables"] = {
         "get": {
             "summary": "All tables of the key's restaurant, as the dashboard shows them",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import api, dashboard, guest, home, openapi, socket
+from . import api, dashboard, guest, home, openapi, sections, socket, waiter
 from .actions import ACTIONS
 
 
@@ -17,12 +17,16 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_post("/admin/login", dashboard.login, name="login_submit")
     app.router.add_post("/admin/logout", dashboard.logout, name="logout")
     app.router.add_get("/admin/dashboard", dashboard.dashboard, name="dashboard")
+    app.router.add_get("/admin/waiter", waiter.waiter_page, name="waiter")
+    app.router.add_get("/waiter", waiter.short_address, name="waiter_short")
     app.router.add_get("/admin/ws/dashboard", socket.dashboard_socket, name="dashboard_socket")
     app.router.add_get("/admin/tables", dashboard.grid, name="grid")
     app.router.add_get("/admin/tables/qr", dashboard.qr_codes, name="qr_codes")
     app.router.add_get("/t/{token}", guest.page, name="guest")
     app.router.add_post("/t/{token}/{kind}", guest.call, name="guest_call")
     app.router.add_get("/admin/floor", dashboard.floor, name="floor")
+    app.router.add_get("/admin/sections", sections.sections_page, name="sections")
+    app.router.add_post("/admin/sections", sections.set_section, name="set_section")
     # the no-script move and join pages list the free tables, each a form posting to the change's URL
     app.router.add_get("/admin/tables/{id}/move", dashboard.pick_page("move_table"), name="move_page")
     app.router.add_get("/admin/tables/{id}/join", dashboard.pick_page("join_tables"), name="join_page")
