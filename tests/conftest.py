@@ -84,6 +84,18 @@ async def cafe_place(db: Database, settings: Settings) -> Place:
 
 
 @pytest.fixture
+async def terrace(db: Database, settings: Settings, bistro_place: Place, keys: KeyService) -> Place:
+    """The bistro with tables 5 and 6 moved to the terrace (1..4 stay in the main room), and waiter keys for Sam
+    and Alex."""
+    floor = FloorService(db, settings)
+    for label in "56":
+        assert (await floor.set_table(bistro_place.actor, bistro_place.ids[label], area="Terrace")).ok
+    for name in ("Sam", "Alex"):
+        await keys.add("bistro", f"{name}'s phone", "waiter", name=name)
+    return bistro_place
+
+
+@pytest.fixture
 async def client(aiohttp_client, settings: Settings) -> TestClient:
     """The app on a test server, with a client to it."""
     return await aiohttp_client(create_app(settings))

@@ -60,6 +60,12 @@ async def make_place(db: Database, settings: Settings, slug: str, tables: int) -
     return Place(actor, {row["number"]: row["id"] for row in rows}, admin, viewer)
 
 
+async def waiters_of(tables: TableService, place: Place) -> dict[str, str | None]:
+    """Each table's waiter (whose section it is in), by label."""
+    _, rows = await tables.list_tables(place.actor.restaurant_id)
+    return {row["number"]: row["waiter"] for row in rows}
+
+
 def audit_events(db_path: str) -> list[sqlite3.Row]:
     """Every event of the audit log, oldest first, read straight from the file."""
     conn = sqlite3.connect(db_path)

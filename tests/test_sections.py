@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.services.core import Actor
-from app.services.floor import FloorService
 from app.services.sections import SectionService
-from app.services.tables import TableService
+
+from .support import waiters_of
 
 
 @pytest.fixture
@@ -15,20 +15,6 @@ def sections(db, settings) -> SectionService:
     return SectionService(db, settings)
 
 
-@pytest.fixture
-async def terrace(db, settings, bistro_place, keys):
-    """Tables 5 and 6 moved to the terrace; waiters Sam and Alex."""
-    floor = FloorService(db, settings)
-    for label in "56":
-        assert (await floor.set_table(bistro_place.actor, bistro_place.ids[label], area="Terrace")).ok
-    for name in ("Sam", "Alex"):
-        await keys.add("bistro", f"{name}'s phone", "waiter", name=name)
-    return bistro_place
-
-
-async def waiters_of(tables: TableService, place) -> dict[str, str | None]:
-    _, rows = await tables.list_tables(place.actor.restaurant_id)
-    return {row["number"]: row["waiter"] for row in rows}
 
 
 async def test_a_section_is_areas_and_single_tables(sections, tables, terrace):

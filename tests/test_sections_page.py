@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from app.auth import SIGN_IN_COOKIE, KeyService, csrf_token
+from app.auth import SIGN_IN_COOKIE, csrf_token
 from app.services.floor import FloorService
 from app.services.sections import SectionService
-from app.services.tables import TableService
 
-from .support import Place, dashboard, origin, receive, sign_in, signed_in
+from .support import Place, dashboard, origin, receive, sign_in, signed_in, waiters_of
 
 NOTICE = re.compile(r'<p class="notice" role="status">([^<]*)</p>')
 
@@ -64,19 +63,8 @@ def ticked(form: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def place(db, settings, bistro_place: Place, keys: KeyService) -> Place:
-    """The bistro: tables 1..4 in the main room, 5 and 6 on the terrace; waiter keys for Sam and Alex."""
-    floor = FloorService(db, settings)
-    for label in "56":
-        assert (await floor.set_table(bistro_place.actor, bistro_place.ids[label], area="Terrace")).ok
-    for name in ("Sam", "Alex"):
-        await keys.add("bistro", f"{name}'s phone", "waiter", name=name)
-    return bistro_place
-
-
-async def waiters_of(tables: TableService, place: Place) -> dict[str, str | None]:
-    _, rows = await tables.list_tables(place.actor.restaurant_id)
-    return {row["number"]: row["waiter"] for row in rows}
+def place(terrace: Place) -> Place:
+    return terrace
 
 
 async def post(client: TestClient, token: str | None, *fields: tuple[str, str], **headers: str):
