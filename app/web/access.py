@@ -23,7 +23,7 @@ from multidict import MultiDictProxy
 
 from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_is_ours
 from ..limits import client_key
-from ..typedefs import api_keys_key, settings_key, sign_in_failures_key
+from ..typedefs import api_keys_key, request_limiter_key, settings_key, sign_in_failures_key
 
 TABLE_ID = re.compile(r"[1-9][0-9]{0,17}")  # a table id as a path or form field
 
@@ -89,6 +89,14 @@ async def caller(request: web.Request, changing: bool = False) -> Principal:
         raise UNAUTHORIZED
     if changing:
         await check_own_page(request)
+    return principal
+
+
+async def changer(request: web.Request) -> Principal:
+    """The principal behind a change: `caller` for one, within its key's allowance of changes (429 past it)."""
+    principal = await caller(request, changing=True)
+    if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
+        raise Refused("rate_limited", "Too many requests; slow down.", 429)
     return principal
 
 

@@ -23,8 +23,8 @@ from .. import protocol
 from ..protocol import is_int
 from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
-from ..typedefs import broadcast_key, request_limiter_key, tables_key
-from .access import TABLE_ID, Refused, caller, read_form
+from ..typedefs import broadcast_key, tables_key
+from .access import TABLE_ID, Refused, caller, changer, read_form
 from .actions import ACTIONS, Action, perform_bulk, worded
 from .dashboard import remember_notice
 
@@ -108,9 +108,7 @@ def action_handler(action: Action, *, deprecated: bool = False) -> Handler:
         try:
             form = await read_form(request)
             back = next((page for page in PAGES if form.get("back") == page), None)
-            principal = await caller(request, changing=True)
-            if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
-                raise Refused("rate_limited", "Too many requests; slow down.", 429)
+            principal = await changer(request)
             result = await action.perform(request.app, principal.actor, form_fields(request, form, action))
         except Refused as refused:
             if back and refused.status == 401:
@@ -168,9 +166,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     try:
         form = None if request.content_type == "application/json" else await read_form(request)
         back = form is not None and form.get("back") == "dashboard"
-        principal = await caller(request, changing=True)
-        if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
-            raise Refused("rate_limited", "Too many requests; slow down.", 429)
+        principal = await changer(request)
         message = await json_body(request) if form is None else bulk_of_form(form)
         result = await perform_bulk(request.app, principal.actor, message)
     except Refused as refused:
@@ -189,10 +185,15 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
 
 
+def table_ids(form: Any) -> list[int]:
+    """Every `table_id` a form sends (a box per table), each once: both boxes of a joined party name its own table."""
+    return list(dict.fromkeys(parse_id(text if isinstance(text, str) else None, "table_id", "a table")
+                              for text in form.getall("table_id", [])))
+
+
 def bulk_of_form(form: Any) -> dict[str, Any]:
     """A no-script form's bulk: its one `action` for each `table_id` it sends."""
-    ids = dict.fromkeys(parse_id(text if isinstance(text, str) else None, "table_id", "a table")
-                        for text in form.getall("table_id", []))  # both boxes of a joined party name its own table
+    ids = table_ids(form)
     if not ids:
         raise Refused("invalid_action", "Select one or more tables first.", 422)
     return {"actions": [{"action": form.get("action"), "table_id": table_id} for table_id in ids]}

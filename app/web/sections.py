@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from ..services.core import Result
-from ..typedefs import broadcast_key, notices_key, request_limiter_key, restaurants_key, sections_key, tables_key
-from .access import Refused, caller, read_form, sign_in_csrf
-from .api import json_answer, json_error, parse_id, status_of
+from ..typedefs import broadcast_key, notices_key, restaurants_key, sections_key, tables_key
+from .access import Refused, changer, read_form, sign_in_csrf
+from .api import json_answer, json_error, status_of, table_ids
 from .dashboard import floor_editor, page, remember_notice
 
 
@@ -44,13 +44,10 @@ async def set_section(request: web.Request) -> web.StreamResponse:
     program = "Authorization" in request.headers  # a Bearer key: answered in JSON; a person's page: redirected
     try:
         form = await read_form(request)
-        principal = await caller(request, changing=True)
-        if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
-            raise Refused("rate_limited", "Too many requests; slow down.", 429)
-        table_ids = [parse_id(text if isinstance(text, str) else None, "table_id", "a table")
-                     for text in form.getall("table_id", [])]
+        principal = await changer(request)
+        ticked = table_ids(form)
         waiter, areas = form.get("waiter"), form.getall("area", [])
-        result = await request.app[sections_key].set_section(principal.actor, waiter, areas, table_ids)
+        result = await request.app[sections_key].set_section(principal.actor, waiter, areas, ticked)
     except Refused as refused:
         if program:
             return json_error(refused)
@@ -60,7 +57,7 @@ async def set_section(request: web.Request) -> web.StreamResponse:
     request.app[broadcast_key].result(principal.restaurant_id, result)
     if principal.sign_in_id is None:
         return json_answer(result, 200 if result.ok else status_of(result.code or ""))
-    remember_notice(request.app, principal.sign_in_id, worded(result, waiter, given=bool(areas or table_ids)))
+    remember_notice(request.app, principal.sign_in_id, worded(result, waiter, given=bool(areas or ticked)))
     raise web.HTTPSeeOther(request.app.router["sections"].url_for())
 
 
