@@ -77,6 +77,13 @@ def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(networks)
 
 
+def _redis_url(text: str) -> str:
+    url = text.strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{text!r} is not a redis://, rediss:// or unix:// address")
+    return url
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in LOG_LEVELS:
@@ -128,6 +135,12 @@ class Settings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = setting(
         (), "Addresses or networks (comma-separated) of the reverse proxies in front of the server: only from "
         "them are X-Forwarded-For/-Proto/-Host and Forwarded believed (see docs/deploy.md).", _networks)
+    workers: int = setting(
+        1, "Server processes sharing the port (and the database file); more than one wants MAITRE_REDIS_URL "
+        "(docs/scaling.md).", _positive_int)
+    redis_url: str = setting(
+        "", "Redis carrying changes between workers (redis://127.0.0.1:6379/0); empty: no Redis, each worker "
+        "learns of the others' changes from the database within half a second.", _redis_url)
     log_level: str = setting("INFO", f"Log level: one of {', '.join(LOG_LEVELS)}.", _log_level)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
 
-from .support import Place, make_place
+from .support import Place, RedisServer, make_place
 
 
 @pytest.fixture
@@ -35,6 +35,14 @@ async def db(db_path: str) -> AsyncIterator[Database]:
     database = await Database.open(db_path)
     yield database
     await database.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of its own, on a loopback port, persistence off; stopped after the test."""
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -432,3 +432,59 @@ def device(address: str, proxy: Proxy | None = None) -> aiohttp.ClientSession:
     else:
         connector = aiohttp.TCPConnector(local_addr=(address, 0), resolver=ToTheBox(), ssl=proxy.ssl_context())
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+# -- a real redis-server, for the bus and the limits across workers ----------------------------------------------
+
+
+class RedisServer:
+    """Debian's `redis-server` on a free loopback port, persistence off; it can be killed and started again
+    on the same port (each start is empty, as a real restart without persistence is)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.program = shutil.which("redis-server") or (
+            "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
+        if self.program is None:
+            unavailable("redis-server is not installed; install Debian's redis-server package to run these tests")
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        assert self.program is not None
+        self.process = subprocess.Popen(
+            [self.program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not self.answers():
+            assert self.process.poll() is None, "redis-server exited at start"
+            assert time.monotonic() < deadline, "redis-server did not answer within 10 s"
+            time.sleep(0.02)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: gone at once, every connection reset, nothing kept."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM), as systemd stops it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
