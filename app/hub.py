@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .auth import Principal
+from .places import Places
 from .protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_TOO_MANY_CONNECTIONS,
@@ -49,37 +51,86 @@ class Hub:
         self.next_expiry: str | None = None  # the earliest end of a connected sign-in
         self.restaurants: dict[int, Restaurant] = {}
         self.shutting_down = False
+        self.places: Places | None = None  # counts dashboards across workers (Redis); None: here only
+        self.place_of: dict[Connection, str] = {}  # with places: each dashboard's place
 
-    def join(self, connection: Connection) -> Refusal | None:
+    async def join(self, connection: Connection) -> Refusal | None:
         """Count a new dashboard in its restaurant, or say why it is turned away.
 
         One key holds at most `max_per_key` of its restaurant's dashboards, so a screen
         opened over and over cannot take every place. When the restaurant has its fill, an
         admin still gets in: the viewer that joined last is closed to make room; a viewer
         is turned away. Once the server is shutting down (`close_all`), everyone is.
+
+        With `places` (Redis), the dashboards of every worker count; while Redis is away, and
+        without it, this worker's own.
         """
         if self.shutting_down:
             return SHUTTING_DOWN
         principal = connection.principal
+        taken = None
+        if self.places is not None:
+            name = self.places.name(principal.key_id, principal.may_act)
+            taken = await self.places.take(principal.restaurant_id, name, principal.key_id, principal.may_act,
+                                           self.max_per_restaurant, self.max_per_key)
+            if self.shutting_down:  # closed every socket while Redis answered
+                self.places.give_back(name)
+                return SHUTTING_DOWN
         restaurant = self.restaurants.setdefault(principal.restaurant_id, Restaurant())
+        refusal = self._count_here(restaurant, principal) if taken is None else taken.refusal
+        if refusal is not None:
+            return refusal
+        if taken is not None and taken.closes is not None:
+            self.close_place(taken.closes)
+        if self.places is not None:
+            self.place_of[connection] = name
+        restaurant.connections[connection] = None
+        if principal.expires_at is not None:
+            self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)
+        return None
+
+    def _count_here(self, restaurant: Restaurant, principal: Principal) -> Refusal | None:
+        """The limits over this worker's dashboards; room made for an admin here."""
         if sum(c.principal.key_id == principal.key_id for c in restaurant.connections) >= self.max_per_key:
             return too_many_for_key(self.max_per_key)
         if len(restaurant.connections) >= self.max_per_restaurant:
             viewers = [c for c in restaurant.connections if not c.principal.may_act]
             if not principal.may_act or not viewers:
                 return TOO_MANY_CONNECTIONS
-            del restaurant.connections[viewers[-1]]
+            self._let_go(viewers[-1])
             viewers[-1].close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS)
-        restaurant.connections[connection] = None
-        if principal.expires_at is not None:
-            self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)
         return None
 
+    def close_place(self, name: str) -> None:
+        """Close the dashboard of that place, whose entry another join removed to make room for an admin."""
+        for connection, held in self.place_of.items():
+            if held == name:
+                self._let_go(connection)
+                connection.close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS)
+                return
+
+    def count_in(self, places: Places) -> None:
+        """From now on, count dashboards across workers (app/places.py), which asks this registry what it holds."""
+        self.places = places
+        places.held = self.held
+        places.close = self.close_place
+
+    def held(self) -> list[tuple[int, str]]:
+        """This worker's dashboards as places: (restaurant id, name)."""
+        return [(connection.principal.restaurant_id, name) for connection, name in self.place_of.items()]
+
     def leave(self, connection: Connection) -> None:
+        self._let_go(connection)
+        connection.release()
+
+    def _let_go(self, connection: Connection) -> None:
+        """The connection no longer counts: out of its restaurant, and its place given back."""
         restaurant = self.restaurants.get(connection.principal.restaurant_id)
         if restaurant is not None:
             restaurant.connections.pop(connection, None)
-        connection.release()
+        name = self.place_of.pop(connection, None)
+        if name is not None and self.places is not None:
+            self.places.give_back(name)
 
     def connections(self) -> Iterable[Connection]:
         for restaurant in self.restaurants.values():
@@ -139,7 +190,7 @@ class Hub:
         """Say `text` to the matching connections and close them with `code`; returns how many."""
         matching = [connection for connection in self.connections() if condition(connection)]
         for connection in matching:
-            self.restaurants[connection.principal.restaurant_id].connections.pop(connection, None)
+            self._let_go(connection)
             connection.close_after(text, code)
         return len(matching)
 

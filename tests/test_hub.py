@@ -25,11 +25,11 @@ def dashboard(restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | No
     return Connection(ws, transport, principal(restaurant_id, key_id, expires_at, role), limit), transport
 
 
-def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | None = None,
-         limit: int = BUFFER_LIMIT, role: str = "admin") -> tuple[Connection, RecordingTransport]:
+async def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1, expires_at: str | None = None,
+               limit: int = BUFFER_LIMIT, role: str = "admin") -> tuple[Connection, RecordingTransport]:
     """A dashboard of the restaurant whose snapshot is out, and what was written to it."""
     connection, transport = dashboard(restaurant_id, key_id, expires_at, limit, role)
-    assert hub.join(connection) is None
+    assert await hub.join(connection) is None
     connection.start(floor=0)
     return connection, transport
 
@@ -67,11 +67,11 @@ def test_replay_needs_a_snapshot_when_since_is_ahead_or_older_than_what_is_held(
     assert hub.replay(CAFE, 0) is None
 
 
-def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> None:
+async def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
     hub.start_at(BISTRO, 7)
     assert hub.versions() == {}, "no dashboard: the hub does not track the restaurant"
-    join(hub)
+    await join(hub)
     hub.start_at(BISTRO, 7)
     hub.start_at(BISTRO, 9)
     assert hub.versions() == {BISTRO: 7}
@@ -80,9 +80,9 @@ def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> None:
     assert hub.versions() == {BISTRO: 8}
 
 
-def test_an_old_version_is_dropped() -> None:
+async def test_an_old_version_is_dropped() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    _, transport = join(hub)
+    _, transport = await join(hub)
     deliver(hub, [1, 2])
     hub.deliver(BISTRO, 2, "a second version 2")
     hub.deliver(BISTRO, 1, "an old version 1")
@@ -90,17 +90,17 @@ def test_an_old_version_is_dropped() -> None:
     assert hub.replay(BISTRO, 0) == [frame(update(1)), frame(update(2))]
 
 
-def test_updates_reach_only_the_restaurants_dashboards() -> None:
+async def test_updates_reach_only_the_restaurants_dashboards() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    _, bistro = join(hub, BISTRO)
-    _, cafe = join(hub, CAFE)
+    _, bistro = await join(hub, BISTRO)
+    _, cafe = await join(hub, CAFE)
     deliver(hub, [1], BISTRO)
     assert bistro.written == [frame(update(1))] and cafe.written == []
 
 
-def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
+async def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    _, transport = join(hub)
+    _, transport = await join(hub)
     deliver(hub, [1])
     hub.announce(BISTRO, '{"type":"waiter_request"}')
     assert transport.written == [frame(update(1)), frame('{"type":"waiter_request"}')]
@@ -110,8 +110,8 @@ def test_an_announcement_is_neither_numbered_nor_replayed() -> None:
 
 async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    stuck, stuck_transport = join(hub, key_id=1, limit=100)
-    join(hub, key_id=2)
+    stuck, stuck_transport = await join(hub, key_id=1, limit=100)
+    await join(hub, key_id=2)
     stuck_transport.buffered = 101
     deliver(hub, [1])
     assert stuck.closing and hub.count(BISTRO) == 1
@@ -122,8 +122,8 @@ async def test_a_dashboard_closed_for_not_keeping_up_leaves_the_restaurant() -> 
 
 async def test_a_dashboard_closed_by_an_announcement_leaves_the_restaurant() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    stuck, stuck_transport = join(hub, key_id=1, limit=100)
-    _, transport = join(hub, key_id=2)
+    stuck, stuck_transport = await join(hub, key_id=1, limit=100)
+    _, transport = await join(hub, key_id=2)
     stuck_transport.buffered = 101
     hub.announce(BISTRO, '{"type":"waiter_request"}')
     assert stuck.closing and hub.count(BISTRO) == 1
@@ -133,9 +133,9 @@ async def test_a_dashboard_closed_by_an_announcement_leaves_the_restaurant() -> 
 
 async def test_close_expired_looks_only_once_a_sign_in_may_have_ended() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    early, _ = join(hub, key_id=1, expires_at="2030-01-01T10:00:00.000Z")
-    late, _ = join(hub, key_id=2, expires_at="2030-01-01T12:00:00.000Z")
-    join(hub, key_id=3)  # an API key: it does not end
+    early, _ = await join(hub, key_id=1, expires_at="2030-01-01T10:00:00.000Z")
+    late, _ = await join(hub, key_id=2, expires_at="2030-01-01T12:00:00.000Z")
+    await join(hub, key_id=3)  # an API key: it does not end
     assert hub.next_expiry == "2030-01-01T10:00:00.000Z"
     hub.close_expired("2030-01-01T09:59:59.999Z", "ended", 4401)
     assert hub.count(BISTRO) == 3 and not early.closing
@@ -150,55 +150,56 @@ async def test_close_expired_looks_only_once_a_sign_in_may_have_ended() -> None:
         assert cast(StandInSocket, connection.ws).closed_with == [4401]
 
 
-def test_a_restaurant_has_at_most_its_connections() -> None:
+async def test_a_restaurant_has_at_most_its_connections() -> None:
     hub = Hub(max_per_restaurant=2, max_per_key=5)
-    first, _ = join(hub, BISTRO)
-    join(hub, BISTRO)
-    assert hub.join(dashboard(BISTRO)[0]) == TOO_MANY_CONNECTIONS
-    join(hub, CAFE)  # another restaurant counts its own
+    first, _ = await join(hub, BISTRO)
+    await join(hub, BISTRO)
+    assert await hub.join(dashboard(BISTRO)[0]) == TOO_MANY_CONNECTIONS
+    await join(hub, CAFE)  # another restaurant counts its own
     hub.leave(first)
-    join(hub, BISTRO)
+    await join(hub, BISTRO)
     assert (hub.count(BISTRO), hub.count(CAFE)) == (2, 1)
 
 
-def test_one_key_holds_at_most_its_share_of_the_restaurant() -> None:
+async def test_one_key_holds_at_most_its_share_of_the_restaurant() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=2)
-    first, _ = join(hub, key_id=1)
-    join(hub, key_id=1)
-    refusal = hub.join(dashboard(key_id=1)[0])
+    first, _ = await join(hub, key_id=1)
+    await join(hub, key_id=1)
+    refusal = await hub.join(dashboard(key_id=1)[0])
     assert refusal is not None and refusal.code == 4429
     assert refusal.text is not None and '"code":"too_many_connections"' in refusal.text
     assert "This key already has 2 dashboards open" in refusal.text
-    join(hub, key_id=2)  # another key of the restaurant counts its own
+    await join(hub, key_id=2)  # another key of the restaurant counts its own
     hub.leave(first)
-    join(hub, key_id=1)
+    await join(hub, key_id=1)
     assert hub.count(BISTRO) == 3
 
 
 async def test_an_admin_gets_into_a_full_restaurant_by_closing_the_viewer_that_joined_last() -> None:
     hub = Hub(max_per_restaurant=3, max_per_key=5)
-    older_viewer, _ = join(hub, key_id=2, role="viewer")
-    join(hub, key_id=1)
-    newer_viewer, newer_transport = join(hub, key_id=3, role="viewer")
-    assert hub.join(dashboard(key_id=4, role="viewer")[0]) == TOO_MANY_CONNECTIONS, "a viewer is turned away"
-    assert hub.join(dashboard(key_id=1)[0]) is None
+    older_viewer, _ = await join(hub, key_id=2, role="viewer")
+    await join(hub, key_id=1)
+    newer_viewer, newer_transport = await join(hub, key_id=3, role="viewer")
+    assert await hub.join(dashboard(key_id=4, role="viewer")[0]) == TOO_MANY_CONNECTIONS, "a viewer is turned away"
+    assert await hub.join(dashboard(key_id=1)[0]) is None
     assert newer_viewer.closing and not older_viewer.closing and hub.count(BISTRO) == 3
     assert newer_transport.written == [frame(MADE_ROOM)]
     assert newer_viewer.closer is not None
     await newer_viewer.closer
     assert cast(StandInSocket, newer_viewer.ws).closed_with == [4429]
-    assert hub.join(dashboard(key_id=5)[0]) is None, "the next admin closes the other viewer"
+    assert await hub.join(dashboard(key_id=5)[0]) is None, "the next admin closes the other viewer"
     assert older_viewer.closing and hub.count(BISTRO) == 3
     assert older_viewer.closer is not None
     await older_viewer.closer
-    assert hub.join(dashboard(key_id=6)[0]) == TOO_MANY_CONNECTIONS, "only admins left: nobody is closed for another"
+    refusal = await hub.join(dashboard(key_id=6)[0])
+    assert refusal == TOO_MANY_CONNECTIONS, "only admins left: nobody is closed for another"
     assert hub.count(BISTRO) == 3
 
 
 async def test_once_shutting_down_every_dashboard_is_closed_and_newcomers_turned_away() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    connection, _ = join(hub)
+    connection, _ = await join(hub)
     await hub.close_all()
     assert cast(StandInSocket, connection.ws).closed_with == [1001] and hub.count(BISTRO) == 0
-    assert hub.join(dashboard(key_id=2)[0]) == SHUTTING_DOWN and SHUTTING_DOWN.code == 1001
+    assert await hub.join(dashboard(key_id=2)[0]) == SHUTTING_DOWN and SHUTTING_DOWN.code == 1001
     assert hub.count(BISTRO) == 0

@@ -70,7 +70,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     assert transport is not None  # prepared just above
     give_up_after(transport, 2 * heartbeat)  # a tablet that vanished is gone from the kernel too
     connection = Connection(ws, transport, principal, BUFFER_LIMIT)
-    refusal = hub.join(connection)
+    refusal = await hub.join(connection)
     if refusal is not None:
         if refusal.text is not None:
             await ws.send_str(refusal.text)
