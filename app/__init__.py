@@ -14,7 +14,7 @@ from .auth import KeyService
 from .bus import LocalPublisher
 from .db import Database
 from .hub import Hub
-from .limits import GuestTaps, PerAddress
+from .limits import GuestTaps, PerAddress, SharedLimits
 from .render import Broadcast, Renderer, setup_filters
 from .services.bulk import BulkService
 from .services.floor import FloorService
@@ -31,6 +31,7 @@ from .typedefs import (
     floor_key,
     guest_taps_key,
     hub_key,
+    limits_key,
     notices_key,
     renderer_key,
     request_limiter_key,
@@ -64,10 +65,12 @@ def create_app(settings: Settings) -> Application:
     app[hub_key] = Hub(settings.max_connections_per_restaurant, settings.max_connections_per_key)
     app[renderer_key] = Renderer(env)
     app[broadcast_key] = Broadcast(app[renderer_key], LocalPublisher(app[hub_key]))
-    app[sign_in_failures_key] = PerAddress(rate=FAILED_SIGN_INS_PER_MINUTE / 60, burst=FAILED_SIGN_INS_PER_MINUTE)
-    app[request_limiter_key] = PerAddress(rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
+    app[sign_in_failures_key] = PerAddress("sign-in", rate=FAILED_SIGN_INS_PER_MINUTE / 60,
+                                           burst=FAILED_SIGN_INS_PER_MINUTE)
+    app[request_limiter_key] = PerAddress("changes", rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
     app[notices_key] = OrderedDict()
     app[guest_taps_key] = GuestTaps(GUEST_CALLS_PER_MINUTE)
+    app[limits_key] = SharedLimits(None)
     # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(watch_ctx)

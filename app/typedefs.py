@@ -9,7 +9,7 @@ from aiohttp import web
 from .auth import KeyService
 from .db import Database
 from .hub import Hub
-from .limits import GuestTaps, PerAddress
+from .limits import GuestTaps, PerAddress, SharedLimits
 from .render import Broadcast, Renderer
 from .services.bulk import BulkService
 from .services.floor import FloorService
@@ -34,5 +34,6 @@ broadcast_key = web.AppKey("broadcast", Broadcast)
 sign_in_failures_key = web.AppKey("sign_in_failures", PerAddress)  # failed sign-ins, per client address
 request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
 guest_taps_key = web.AppKey("guest_taps", GuestTaps)
+limits_key = web.AppKey("limits", SharedLimits)  # the limits above, in Redis for every worker (or this one's)
 notices_key = web.AppKey("notices", OrderedDict)  # sign-in id -> the line its next page shows
 client_address_key = web.RequestKey("client_address", str)  # behind a proxy: the client's, for the access log

@@ -23,7 +23,7 @@ from multidict import MultiDictProxy
 
 from ..auth import SIGN_IN_COOKIE, Principal, csrf_token, origin_is_ours
 from ..limits import client_key
-from ..typedefs import api_keys_key, request_limiter_key, settings_key, sign_in_failures_key
+from ..typedefs import api_keys_key, limits_key, request_limiter_key, settings_key, sign_in_failures_key
 
 TABLE_ID = re.compile(r"[1-9][0-9]{0,17}")  # a table id as a path or form field
 
@@ -48,20 +48,21 @@ async def principal_of_key(request: web.Request, key: str) -> Principal | None:
 
     Failed attempts count against the client (limits.client_key), whichever road they take;
     a client over the limit is refused (even with a good key) until it has waited, and nobody
-    else is. Once a client has got a key wrong, its attempts are counted before the key is
-    looked up, so guesses sent all at once count too (a right key gives its count back); a
-    client that never has, such as a script opening a thousand sockets, is not held up.
+    else is; with Redis, on every worker alike (limits.SharedLimits). Once a client has got a
+    key wrong, its attempts are counted before the key is looked up, so guesses sent all at
+    once count too (a right key gives its count back); a client that never has, such as a
+    script opening a thousand sockets, is not held up.
     """
-    failures = request.app[sign_in_failures_key]
+    failures, limits = request.app[sign_in_failures_key], request.app[limits_key]
     client = client_key(request.remote)
-    if not failures.allows(client):
+    if not await limits.allows(failures, client):
         raise TOO_MANY_FAILURES
-    counted_first = failures.knows(client) and failures.take(client)
+    counted_first = await limits.take_known(failures, client)
     principal = await request.app[api_keys_key].authenticate(key)
     if principal is not None and counted_first:
-        failures.give_back(client)
+        await limits.give_back(failures, client)
     elif principal is None and not counted_first:
-        failures.take(client)
+        await limits.take([(failures, client)])
     return principal
 
 
@@ -95,7 +96,7 @@ async def caller(request: web.Request, changing: bool = False) -> Principal:
 async def changer(request: web.Request) -> Principal:
     """The principal behind a change: `caller` for one, within its key's allowance of changes (429 past it)."""
     principal = await caller(request, changing=True)
-    if not request.app[request_limiter_key].take(f"key {principal.key_id}"):
+    if not await request.app[limits_key].take([(request.app[request_limiter_key], f"key {principal.key_id}")]):
         raise Refused("rate_limited", "Too many requests; slow down.", 429)
     return principal
 

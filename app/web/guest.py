@@ -12,7 +12,7 @@ from aiohttp import web
 from ..limits import client_key
 from ..services.table_view import WaiterRequest
 from ..services.waiters import KINDS
-from ..typedefs import broadcast_key, guest_taps_key, waiters_key
+from ..typedefs import broadcast_key, guest_taps_key, limits_key, waiters_key
 from .access import refuse_foreign_origin
 
 DONE = {
@@ -56,7 +56,7 @@ async def call(request: web.Request) -> web.Response:
     back = request.app.router["guest"].url_for(token=token)
     if kind not in KINDS:
         raise web.HTTPNotFound()
-    if not request.app[guest_taps_key].take(token, client_key(request.remote)):
+    if not await request.app[limits_key].take(request.app[guest_taps_key].buckets(token, client_key(request.remote))):
         raise web.HTTPSeeOther(back.with_query(problem="rate_limited"))
     result = await request.app[waiters_key].request(token, kind)
     if result.code == "table_not_found":
