@@ -72,6 +72,12 @@ for _, entry in ipairs(ARGV) do redis.call('ZADD', KEYS[1], 'NX', redis.call('IN
 """
 
 
+def beat_of(heartbeat_seconds: float) -> float:
+    """How often a worker renews its liveness: twice a heartbeat, at least every 2 s, so that a killed
+    worker's places are free (three beats) well within two heartbeats, as its tablets' sockets are."""
+    return min(2.0, heartbeat_seconds / 2)
+
+
 class Taken(NamedTuple):
     """A join as Redis decided it: refused, or in, having made room by closing `closes` (the name of this
     worker's dashboard to close; another worker's is told over the bus)."""
