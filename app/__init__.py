@@ -11,10 +11,11 @@ import jinja2
 from aiohttp.web import Application
 
 from .auth import KeyService
-from .bus import LocalPublisher
+from .bus import LocalPublisher, Publisher, RedisBus
 from .db import Database
 from .hub import Hub
 from .limits import GuestTaps, PerAddress, SharedLimits
+from .places import Places, beat_of
 from .render import Broadcast, Renderer, setup_filters
 from .services.bulk import BulkService
 from .services.floor import FloorService
@@ -27,6 +28,7 @@ from .typedefs import (
     api_keys_key,
     broadcast_key,
     bulk_key,
+    bus_key,
     db_key,
     floor_key,
     guest_taps_key,
@@ -42,7 +44,7 @@ from .typedefs import (
     tables_key,
     waiters_key,
 )
-from .watch import watch_ctx
+from .watch import missed_updates, watch_ctx
 from .web import routes  # the subpackage app.web; aiohttp's web is not imported by that name here
 from .web.forwarded import client_from_proxies
 from .web.security import security_headers
@@ -64,15 +66,18 @@ def create_app(settings: Settings) -> Application:
     setup_filters(env)
     app[hub_key] = Hub(settings.max_connections_per_restaurant, settings.max_connections_per_key)
     app[renderer_key] = Renderer(env)
-    app[broadcast_key] = Broadcast(app[renderer_key], LocalPublisher(app[hub_key]))
+    app[bus_key] = bus_of(app[hub_key], settings)
+    app[broadcast_key] = Broadcast(app[renderer_key], app[bus_key])
     app[sign_in_failures_key] = PerAddress("sign-in", rate=FAILED_SIGN_INS_PER_MINUTE / 60,
                                            burst=FAILED_SIGN_INS_PER_MINUTE)
     app[request_limiter_key] = PerAddress("changes", rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
     app[notices_key] = OrderedDict()
     app[guest_taps_key] = GuestTaps(GUEST_CALLS_PER_MINUTE)
-    app[limits_key] = SharedLimits(None)
+    app[limits_key] = SharedLimits(bus.redis if isinstance(bus := app[bus_key], RedisBus) else None)
     # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(bus_ctx)
+    app.cleanup_ctx.append(places_ctx)  # stops before the bus closes its Redis client
     app.cleanup_ctx.append(watch_ctx)
     app.on_shutdown.append(close_sockets)
     routes.setup(app, STATIC_DIR, PROJECT_DIR / "docs")
@@ -85,6 +90,35 @@ async def database_ctx(app: Application) -> AsyncIterator[None]:
     add_services(app, db, app[settings_key])
     yield
     await db.close()
+
+
+def bus_of(hub: Hub, settings: Settings) -> Publisher:
+    """In-process, or Redis between several workers (MAITRE_REDIS_URL)."""
+    return RedisBus(hub, settings.redis_url) if settings.redis_url else LocalPublisher(hub)
+
+
+async def bus_ctx(app: Application) -> AsyncIterator[None]:
+    """The hub reads what it missed from the audit log; then the bus starts carrying other workers' changes."""
+    app[hub_key].fill = missed_updates(app[db_key], app[renderer_key])
+    await app[bus_key].start()
+    yield
+    await app[bus_key].close()
+
+
+async def places_ctx(app: Application) -> AsyncIterator[None]:
+    """With Redis, dashboards count across workers (app/places.py); a clean stop gives this worker's places back."""
+    bus = app[bus_key]
+    if not isinstance(bus, RedisBus):
+        yield
+        return
+    places = Places(bus.redis, bus.worker, beat_of(app[settings_key].heartbeat_seconds))
+    app[hub_key].count_in(places)
+    places.tell = lambda entry: bus.control("evict", entry)
+    bus.on_control["evict"] = places.told
+    bus.on_connected.append(places.renew)
+    await places.start()
+    yield
+    await places.stop()
 
 
 def add_services(app: Application, db: Database, settings: Settings) -> None:

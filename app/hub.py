@@ -4,14 +4,21 @@ Only this module knows restaurants. It keeps each restaurant's dashboards, the l
 update delivered to them and the recent updates `sync` can replay, and fans each
 message out to those dashboards; writing to a socket, bounding and closing it is
 app/sockets.py's business. Changes arrive through the bus (app/bus.py).
+
+Dashboards see every version once and in order, whichever process made the change and
+whatever order the bus brought it in: an update that comes before the ones below it is
+held, and the missing ones are read from the audit log (`fill`, the one way back to the
+durable record), then all go out in order. A restaurant nobody here watches is not
+followed at all: the first dashboard to join starts it at its snapshot's version.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from .auth import Principal
@@ -27,14 +34,28 @@ from .protocol import (
 )
 from .sockets import Connection, frame
 
+log = logging.getLogger(__name__)
+
 REPLAY_SIZE = 512  # recent updates kept per restaurant for `sync`
+HELD_AT_MOST = REPLAY_SIZE  # updates held while a gap below them is filled; past that they are read again from the log
+
+FILL_TRIES = 3  # fills in a row that find nothing before what is held is sent without the gap (cannot happen)
+FILL_AGAIN_SECONDS = 0.2
+
+# reads a restaurant's table updates numbered above a version from the audit log: [(version, message text)]
+Fill = Callable[[int, int], Awaitable[list[tuple[int, str]]]]
 
 
 @dataclass
 class Restaurant:
     connections: dict[Connection, None] = field(default_factory=dict)  # a set, in the order they joined
-    version: int | None = None  # the last update delivered; None until the first
+    version: int | None = None  # the last update delivered; None until its first dashboard's snapshot is read
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
+    held: dict[int, str] = field(default_factory=dict)  # updates that came before a version below them
+    known: int = 0  # the highest version known to exist (held, or seen in the database)
+    filling: asyncio.Task[None] | None = None
+    tries: int = 0  # fills in a row that found nothing new
+    look: bool = False  # read the log once even though no version is known to be missing (the bus was away)
 
     def send(self, version: int | None, data: bytes) -> None:
         """Write a frame to every dashboard; one closed for not keeping up leaves the restaurant."""
@@ -53,6 +74,7 @@ class Hub:
         self.shutting_down = False
         self.places: Places | None = None  # counts dashboards across workers (Redis); None: here only
         self.place_of: dict[Connection, str] = {}  # with places: each dashboard's place
+        self.fill: Fill | None = None  # set once the database is open; without it a gap waits for the watcher
 
     async def join(self, connection: Connection) -> Refusal | None:
         """Count a new dashboard in its restaurant, or say why it is turned away.
@@ -153,22 +175,107 @@ class Hub:
         return {rid: r.version for rid, r in self.restaurants.items() if r.connections}
 
     def start_at(self, restaurant_id: int, version: int) -> None:
-        """Where numbering stands when nothing has been delivered since start-up."""
+        """Where numbering stands when nothing has been delivered since the restaurant's first dashboard joined."""
         restaurant = self.restaurants.get(restaurant_id)
         if restaurant is not None and restaurant.version is None:
             restaurant.version = version
+            self._advance(restaurant_id, restaurant)
 
     def deliver(self, restaurant_id: int, version: int, text: str) -> None:
-        """Fan one table update out to every dashboard of the restaurant; an old version is dropped."""
-        restaurant = self.restaurants.setdefault(restaurant_id, Restaurant())
+        """Fan one table update out to every dashboard of the restaurant, in version order.
+
+        An old version is dropped. One that comes before a version below it is held while the
+        missing ones are read from the audit log; a restaurant nobody here watches is forgotten.
+        """
+        restaurant = self.restaurants.get(restaurant_id)
+        if restaurant is None:
+            return
+        if not restaurant.connections:
+            self._forget(restaurant_id, restaurant)
+            return
         if restaurant.version is not None and version <= restaurant.version:
             return
-        if restaurant.version is not None and version != restaurant.version + 1:
-            restaurant.recent.clear()  # replays must never skip a version
+        restaurant.known = max(restaurant.known, version)
+        if restaurant.version is not None and version == restaurant.version + 1:
+            self._send_update(restaurant, version, text)
+        elif len(restaurant.held) < HELD_AT_MOST:
+            restaurant.held[version] = text
+        self._advance(restaurant_id, restaurant)
+
+    def catch_up(self, restaurant_id: int, stored: int | None = None) -> None:
+        """The database holds versions up to `stored` (None: may hold some not delivered here): fill from the log."""
+        restaurant = self.restaurants.get(restaurant_id)
+        if restaurant is None or restaurant.version is None:
+            return
+        if stored is None:
+            restaurant.look = True
+        else:
+            restaurant.known = max(restaurant.known, stored)
+        self._advance(restaurant_id, restaurant)
+
+    def _send_update(self, restaurant: Restaurant, version: int, text: str) -> None:
         restaurant.version = version
         data = frame(text)
         restaurant.recent.append((version, data))
         restaurant.send(version, data)
+
+    def _advance(self, restaurant_id: int, restaurant: Restaurant) -> None:
+        """Send the held updates that now follow on; if a gap remains below a known version, fill it."""
+        if restaurant.version is None or self.restaurants.get(restaurant_id) is not restaurant:
+            return
+        for version in sorted(restaurant.held):
+            text = restaurant.held.pop(version)
+            if version == restaurant.version + 1:
+                self._send_update(restaurant, version, text)
+            elif version > restaurant.version:
+                restaurant.held[version] = text
+                break
+        behind = restaurant.known > restaurant.version or restaurant.look
+        if behind and restaurant.filling is None and self.fill is not None:
+            restaurant.look = False
+            restaurant.filling = asyncio.ensure_future(self._fill(restaurant_id, restaurant))
+
+    async def _fill(self, restaurant_id: int, restaurant: Restaurant) -> None:
+        """Read what is missing from the audit log, and send it (with what was held) in order."""
+        assert self.fill is not None and restaurant.version is not None
+        before = restaurant.version
+        try:
+            missed = await self.fill(restaurant_id, before)
+        except Exception:
+            log.exception("reading restaurant %s's missed updates from the log failed", restaurant_id)
+            missed = []
+        finally:
+            restaurant.filling = None
+        if self.restaurants.get(restaurant_id) is not restaurant:
+            return  # forgotten meanwhile: its next dashboard starts afresh
+        for version, text in missed:
+            if version == restaurant.version + 1:
+                restaurant.held.pop(version, None)
+                self._send_update(restaurant, version, text)
+        if restaurant.version != before:
+            restaurant.tries = 0
+            self._advance(restaurant_id, restaurant)
+        elif restaurant.known <= restaurant.version:
+            pass  # a look that found nothing new
+        elif restaurant.tries < FILL_TRIES:  # the log had nothing new (or could not be read): look again soon
+            restaurant.tries += 1
+            asyncio.get_running_loop().call_later(FILL_AGAIN_SECONDS, self._advance, restaurant_id, restaurant)
+        else:  # what is known to exist is not in the log: go on from what is held; a dashboard that sees the
+            log.warning("restaurant %s: versions %s..%s are not in the log; skipping them",  # gap asks for a snapshot
+                        restaurant_id, before + 1, min(restaurant.held, default=restaurant.known) - 1)
+            restaurant.tries = 0
+            restaurant.recent.clear()  # replays must never skip a version
+            if restaurant.held:
+                restaurant.version = min(restaurant.held) - 1
+            else:
+                restaurant.known = restaurant.version
+            self._advance(restaurant_id, restaurant)
+
+    def _forget(self, restaurant_id: int, restaurant: Restaurant) -> None:
+        if self.restaurants.get(restaurant_id) is restaurant and not restaurant.connections:
+            del self.restaurants[restaurant_id]
+            if restaurant.filling is not None:
+                restaurant.filling.cancel()
 
     def announce(self, restaurant_id: int, text: str) -> None:
         restaurant = self.restaurants.get(restaurant_id)

@@ -60,11 +60,19 @@ class Connection:
         self.closing = False
         self.closer: asyncio.Task[None] | None = None
 
-    def start(self, floor: int) -> None:
-        """The snapshot at version `floor` is sent: from now on, messages go straight out."""
+    def start(self, floor: int, first: tuple[bytes, ...] = ()) -> None:
+        """The snapshot at version `floor` is sent (or goes out now, in `first`): from now on, messages go
+        straight out, the ones that came meanwhile first (those the snapshot holds are dropped)."""
         early, self.early, self.floor = self.early or [], None, floor
+        for data in first:
+            self.send(None, data)
         for version, data in early:
             self.send(version, data)
+
+    def hold(self) -> None:
+        """Keep what comes from now on until `start`: a replay or a snapshot is being read, and must go first."""
+        if self.early is None:
+            self.early = []
 
     def send(self, version: int | None, data: bytes) -> None:
         """Write a frame (a table update carries its version); a client that is not keeping up is closed."""

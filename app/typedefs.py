@@ -7,6 +7,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from .auth import KeyService
+from .bus import Publisher
 from .db import Database
 from .hub import Hub
 from .limits import GuestTaps, PerAddress, SharedLimits
@@ -31,6 +32,7 @@ waiters_key = web.AppKey("waiters", WaiterService)
 hub_key = web.AppKey("hub", Hub)
 renderer_key = web.AppKey("renderer", Renderer)
 broadcast_key = web.AppKey("broadcast", Broadcast)
+bus_key = web.AppKey("bus", Publisher)  # in-process, or Redis between workers
 sign_in_failures_key = web.AppKey("sign_in_failures", PerAddress)  # failed sign-ins, per client address
 request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
 guest_taps_key = web.AppKey("guest_taps", GuestTaps)

@@ -1,12 +1,15 @@
-"""Changes made outside this process, noticed within a second.
+"""What this process did not hear of through the bus, caught up from the database.
 
-The command line (or a second server) writes to the same database file. Twice a
-second this task compares each watched restaurant's version with the last update the
-hub delivered and publishes what it missed, replayed from the audit log (which holds
-every changed table as the dashboard shows it), and pushes the restaurants renamed or
-given new idle windows since its last look (`configure_restaurant` events: they number
-no table, so the log's event ids say what is new). It also closes the sockets of keys
-that were revoked and of sign-ins that ended.
+The command line (or another worker) writes to the same database file. Twice a second
+this task compares each watched restaurant's version in the database with the last
+update the hub delivered, and has the hub read what it missed from the audit log (which
+holds every changed table as the dashboard shows it). While the bus carries other
+workers' changes (Redis, connected) it leaves them a look's time to arrive and catches up
+only what was already stored at the previous look: a message Redis lost, or one published
+while Redis was away. It also pushes the restaurants renamed or given new idle windows
+since its last look (`configure_restaurant` events: they number no table, so the log's
+event ids say what is new), and closes the sockets of keys that were revoked and of
+sign-ins that ended.
 """
 
 from __future__ import annotations
@@ -20,30 +23,43 @@ from aiohttp import web
 
 from .auth import KeyService
 from .db import Database
-from .hub import Hub
+from .hub import Fill, Hub
 from .protocol import CLOSE_UNAUTHORIZED, UNAUTHORIZED
-from .render import Broadcast
+from .render import Broadcast, Renderer
 from .services.audit import current_versions, last_event, restaurants_configured_after, updates_after
 from .services.restaurants import restaurant_view
 from .settings import Settings
-from .typedefs import api_keys_key, broadcast_key, db_key, hub_key, settings_key
+from .typedefs import api_keys_key, broadcast_key, bus_key, db_key, hub_key, settings_key
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
 
 
-async def catch_up(db: Database, hub: Hub, broadcast: Broadcast) -> None:
-    watched = hub.versions()
+async def catch_up(db: Database, hub: Hub, previous: dict[int, int], bus_live: bool) -> dict[int, int]:
+    """Have the hub fill what it has not delivered; returns the versions stored now (the next look's `previous`).
+
+    With the bus live, only what was stored at the previous look: newer changes are still on their way.
+    """
+    watched = {rid: version for rid, version in hub.versions().items() if version is not None}
     if not watched:
-        return
+        return {}
     stored = await db.read(current_versions, list(watched))
     for restaurant_id, version in stored.items():
-        delivered = watched[restaurant_id]
-        if delivered is None:
-            hub.start_at(restaurant_id, version)
-        elif version > delivered:
-            broadcast.updates(restaurant_id, await db.read(updates_after, restaurant_id, delivered))
+        target = previous.get(restaurant_id) if bus_live else version
+        if target is not None and target > watched[restaurant_id]:
+            hub.catch_up(restaurant_id, target)
+    return stored
+
+
+def missed_updates(db: Database, renderer: Renderer) -> Fill:
+    """How the hub reads a restaurant's updates after a version from the audit log, rendered as they are sent."""
+
+    async def fill(restaurant_id: int, after: int) -> list[tuple[int, str]]:
+        updates = await db.read(updates_after, restaurant_id, after)
+        return [(update.version, renderer.update(update)) for update in updates]
+
+    return fill
 
 
 async def announce_configured(db: Database, broadcast: Broadcast, settings: Settings, after: int) -> int:
@@ -72,21 +88,24 @@ def data_version(conn: sqlite3.Connection) -> int:
 
 
 async def watch(app: web.Application) -> None:
-    db, hub = app[db_key], app[hub_key]
+    db, hub, bus = app[db_key], app[hub_key], app[bus_key]
     last_seen = None
+    stored: dict[int, int] = {}
     configured_up_to = await db.read(last_event)  # what was configured before the start is on the pages
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         try:
             # sign-ins that ran out, by the key service's clock, which dated them (a test swaps it)
             hub.close_expired(app[api_keys_key].clock(), UNAUTHORIZED, CLOSE_UNAUTHORIZED)
-            if not hub.versions():
+            delivered = hub.versions()
+            if not delivered:
                 continue
             seen = await db.read(data_version)
-            if seen == last_seen:
-                continue  # nothing was written anywhere: an idle server stops here
+            waiting = any(version > (delivered.get(rid) or version) for rid, version in stored.items())
+            if seen == last_seen and not waiting:
+                continue  # nothing was written anywhere, nothing is missing: an idle server stops here
             last_seen = seen
-            await catch_up(db, hub, app[broadcast_key])
+            stored = await catch_up(db, hub, stored, bus.live)
             configured_up_to = await announce_configured(db, app[broadcast_key], app[settings_key], configured_up_to)
             await end_revoked(app[api_keys_key], hub)
         except (sqlite3.Error, ValueError):

@@ -9,11 +9,11 @@ from typing import cast
 
 from aiohttp import web
 
-from app.hub import REPLAY_SIZE, Hub
+from app.hub import FILL_TRIES, REPLAY_SIZE, Hub
 from app.protocol import MADE_ROOM, SHUTTING_DOWN, TOO_MANY_CONNECTIONS
 from app.sockets import BUFFER_LIMIT, Connection, frame
 
-from .support import RecordingTransport, StandInSocket, principal
+from .support import RecordingTransport, StandInSocket, eventually, principal
 
 BISTRO, CAFE = 1, 2
 
@@ -30,6 +30,7 @@ async def join(hub: Hub, restaurant_id: int = BISTRO, key_id: int = 1, expires_a
     """A dashboard of the restaurant whose snapshot is out, and what was written to it."""
     connection, transport = dashboard(restaurant_id, key_id, expires_at, limit, role)
     assert await hub.join(connection) is None
+    hub.start_at(restaurant_id, 0)  # its snapshot was at version 0
     connection.start(floor=0)
     return connection, transport
 
@@ -43,23 +44,73 @@ def deliver(hub: Hub, versions: range | list[int], restaurant_id: int = BISTRO) 
         hub.deliver(restaurant_id, version, update(version))
 
 
-def test_replay_gives_the_updates_after_since_in_order() -> None:
+async def test_replay_gives_the_updates_after_since_in_order() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
+    await join(hub)
     deliver(hub, range(1, 5))
     assert hub.replay(BISTRO, 1) == [frame(update(2)), frame(update(3)), frame(update(4))]
     assert hub.replay(BISTRO, 4) == []
 
 
-def test_a_gap_in_versions_clears_the_replay_buffer() -> None:
+async def test_a_restaurant_nobody_here_watches_is_not_followed() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    deliver(hub, [1, 2, 5])
-    assert hub.replay(BISTRO, 2) is None, "3 and 4 were never delivered: a replay would skip them"
-    assert hub.replay(BISTRO, 4) == [frame(update(5))]
+    deliver(hub, range(1, 5))
+    assert hub.replay(BISTRO, 1) is None and hub.versions() == {}
+    connection, _ = await join(hub)
+    deliver(hub, [1])
+    hub.leave(connection)
+    deliver(hub, [2])  # its last dashboard left: the restaurant is let go, its next one starts afresh
+    assert hub.restaurants == {}
 
 
-def test_replay_needs_a_snapshot_when_since_is_ahead_or_older_than_what_is_held() -> None:
+async def test_an_update_before_its_predecessor_is_held_and_the_gap_filled_from_the_log() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
-    assert hub.replay(BISTRO, 0) is None, "nothing delivered yet"
+    asked: list[int] = []
+
+    async def log(restaurant_id: int, after: int) -> list[tuple[int, str]]:  # the audit log holds 1..5
+        asked.append(after)
+        return [(version, update(version)) for version in range(after + 1, 6)]
+
+    hub.fill = log
+    _, transport = await join(hub)
+    deliver(hub, [1, 2, 5])  # 3 and 4 are on their way, or were lost
+    assert transport.written == [frame(update(1)), frame(update(2))], "5 waits for 3 and 4"
+    await eventually(lambda: len(transport.written) == 5)
+    assert transport.written == [frame(update(v)) for v in range(1, 6)] and asked == [2]
+    deliver(hub, [3, 4])  # the late ones are old news now
+    assert len(transport.written) == 5 and hub.replay(BISTRO, 0) == transport.written
+
+
+async def test_updates_that_come_before_the_first_snapshot_wait_for_it() -> None:
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
+    connection, transport = dashboard()
+    assert await hub.join(connection) is None
+    deliver(hub, [7, 8])  # the snapshot is being read: it may hold these or not
+    hub.start_at(BISTRO, 7)
+    connection.start(floor=7)
+    assert transport.written == [frame(update(8))] and hub.versions() == {BISTRO: 8}
+
+
+async def test_a_gap_the_log_cannot_fill_is_skipped_after_a_few_looks() -> None:
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
+    looks: list[int] = []
+
+    async def log(restaurant_id: int, after: int) -> list[tuple[int, str]]:
+        looks.append(after)
+        return []
+
+    hub.fill = log
+    _, transport = await join(hub)
+    deliver(hub, [1, 4])
+    await eventually(lambda: len(transport.written) == 2, timeout=5)
+    assert transport.written == [frame(update(1)), frame(update(4))] and looks == [1] * (FILL_TRIES + 1)
+    assert hub.replay(BISTRO, 1) is None, "2 and 3 were never sent: a replay would skip them"
+
+
+async def test_replay_needs_a_snapshot_when_since_is_ahead_or_older_than_what_is_held() -> None:
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
+    assert hub.replay(BISTRO, 0) is None, "nobody watches it yet"
+    await join(hub)
     deliver(hub, range(1, REPLAY_SIZE + 3))  # versions 1 and 2 have left the buffer
     assert hub.replay(BISTRO, REPLAY_SIZE + 3) is None
     assert hub.replay(BISTRO, 1) is None
@@ -71,7 +122,7 @@ async def test_start_at_sets_the_version_only_when_nothing_was_delivered() -> No
     hub = Hub(max_per_restaurant=5, max_per_key=5)
     hub.start_at(BISTRO, 7)
     assert hub.versions() == {}, "no dashboard: the hub does not track the restaurant"
-    await join(hub)
+    assert await hub.join(dashboard()[0]) is None
     hub.start_at(BISTRO, 7)
     hub.start_at(BISTRO, 9)
     assert hub.versions() == {BISTRO: 7}

@@ -92,6 +92,19 @@ def updates_after(conn: sqlite3.Connection, restaurant_id: int, after: int) -> l
     return [update for update in updates if update.version > after]
 
 
+def replay_after(conn: sqlite3.Connection, restaurant_id: int, since: int, at_most: int) -> list[TableUpdate] | None:
+    """The table updates numbered above `since`, if at most `at_most` of them; None if more, or if `since` is
+    ahead of the log (a client of another database): then only a snapshot will do."""
+    (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
+    if since > version:
+        return None
+    updates: list[TableUpdate] = []
+    for row in _table_events(conn, restaurant_id, since, at_most + 1):
+        updates.extend(numbered(row["version"], json.loads(row["after"])))
+    updates = [update for update in updates if update.version > since]
+    return updates if len(updates) <= at_most else None
+
+
 def events_after(conn: sqlite3.Connection, restaurant_id: int, since: int) -> tuple[int, list[Event]]:
     """The restaurant's version and up to EVENTS_AT_MOST table changes after `since`, oldest first."""
     (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()

@@ -14,8 +14,18 @@ from aiohttp import WSMsgType, web
 from .. import protocol
 from ..auth import SIGN_IN_COOKIE, Principal
 from ..limits import TokenBucket
+from ..services.audit import replay_after
 from ..sockets import BUFFER_LIMIT, EARLY_AT_MOST, Connection, frame, give_up_after
-from ..typedefs import api_keys_key, broadcast_key, hub_key, renderer_key, restaurants_key, settings_key, tables_key
+from ..typedefs import (
+    api_keys_key,
+    broadcast_key,
+    db_key,
+    hub_key,
+    renderer_key,
+    restaurants_key,
+    settings_key,
+    tables_key,
+)
 from .access import Refused, principal_of_key, require_our_origin
 from .actions import ACTIONS, perform_bulk
 
@@ -134,7 +144,8 @@ async def perform(
     if action == "ping":
         return protocol.PONG
     if action == "sync":
-        return await sync(app, connection, request, ref)
+        await sync(app, connection, request, ref)  # it sends its own ack, after what it replays
+        return None
     if action == "bulk":
         try:
             result = await perform_bulk(app, principal.actor, request)
@@ -152,20 +163,35 @@ async def perform(
     return protocol.reply(result, ref)
 
 
-async def sync(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> str:
-    """Replay what the client missed since `since`, or send a fresh snapshot; then acknowledge."""
+async def sync(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> None:
+    """Replay what the client missed since `since`, or send a fresh snapshot; then acknowledge.
+
+    The replay comes from the hub's recent updates, or else from the audit log (a worker that
+    was not following the restaurant then, or has let them go), up to REPLAY_AT_MOST; a longer
+    one, or one holding a removal, is a snapshot. While the log or the tables are read, live
+    updates wait, so the client gets the replay (or snapshot) and its ack first, then what follows.
+    """
     since = request.get("since")
     if since is not None and not protocol.is_int(since):
         raise BadMessage("invalid_action", "sync's \"since\" is a version number.", ref)
     restaurant_id = connection.principal.restaurant_id
-    missed = app[hub_key].replay(restaurant_id, since) if since is not None else None
-    if since is not None and missed is not None and len(missed) <= REPLAY_AT_MOST and not any(map(removal, missed)):
-        for data in missed:
-            connection.send(None, data)
-        return protocol.ack(ref, since + len(missed))
-    version, snapshot = await snapshot_of(app, restaurant_id)
-    connection.send(None, frame(snapshot))
-    return protocol.ack(ref, version)
+    held = app[hub_key].replay(restaurant_id, since) if since is not None else None
+    if since is not None and held is not None and len(held) <= REPLAY_AT_MOST and not any(map(removal, held)):
+        connection.start(connection.floor, (*held, frame(protocol.ack(ref, since + len(held)))))
+        return
+    connection.hold()
+    try:
+        logged = None if since is None else await app[db_key].read(replay_after, restaurant_id, since, REPLAY_AT_MOST)
+        if since is not None and logged is not None and not any("removed" in update.table for update in logged):
+            version = since + len(logged)
+            replayed = [frame(app[renderer_key].update(update)) for update in logged]
+            connection.start(max(connection.floor, version), (*replayed, frame(protocol.ack(ref, version))))
+            return
+        version, snapshot = await snapshot_of(app, restaurant_id)
+        connection.start(version, (frame(snapshot), frame(protocol.ack(ref, version))))
+    except BaseException:
+        connection.start(connection.floor)  # what waited goes out; the caller answers with the error
+        raise
 
 
 def removal(data: bytes) -> bool:
