@@ -11,8 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
@@ -21,7 +23,7 @@ from app.places import PLACES, Places
 from app.protocol import MADE_ROOM, TOO_MANY_CONNECTIONS
 from app.sockets import Connection, frame
 
-from .support import RecordingTransport, RedisServer, StandInSocket, eventually
+from .support import SOCKET, RecordingTransport, RedisServer, Server, StandInSocket, eventually, receive
 from .test_hub import dashboard
 
 BISTRO = 1
@@ -169,3 +171,46 @@ async def test_a_clean_stop_frees_its_places_at_once(workers: tuple[Worker, Work
     await b.places.stop()
     assert len(await entries(redis_server)) == 10
     assert await a.join(key_id=1) is not None
+
+
+async def test_two_servers_over_one_redis_share_the_restaurants_twenty_places(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """Two `run.py serve` on separate ports over one database and one Redis, heartbeat 1 s: twenty dashboards
+    spread over both fill the restaurant; once one server is SIGKILLed, its places are free within two
+    heartbeats."""
+    db = tmp_path / "maitre.db"
+    args = ("--db", str(db), "--redis-url", redis_server.url, "--heartbeat-seconds", "1",
+            "--max-connections-per-key", "25")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Server(tmp_path / "a", *args)
+    b = Server(tmp_path / "b", *args)
+    try:
+        key = a.admin_key()
+        async with aiohttp.ClientSession() as session:
+            async def connect(server: Server) -> aiohttp.ClientWebSocketResponse | None:
+                """A dashboard on `server`: open with its snapshot, or None once refused with 4429."""
+                ws = await session.ws_connect(f"{server.url.replace('http', 'ws')}{SOCKET}?token={key}")
+                first = await receive(ws)
+                if first["type"] == "tables_snapshot":
+                    return ws
+                assert first["code"] == "too_many_connections", first
+                assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSE and ws.close_code == 4429
+                return None
+
+            held = [await connect(a if n % 2 == 0 else b) for n in range(20)]
+            assert all(held)
+            assert await connect(a) is None and await connect(b) is None, "the 21st, on either server"
+            b.process.kill()  # SIGKILL: nothing gives B's ten places back but their expiry
+            killed = time.monotonic()
+            while (ws := await connect(a)) is None:
+                assert time.monotonic() - killed < 10, "B's places never came free"
+            freed = time.monotonic() - killed
+            assert freed <= 2.0, f"B's places were free {freed:.2f} s after it was killed: more than two heartbeats"
+            await ws.close()
+            for open_ws in held:
+                assert open_ws is not None
+                await open_ws.close()
+    finally:
+        b.stop()
+        a.stop()
