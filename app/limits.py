@@ -9,6 +9,7 @@ buckets stand in; a request is never refused, nor held up long, because Redis is
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -171,9 +172,14 @@ for i, key in ipairs(KEYS) do
 end
 return 1
 """
-PREFIX = "maitre:limit:"
+PREFIX = "maitre:limit:"  # + the limit's name + the client, hashed (a guest's bucket is named by its table's QR token)
 ANSWER_WITHIN = 0.5  # seconds Redis has to answer before this worker's own buckets decide
 ASK_AGAIN_AFTER = 1.0  # seconds this worker's own buckets decide alone after Redis did not answer
+
+
+def hidden(client: str) -> str:
+    """A client as Redis names its bucket: a hash, so that no QR token or address is readable there."""
+    return hashlib.blake2b(client.encode(), digest_size=12).hexdigest()
 
 
 class SharedLimits:
@@ -214,7 +220,7 @@ class SharedLimits:
         args: list[str | float] = [what]
         for limiter, _ in buckets:
             args += [limiter.rate, limiter.burst]
-        keys = [f"{PREFIX}{limiter.name}:{client}" for limiter, client in buckets]
+        keys = [f"{PREFIX}{limiter.name}:{hidden(client)}" for limiter, client in buckets]
         try:
             answer = await asyncio.wait_for(self.script(keys=keys, args=args), ANSWER_WITHIN)
         except (RedisError, OSError, TimeoutError) as error:

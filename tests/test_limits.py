@@ -156,6 +156,9 @@ async def test_a_guests_tap_counts_against_all_three_buckets_on_every_worker(
         assert await (a, b)[n % 2].limits.take((a, b)[n % 2].taps.buckets(f"table-{2 + n // 4}", "phone-a"))
     assert not await a.limits.take(a.taps.buckets("table-9", "phone-a")), "twelve a minute across tables"
     assert await b.limits.take(b.taps.buckets("table-9", "phone-b")), "the refused tap spent nothing at table 9"
+    names = b"\n".join(await a.redis.keys("maitre:limit:*"))
+    assert names and b"table-" not in names and b"phone-" not in names, "Redis names a bucket by a hash, not a " \
+        "table's QR token or a phone's address"
 
 
 async def test_redis_away_each_worker_limits_alone_then_shares_again(
