@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,7 +17,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from . import add_services, create_app, protocol
+from . import add_services, create_app, protocol, workers
 from .auth import ROLES, KeyService
 from .db import Database, configure
 from .services.bulk import BULK_AT_MOST
@@ -31,7 +30,7 @@ from .services.tables import TableService
 from .settings import EVERY_ADDRESS, SettingError, Settings, declared
 from .web.access import Refused
 from .web.actions import ACTIONS, perform_bulk
-from .web.security import AccessLogger, QuietMalformedRequests
+from .web.security import AccessLogger
 
 
 class CliError(Exception):
@@ -182,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"run.py: error: {error}", file=sys.stderr)
         return 2
-    except (CliError, ServiceError, SettingError) as error:
+    except (CliError, ServiceError, SettingError, workers.WorkersFailed) as error:
         print(f"run.py: error: {describe(error)}", file=sys.stderr)
         return 1
     except (sqlite3.Error, OSError) as error:
@@ -559,10 +558,11 @@ def backup_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.server").addFilter(QuietMalformedRequests())
+    workers.configure_logging(settings.log_level)
     for line in asyncio.run(first_start(settings, demo=not args.no_demo)):
         print(line, flush=True)
+    if settings.workers > 1:
+        return workers.serve(settings)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log_class=AccessLogger)
     return 0
 
