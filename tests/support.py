@@ -243,6 +243,7 @@ DEPLOY = ROOT / "docs" / "deploy"
 PUBLIC_NAME = "maitre.lan"  # the box's name in docs/deploy/*; the tests' clients find it at 127.0.0.1
 PROXIES = {"nginx": "/usr/sbin/nginx", "caddy": "/usr/bin/caddy"}
 PROXY_START_SECONDS = 30
+NGINX_UPSTREAM = "upstream maitre {\n    server 127.0.0.1:8080;\n}\n"  # nginx.conf's, for one instance
 
 # What Debian's /etc/nginx/nginx.conf gives a site file: the http block it is included in (with the
 # temporary files under the test's directory instead of /var/lib/nginx, which needs root).
@@ -303,10 +304,11 @@ def service_flags(**overrides: str) -> list[str]:
 
 class Proxy:
     """nginx or Caddy as its own process, in `directory`, from the guide's config, on ports of its own,
-    in front of `upstream` (host:port). Ready once a client that trusts its certificate (`ca`) completes
-    a TLS handshake for PUBLIC_NAME; its output (error log) is kept in `output`."""
+    in front of `upstream` (host:port), or of two instances (nginx only: the guide's nginx-instances.conf
+    as its upstream block). Ready once a client that trusts its certificate (`ca`) completes a TLS
+    handshake for PUBLIC_NAME; its output (error log) is kept in `output`."""
 
-    def __init__(self, kind: str, directory: Path, upstream: str, port: int) -> None:
+    def __init__(self, kind: str, directory: Path, upstream: str | tuple[str, str], port: int) -> None:
         self.kind = kind
         self.port = port
         self.url = f"https://{PUBLIC_NAME}:{port}"
@@ -329,7 +331,7 @@ class Proxy:
             self.stop()
             raise
 
-    def _nginx(self, program: str, directory: Path, upstream: str) -> list[str]:
+    def _nginx(self, program: str, directory: Path, upstream: str | tuple[str, str]) -> list[str]:
         certificate, key = directory / "maitre.crt", directory / "maitre.key"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -337,18 +339,25 @@ class Proxy:
              "-addext", f"subjectAltName=DNS:{PUBLIC_NAME}"],
             check=True, capture_output=True, timeout=30)
         self.ca = certificate
+        if isinstance(upstream, tuple):  # the upstream block, as the guide has it replaced for two instances
+            instances = {"server 127.0.0.1:8080;": f"server {upstream[0]};",
+                         "server 127.0.0.1:8081;": f"server {upstream[1]};"}
+            upstreams = {NGINX_UPSTREAM: deploy_file("nginx-instances.conf", instances)}
+        else:
+            upstreams = {"server 127.0.0.1:8080;": f"server {upstream};"}
         (directory / "maitre.conf").write_text(deploy_file("nginx.conf", {
             "listen 443 ssl;": f"listen 127.0.0.1:{self.port} ssl;",
             "listen 80;": f"listen 127.0.0.1:{free_port()};",
             "/etc/ssl/maitre/maitre.crt": str(certificate),
             "/etc/ssl/maitre/maitre.key": str(key),
-            "server 127.0.0.1:8080;": f"server {upstream};",
+            **upstreams,
         }))
         (directory / "nginx.conf").write_text(NGINX_MAIN.format(d=directory))
         return [program, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-e", "stderr",
                 "-g", f"daemon off; pid {directory / 'nginx.pid'}; error_log stderr;"]
 
-    def _caddy(self, program: str, directory: Path, upstream: str) -> list[str]:
+    def _caddy(self, program: str, directory: Path, upstream: str | tuple[str, str]) -> list[str]:
+        assert isinstance(upstream, str), "the guide's Caddyfile has one upstream"
         # `tls internal` makes Caddy's certificate authority under XDG_DATA_HOME, here the test's directory
         self.ca = directory / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
         (directory / "Caddyfile").write_text(deploy_file("Caddyfile", {

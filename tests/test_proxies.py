@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +38,8 @@ from .support import (
     behind_proxy,
     device,
     environment,
+    eventually,
+    free_port,
     receive,
     service_flags,
     unavailable,
@@ -193,6 +196,58 @@ async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
     except (ConnectionResetError, OSError):  # a TLS connection cut without close_notify
         pass
     return received
+
+
+async def test_two_instances_behind_nginx_keep_each_device_and_share_every_change(tmp_path, redis_server):
+    """The guide's two instances (docs/deploy.md): two `run.py serve` on one database and one Redis, behind
+    nginx with nginx-instances.conf as its upstream. Twenty devices spread over both, each keeping to its
+    own; a change through one reaches a dashboard on the other; with one stopped, the other serves its
+    devices."""
+    port = free_port()
+    flags = service_flags(db_path=str(tmp_path / "maitre.db"), public_url=f"https://{PUBLIC_NAME}:{port}",
+                          redis_url=redis_server.url)
+    instances = [await asyncio.to_thread(Server, tmp_path, "serve", *flags) for _ in range(2)]
+    proxy = Proxy("nginx", tmp_path / "nginx", tuple(f"127.0.0.1:{maitre.port}" for maitre in instances), port)
+    try:
+        served_by: dict[str, Server] = {}
+        for address in (f"127.0.0.{n}" for n in range(10, 30)):
+            async with device(address, proxy) as phone:
+                for _ in range(2):
+                    async with phone.get(f"{proxy.url}/healthz") as answer:
+                        assert answer.status == 200
+            line = f'aiohttp.access: {address} "GET /healthz"'
+            await eventually(lambda line=line: sum(line in logged for m in instances for logged in m.output) == 2)
+            (served_by[address],) = [maitre for maitre in instances if sum(line in logged for logged in maitre.output)]
+        first, second = ([address for address, maitre in served_by.items() if maitre is instance][0]
+                         for instance in instances)  # with 20 devices, both get some unless chance is 1 in 500,000
+
+        key = instances[0].admin_key()
+        async with device(first, proxy) as tablet, device(second, proxy) as other:
+            socket_url = f"wss://{PUBLIC_NAME}:{proxy.port}{SOCKET}?token={key}"
+            ws = await tablet.ws_connect(socket_url, headers={"Origin": proxy.url})
+            seen = await other.ws_connect(socket_url, headers={"Origin": proxy.url})
+            snapshot = await receive(ws)
+            assert (await receive(seen))["version"] == snapshot["version"]
+            table_id = next(table["id"] for table in snapshot["tables"] if table["status"] == "free")
+            await ws.send_json({"action": "disable_table", "table_id": table_id, "ref": "d"})
+            update = await receive(ws)
+            assert update["type"] == "table_update" and update["version"] == snapshot["version"] + 1
+            assert (await receive(ws))["type"] == "ack"
+            assert await receive(seen) == update
+
+            assert await asyncio.to_thread(instances[0].stop, signal.SIGTERM) == 0
+            closing = await ws.receive(timeout=5)
+            assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001
+            async with tablet.get(f"{proxy.url}/healthz") as answer:  # its instance is gone: the other answers
+                assert answer.status == 200
+            await tablet.close()  # aborts the TLS connections (see the first test)
+            await other.close()
+        assert any(f'aiohttp.access: {first} "GET /healthz"' in line for line in instances[1].output)
+    finally:
+        proxy.stop()
+        for maitre in instances:
+            if maitre.process.poll() is None:
+                assert await asyncio.to_thread(maitre.stop) == 0, maitre.process_output()
 
 
 # The guide itself, its nginx site and systemd units, checked without running them.
