@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -34,7 +33,6 @@ from .typedefs import (
     guest_taps_key,
     hub_key,
     limits_key,
-    notices_key,
     renderer_key,
     request_limiter_key,
     restaurants_key,
@@ -46,6 +44,7 @@ from .typedefs import (
 )
 from .watch import missed_updates, watch_ctx
 from .web import routes  # the subpackage app.web; aiohttp's web is not imported by that name here
+from .web.dashboard import carry_notice
 from .web.forwarded import client_from_proxies
 from .web.security import security_headers
 
@@ -60,7 +59,7 @@ GUEST_CALLS_PER_MINUTE = 4  # per phone at a table (limits.GuestTaps)
 
 def create_app(settings: Settings) -> Application:
     # who the client is comes first: every later step sees the address a trusted proxy named
-    app = Application(middlewares=[client_from_proxies(settings.trusted_proxies), security_headers])
+    app = Application(middlewares=[client_from_proxies(settings.trusted_proxies), security_headers, carry_notice])
     app[settings_key] = settings
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     setup_filters(env)
@@ -71,7 +70,6 @@ def create_app(settings: Settings) -> Application:
     app[sign_in_failures_key] = PerAddress("sign-in", rate=FAILED_SIGN_INS_PER_MINUTE / 60,
                                            burst=FAILED_SIGN_INS_PER_MINUTE)
     app[request_limiter_key] = PerAddress("changes", rate=HTTP_CHANGES_PER_SECOND, burst=2 * HTTP_CHANGES_PER_SECOND)
-    app[notices_key] = OrderedDict()
     app[guest_taps_key] = GuestTaps(GUEST_CALLS_PER_MINUTE)
     app[limits_key] = SharedLimits(bus.redis if isinstance(bus := app[bus_key], RedisBus) else None)
     # the watcher reads the database, so it starts after it and stops before it closes

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from aiohttp import web
 
 from .auth import KeyService
@@ -37,5 +35,4 @@ sign_in_failures_key = web.AppKey("sign_in_failures", PerAddress)  # failed sign
 request_limiter_key = web.AppKey("request_limiter", PerAddress)  # HTTP changes, per API key
 guest_taps_key = web.AppKey("guest_taps", GuestTaps)
 limits_key = web.AppKey("limits", SharedLimits)  # the limits above, in Redis for every worker (or this one's)
-notices_key = web.AppKey("notices", OrderedDict)  # sign-in id -> the line its next page shows
 client_address_key = web.RequestKey("client_address", str)  # behind a proxy: the client's, for the access log

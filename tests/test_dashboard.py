@@ -463,6 +463,35 @@ async def test_no_party_seated_end_of_service_has_nothing_to_close(client, place
     assert "disabled" in closing[0]
 
 
+async def test_a_notice_is_shown_by_whichever_worker_serves_the_next_page(aiohttp_client, settings, place, tables):
+    """Two instances of the server on one database (two workers behind one address): the tablet posts to one
+    and is redirected, and the other may answer the next page. The notice travels with the tablet (a cookie)."""
+    actor, admin, _ = place
+    _, rows = await tables.list_tables(actor.restaurant_id)
+    await tables.seat_table(actor, rows[0]["id"], 2)
+    a, b = await aiohttp_client(create_app(settings)), await aiohttp_client(create_app(settings))
+    await sign_in(a, admin)  # a's browser; its cookies go to b too (the same host, as one site's workers are)
+    csrf = bulk_forms(await (await a.session.get(b.make_url("/admin/dashboard"))).text())["bulk-form"]["fields"]
+    posted = await a.post("/admin/api/bulk", data=[
+        ("action", "close_table"), ("table_id", str(rows[0]["id"])), ("csrf_token", csrf["csrf_token"]),
+        ("back", "dashboard")], headers={"Origin": origin(a)}, allow_redirects=False)
+    assert posted.status == 303
+    cookie = SimpleCookie(posted.headers["Set-Cookie"])["maitre_notice"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/admin"
+    text = await (await a.session.get(b.make_url("/admin/dashboard"))).text()
+    assert '<p class="notice" role="status">Table 1 closed.</p>' in text
+    assert bulk_forms(text)["undo"]["table_ids"] == [rows[0]["id"]]
+    again = await (await a.session.get(a.make_url("/admin/dashboard"))).text()
+    assert 'class="notice"' not in again, "shown once, on whichever worker"
+
+    # a notice the tablet made up itself is shown escaped, or not at all
+    a.session.cookie_jar.update_cookies({"maitre_notice": "WyI8c2NyaXB0PiIsIFtdXQ=="})  # ["<script>", []]
+    text = await (await a.get("/admin/dashboard")).text()
+    assert "<script>" not in text.split('class="notice"')[1][:80] and "&lt;script&gt;" in text
+    a.session.cookie_jar.update_cookies({"maitre_notice": "not base64 json!"})
+    assert 'class="notice"' not in await (await a.get("/admin/dashboard")).text()
+
+
 async def test_a_no_script_close_comes_back_with_an_undo_that_restores_the_same_tables(client, place, tables):
     actor, admin, _ = place
     _, rows = await tables.list_tables(actor.restaurant_id)

@@ -119,7 +119,7 @@ def action_handler(action: Action, *, deprecated: bool = False) -> Handler:
         if result.ok:
             result = dataclasses.replace(result, detail=worded(action, result))
         if back and principal.sign_in_id is not None:
-            remember_notice(request.app, principal.sign_in_id, result.detail or "")
+            remember_notice(request, result.detail or "")
             raise web.HTTPSeeOther(request.app.router[back].url_for(), headers=headers)
         status = 200 if result.ok else status_of(result.code or "")
         # a refused key (403) or bad input (422: a label, a guest count...) keeps its status in the toast too;
@@ -181,7 +181,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     action = form.get("action") if form is not None else None
     closed = result.ok and action == "close_table"
     undo = tuple(item["table_id"] for item in message["actions"]) if closed else ()
-    remember_notice(request.app, principal.sign_in_id, bulk_worded(action, result), undo=undo)
+    remember_notice(request, bulk_worded(action, result), undo=undo)
     raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
 
 

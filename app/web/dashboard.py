@@ -8,9 +8,10 @@ here with the result shown. The page's script, when it runs, sends the same acti
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import math
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
 from typing import Any, NamedTuple
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 import segno
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from yarl import URL
 
 from ..auth import SIGN_IN_COOKIE, Principal
@@ -26,7 +28,7 @@ from ..db import utc_now
 from ..services.core import EDIT_FLOOR, REFUSALS
 from ..services.restaurants import restaurant_view
 from ..services.table_view import Table
-from ..typedefs import api_keys_key, floor_key, notices_key, restaurants_key, settings_key, tables_key
+from ..typedefs import api_keys_key, floor_key, restaurants_key, settings_key, tables_key
 from .access import (
     TABLE_ID,
     Refused,
@@ -38,7 +40,8 @@ from .access import (
     signed_in,
 )
 
-NOTICES_KEPT = 10_000
+NOTICE_COOKIE = "maitre_notice"
+NOTICE_SECONDS = 120  # a notice not shown by then (the tablet went elsewhere) is let go
 
 
 class Notice(NamedTuple):
@@ -46,13 +49,56 @@ class Notice(NamedTuple):
     undo: tuple[int, ...] = ()  # the tables a bulk closed: the page offers to restore them in one bulk
 
 
-def remember_notice(app: web.Application, sign_in_id: int, text: str, undo: tuple[int, ...] = ()) -> None:
-    """A line to show on the sign-in's next dashboard page (post/redirect/get); with `undo`, the tables
-    just closed, which its Undo restores."""
-    notices: OrderedDict[int, Notice] = app[notices_key]
-    notices[sign_in_id] = Notice(text, undo)
-    if len(notices) > NOTICES_KEPT:
-        notices.popitem(last=False)
+notice_key: web.RequestKey[Notice | None] = web.RequestKey("notice")  # to leave for the next page; None: clear it
+
+
+def remember_notice(request: web.Request, text: str, undo: tuple[int, ...] = ()) -> None:
+    """A line to show on this tablet's next page (post/redirect/get); with `undo`, the tables just closed,
+    which its Undo restores. It travels in a short-lived cookie, so whichever worker serves that page shows it."""
+    request[notice_key] = Notice(text, undo)
+
+
+def take_notice(request: web.Request) -> Notice | None:
+    """The line the tablet's last change left for this page, shown once (its cookie is cleared)."""
+    raw = request.cookies.get(NOTICE_COOKIE)
+    if raw is None:
+        return None
+    request.setdefault(notice_key, None)
+    try:
+        text, undo = json.loads(base64.urlsafe_b64decode(raw))
+        if isinstance(text, str) and isinstance(undo, list) and all(type(i) is int for i in undo):
+            return Notice(text[:500], tuple(undo))
+    except (ValueError, TypeError):
+        pass
+    return None  # not one of ours: the page shows nothing (and its text would have been escaped)
+
+
+@web.middleware
+async def carry_notice(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Sets the notice a change left for the next page, or clears the one this page showed, on its answer
+    (a redirect is raised: its headers carry the cookie too)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exception:
+        exception.headers.extend(notice_cookie(request))
+        raise
+    if not response.prepared:
+        response.headers.extend(notice_cookie(request))
+    return response
+
+
+def notice_cookie(request: web.Request) -> list[tuple[str, str]]:
+    """The Set-Cookie header for the notice (none when no notice was left or shown)."""
+    if notice_key not in request:
+        return []
+    notice, carrier = request[notice_key], web.Response()
+    if notice is None:
+        carrier.del_cookie(NOTICE_COOKIE, path="/admin")
+    else:
+        value = base64.urlsafe_b64encode(json.dumps([notice.text, list(notice.undo)]).encode()).decode()
+        carrier.set_cookie(NOTICE_COOKIE, value, path="/admin", httponly=True, samesite="Strict",
+                           secure=request.secure, max_age=NOTICE_SECONDS)
+    return [("Set-Cookie", morsel.OutputString()) for morsel in carrier.cookies.values()]
 
 
 def login_form(request: web.Request, message: str | None, status: int = 200) -> web.Response:
@@ -143,7 +189,7 @@ async def dashboard(request: web.Request) -> web.Response:
     context = await live_page(request, principal)
     return page(request, "dashboard.html", {
         **context,
-        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
+        "notice": take_notice(request),
         "requests": pending_requests(context["tables"]),
         "parties": seated_parties(context["tables"]),
     })
@@ -194,8 +240,7 @@ def pick_page(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         source = next((t for t in tables if str(t["id"]) == request.match_info["id"]), None)
         if source is None or source["status"] != "occupied":
             if principal.sign_in_id is not None:
-                remember_notice(request.app, principal.sign_in_id,
-                                "That table has no guests." if source else "There is no such table.")
+                remember_notice(request, "That table has no guests." if source else "There is no such table.")
             raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
         return page(request, "pick.html", {
             "action": action,
@@ -215,7 +260,7 @@ async def signed_in_to(request: web.Request, permission: str) -> Principal:
     principal = await signed_in_or_login(request)
     if not principal.actor.may(permission):
         if principal.sign_in_id is not None:
-            remember_notice(request.app, principal.sign_in_id, REFUSALS[permission])
+            remember_notice(request, REFUSALS[permission])
         raise web.HTTPSeeOther(request.app.router["dashboard"].url_for())
     return principal
 
@@ -235,7 +280,7 @@ async def floor(request: web.Request) -> web.Response:
         "tables": tables,
         "areas": sorted({t["area"] for t in tables}),
         "csrf": sign_in_csrf(request),
-        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
+        "notice": take_notice(request),
     })
 
 

@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from ..services.core import Result
-from ..typedefs import broadcast_key, notices_key, restaurants_key, sections_key, tables_key
+from ..typedefs import broadcast_key, restaurants_key, sections_key, tables_key
 from .access import Refused, changer, read_form, sign_in_csrf
 from .api import json_answer, json_error, status_of, table_ids
-from .dashboard import floor_editor, page, remember_notice
+from .dashboard import floor_editor, page, remember_notice, take_notice
 
 
 async def sections_page(request: web.Request) -> web.Response:
@@ -35,7 +35,7 @@ async def sections_page(request: web.Request) -> web.Response:
         "areas": list(dict.fromkeys(table["area"] for table in tables)),  # in the grid's order, as the dashboard's
         "area_waiters": {area: section["waiter"] for section in sections for area in section["areas"]},
         "csrf": sign_in_csrf(request),
-        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
+        "notice": take_notice(request),
     })
 
 
@@ -57,7 +57,7 @@ async def set_section(request: web.Request) -> web.StreamResponse:
     request.app[broadcast_key].result(principal.restaurant_id, result)
     if principal.sign_in_id is None:
         return json_answer(result, 200 if result.ok else status_of(result.code or ""))
-    remember_notice(request.app, principal.sign_in_id, worded(result, waiter, given=bool(areas or ticked)))
+    remember_notice(request, worded(result, waiter, given=bool(areas or ticked)))
     raise web.HTTPSeeOther(request.app.router["sections"].url_for())
 
 

@@ -12,8 +12,7 @@ from aiohttp import web
 
 from ..services.core import SERVE
 from ..services.table_view import Table
-from ..typedefs import notices_key
-from .dashboard import live_page, page, signed_in_to
+from .dashboard import live_page, page, signed_in_to, take_notice
 
 
 async def waiter_page(request: web.Request) -> web.Response:
@@ -22,7 +21,7 @@ async def waiter_page(request: web.Request) -> web.Response:
     return page(request, "waiter.html", {
         **context, **waiter_lists(context["tables"], principal.name),
         "back": "waiter",  # the cards' no-script forms come back here
-        "notice": request.app[notices_key].pop(principal.sign_in_id, None),
+        "notice": take_notice(request),
     })
 
 
