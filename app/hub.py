@@ -56,6 +56,7 @@ class Restaurant:
     filling: asyncio.Task[None] | None = None
     tries: int = 0  # fills in a row that found nothing new
     look: bool = False  # read the log once even though no version is known to be missing (the bus was away)
+    replies: list[tuple[int, Connection, bytes]] = field(default_factory=list)  # acks waiting for their version
 
     def send(self, version: int | None, data: bytes) -> None:
         """Write a frame to every dashboard; one closed for not keeping up leaves the restaurant."""
@@ -213,11 +214,29 @@ class Hub:
             restaurant.known = max(restaurant.known, stored)
         self._advance(restaurant_id, restaurant)
 
+    def reply(self, connection: Connection, version: int | None, data: bytes) -> None:
+        """An action's reply, after the updates up to its `version` (which may be held behind a gap) are sent."""
+        restaurant = self.restaurants.get(connection.principal.restaurant_id)
+        if version is None or restaurant is None or restaurant.version is None or version <= restaurant.version:
+            connection.send(None, data)
+        else:
+            restaurant.replies.append((version, connection, data))
+
+    def _send_replies(self, restaurant: Restaurant, up_to: int) -> None:
+        waiting, restaurant.replies = restaurant.replies, []
+        for version, connection, data in waiting:
+            if version <= up_to:
+                connection.send(None, data)
+            else:
+                restaurant.replies.append((version, connection, data))
+
     def _send_update(self, restaurant: Restaurant, version: int, text: str) -> None:
         restaurant.version = version
         data = frame(text)
         restaurant.recent.append((version, data))
         restaurant.send(version, data)
+        if restaurant.replies:
+            self._send_replies(restaurant, version)
 
     def _advance(self, restaurant_id: int, restaurant: Restaurant) -> None:
         """Send the held updates that now follow on; if a gap remains below a known version, fill it."""
@@ -270,6 +289,7 @@ class Hub:
             else:
                 restaurant.known = restaurant.version
             self._advance(restaurant_id, restaurant)
+            self._send_replies(restaurant, restaurant.known)  # an ack whose update was skipped waits no longer
 
     def _forget(self, restaurant_id: int, restaurant: Restaurant) -> None:
         if self.restaurants.get(restaurant_id) is restaurant and not restaurant.connections:

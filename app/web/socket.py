@@ -160,7 +160,9 @@ async def perform(
     else:
         raise BadMessage("unknown_action", f"There is no action {action[:40]!r}.", ref)
     app[broadcast_key].result(principal.restaurant_id, result)
-    return protocol.reply(result, ref)
+    # the ack after the change's updates: with several workers they may be held until a gap below is filled
+    app[hub_key].reply(connection, result.version if result.ok else None, frame(protocol.reply(result, ref)))
+    return None
 
 
 async def sync(app: web.Application, connection: Connection, request: dict[str, Any], ref: protocol.Ref) -> None:
