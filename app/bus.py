@@ -51,8 +51,9 @@ class Publisher(Protocol):
     def publish(self, restaurant_id: int, messages: list[tuple[int, str]]) -> None:
         """Deliver (version, text) table updates, in version order, to every dashboard of the restaurant."""
 
-    def announce(self, restaurant_id: int, text: str) -> None:
-        """Deliver a message that is not a table update (not numbered, not replayed) to those dashboards."""
+    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+        """Deliver a message that is not a table update (not numbered, not replayed) to those dashboards, after
+        the update numbered `after` (the change it comes with)."""
 
     async def start(self) -> None:
         """Begin carrying messages between workers (once the hub can fill gaps from the log)."""
@@ -78,8 +79,8 @@ class LocalPublisher:
         for version, text in messages:
             self.hub.deliver(restaurant_id, version, text)
 
-    def announce(self, restaurant_id: int, text: str) -> None:
-        self.hub.announce(restaurant_id, text)
+    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+        self.hub.announce(restaurant_id, text, after)
 
     async def start(self) -> None:
         pass
@@ -97,7 +98,7 @@ def where(url: str) -> str:
 # A message on the channel: one header line, then the body.
 #   U <worker> <restaurant> <v1>,<v2>,...\n<text1>\n<text2>...   table updates (a text never holds a raw newline:
 #                                                                   it is compact JSON, protocol.dumps)
-#   A <worker> <restaurant>\n<text>                                an announcement
+#   A <worker> <restaurant> [<version>]\n<text>                    an announcement (after that version's update)
 #   C <worker> <kind>\n<text>                                      a control message, for every worker (app/places)
 
 
@@ -133,9 +134,9 @@ class RedisBus:
         if messages:
             self._send(encode_updates(self.worker, restaurant_id, messages))
 
-    def announce(self, restaurant_id: int, text: str) -> None:
-        self.hub.announce(restaurant_id, text)
-        self._send(f"A {self.worker} {restaurant_id}\n{text}".encode())
+    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+        self.hub.announce(restaurant_id, text, after)
+        self._send(f"A {self.worker} {restaurant_id} {'' if after is None else after}\n{text}".encode())
 
     async def control(self, kind: str, text: str) -> None:
         """Tell every worker, this one included (`on_control[kind](text)`)."""
@@ -241,7 +242,8 @@ class RedisBus:
                 for version, text in zip(numbers, texts, strict=True):
                     self.hub.deliver(int(restaurant), version, text)
             elif kind == "A":
-                self.hub.announce(int(rest), body.decode())
+                restaurant, _, after = rest.partition(" ")
+                self.hub.announce(int(restaurant), body.decode(), int(after) if after else None)
         except (ValueError, UnicodeDecodeError):
             log.warning("bus: a message that is not ours on %s was ignored", CHANNEL.decode())
 

@@ -56,7 +56,8 @@ class Restaurant:
     filling: asyncio.Task[None] | None = None
     tries: int = 0  # fills in a row that found nothing new
     look: bool = False  # read the log once even though no version is known to be missing (the bus was away)
-    replies: list[tuple[int, Connection, bytes]] = field(default_factory=list)  # acks waiting for their version
+    # acks (to their connection) and announcements (None: to every dashboard) waiting for a held version
+    replies: list[tuple[int, Connection | None, bytes]] = field(default_factory=list)
 
     def send(self, version: int | None, data: bytes) -> None:
         """Write a frame to every dashboard; one closed for not keeping up leaves the restaurant."""
@@ -225,10 +226,12 @@ class Hub:
     def _send_replies(self, restaurant: Restaurant, up_to: int) -> None:
         waiting, restaurant.replies = restaurant.replies, []
         for version, connection, data in waiting:
-            if version <= up_to:
-                connection.send(None, data)
-            else:
+            if version > up_to:
                 restaurant.replies.append((version, connection, data))
+            elif connection is None:  # an announcement, to every dashboard
+                restaurant.send(None, data)
+            else:
+                connection.send(None, data)
 
     def _send_update(self, restaurant: Restaurant, version: int, text: str) -> None:
         restaurant.version = version
@@ -297,10 +300,15 @@ class Hub:
             if restaurant.filling is not None:
                 restaurant.filling.cancel()
 
-    def announce(self, restaurant_id: int, text: str) -> None:
+    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+        """A message that is not a table update, to every dashboard; after the update `after`, if that is held."""
         restaurant = self.restaurants.get(restaurant_id)
-        if restaurant is not None:
+        if restaurant is None:
+            return
+        if after is None or restaurant.version is None or after <= restaurant.version:
             restaurant.send(None, frame(text))
+        else:
+            restaurant.replies.append((after, None, frame(text)))
 
     def replay(self, restaurant_id: int, since: int) -> list[bytes] | None:
         """The updates after `since`, if all of them are still held; None means: send a snapshot."""

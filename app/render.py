@@ -96,7 +96,7 @@ class Broadcast:
         """An operation's table updates, then its announcements (a guest's call), to every dashboard."""
         self.updates(restaurant_id, result.updates)
         for announcement in result.announcements:
-            self.publisher.announce(restaurant_id, dumps(announcement))
+            self.publisher.announce(restaurant_id, dumps(announcement), result.version)
 
     def restaurant(self, restaurant_id: int, view: RestaurantView) -> None:
         """A new name or idle windows, to every dashboard of the restaurant (not numbered: no table changed)."""

@@ -95,6 +95,19 @@ async def test_an_actions_ack_waits_for_its_update_when_that_is_held_behind_a_ga
     assert transport.written[2:] == [frame(update(2)), frame(update(3)), frame('{"type":"ack","version":3}')]
 
 
+async def test_an_announcement_waits_for_the_update_it_comes_with_when_that_is_held() -> None:
+    """A guest's call on B while A's change below it is still on its way: the card's update is held, and the
+    call's announcement must not reach the dashboards before it (nor before the call shows on the card)."""
+    hub = Hub(max_per_restaurant=5, max_per_key=5)
+    _, transport = await join(hub)
+    deliver(hub, [1, 3])
+    hub.announce(BISTRO, '{"type":"waiter_request"}', after=3)
+    hub.announce(BISTRO, '{"type":"restaurant_update"}')  # comes with no update: at once
+    assert transport.written == [frame(update(1)), frame('{"type":"restaurant_update"}')]
+    deliver(hub, [2])
+    assert transport.written[2:] == [frame(update(2)), frame(update(3)), frame('{"type":"waiter_request"}')]
+
+
 async def test_updates_that_come_before_the_first_snapshot_wait_for_it() -> None:
     hub = Hub(max_per_restaurant=5, max_per_key=5)
     connection, transport = dashboard()
