@@ -4,6 +4,9 @@ A `Fleet` holds R restaurants x D dashboards. The dashboards of each restaurant 
 sending the actions (disable, then enable, each table in turn); every dashboard counts the
 `table_update`s it receives by version. An action's fan-out latency is the time from
 sending it to the moment its update has reached all D dashboards of its restaurant.
+
+A restaurant may instead have senders of its own (`connect_senders`): sockets, perhaps on
+another server, that send its actions in turn and are not among the D it waits for.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Restaurant:
     busy: set[int] = field(default_factory=set)
     sent: int = 0
     sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
+    senders: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)  # if any, they send, not `sockets`
     arrivals: dict[int, list[float]] = field(default_factory=dict)  # version -> [count, time of the last]
 
 
@@ -71,13 +75,20 @@ class Fleet:
         for start in range(0, len(jobs), batch):
             await asyncio.gather(*(self._connect_one(r) for r, _ in jobs[start:start + batch]))
 
-    async def _connect_one(self, restaurant: Restaurant) -> None:
-        ws = await self.session.ws_connect(self.url_of(restaurant.index), compress=15 if self.compress else 0,
+    async def connect_senders(self, url_of: Callable[[int], str], each: int = 1, batch: int = 50) -> None:
+        """`each` sockets per restaurant at `url_of(index)` that send its actions from now on."""
+        jobs = [r for r in self.restaurants for _ in range(each)]
+        for start in range(0, len(jobs), batch):
+            await asyncio.gather(*(self._connect_one(r, url_of(r.index), sender=True)
+                                   for r in jobs[start:start + batch]))
+
+    async def _connect_one(self, restaurant: Restaurant, url: str | None = None, sender: bool = False) -> None:
+        ws = await self.session.ws_connect(url or self.url_of(restaurant.index), compress=15 if self.compress else 0,
                                            max_msg_size=0, heartbeat=None)
         first = await ws.receive(timeout=30)
         assert first.type is aiohttp.WSMsgType.TEXT and '"tables_snapshot"' in first.data[:40], first
-        restaurant.sockets.append(ws)
-        self.readers.append(asyncio.create_task(self._read(restaurant, ws)))
+        (restaurant.senders if sender else restaurant.sockets).append(ws)
+        self.readers.append(asyncio.create_task(self._read_answers(ws) if sender else self._read(restaurant, ws)))
 
     async def _read(self, restaurant: Restaurant, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
@@ -94,6 +105,15 @@ class Fleet:
                     self._complete(restaurant, data["version"])
             elif kind in ("ack", "error") and "ref" in data:
                 self._answered(data, now)
+
+    async def _read_answers(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """A sender's socket: only the answers to its actions count (its own copies of updates do not)."""
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.TEXT and '"ref"' in message.data:
+                now = time.perf_counter()
+                data = json.loads(message.data)
+                if data.get("type") in ("ack", "error"):
+                    self._answered(data, now)
 
     def _answered(self, data: dict, now: float) -> None:
         restaurant, table_id, sent_at = self.refs.pop(data["ref"])
@@ -122,7 +142,8 @@ class Fleet:
 
     def send_one(self, restaurant: Restaurant) -> bool:
         free = [t for t in restaurant.table_ids if t not in restaurant.busy]
-        if not free or not restaurant.sockets:
+        senders = restaurant.senders or restaurant.sockets
+        if not free or not senders:
             return False
         ref = next(self.counter)
         restaurant.sent += 1
@@ -131,7 +152,7 @@ class Fleet:
         restaurant.busy.add(table_id)
         self.refs[ref] = (restaurant, table_id, time.perf_counter())
         # each tablet may send 10 messages a second: the actions come from all of the restaurant's dashboards
-        sender = restaurant.sockets[restaurant.sent % len(restaurant.sockets)]
+        sender = senders[restaurant.sent % len(senders)]
         asyncio.ensure_future(sender.send_str(json.dumps({"action": action, "table_id": table_id, "ref": ref})))
         return True
 
@@ -155,7 +176,8 @@ class Fleet:
     async def close(self) -> None:
         for reader in self.readers:
             reader.cancel()
-        await asyncio.gather(*(ws.close() for r in self.restaurants for ws in r.sockets), return_exceptions=True)
+        await asyncio.gather(*(ws.close() for r in self.restaurants for ws in r.sockets + r.senders),
+                             return_exceptions=True)
 
 
 def upgrade_request(host: str, port: int, key: str) -> bytes:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,3 +33,18 @@ def test_the_stuck_tablet_benchmark_runs_and_prints_its_percentiles():
     for name in ("the 20th reads: the whole run", "the 20th frozen: the whole run"):
         count, *percentiles = rows[name]
         assert int(count) >= 250 and all(float(p) > 0 for p in percentiles), run.stdout
+
+
+def test_the_workers_benchmark_runs_and_prints_every_measure():
+    """`python -m bench.workers --quick`: two servers on one real redis-server, then without it, then one alone."""
+    if shutil.which("redis-server") is None and not os.access("/usr/bin/redis-server", os.X_OK):
+        unavailable("redis-server is not installed; install Debian's redis-server package to run this benchmark")
+    run = subprocess.run([sys.executable, "-m", "bench.workers", "--quick"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for measure in ("Fan-out across workers: change on A", "Fan-out across workers without Redis",
+                    "Fan-out on one process, no Redis", "Sustained durable actions/s", "Server CPU per change",
+                    "- 1 process: ", "- 2 processes + Redis: "):
+        assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
+    refused = re.findall(r"(\d+) refused", run.stdout)
+    assert len(refused) == 4 and set(refused) == {"0"}, run.stdout  # the four latency runs, every action taken
