@@ -97,10 +97,11 @@ async def test_a_tablet_whose_network_vanishes_is_removed_within_two_heartbeats(
                         await asyncio.sleep(0.125)
 
                 async def flood() -> None:
+                    base = hub.versions()[restaurant_id] or 0  # the hub sends versions in order, from its own
                     for n in range(1, 100_000):
                         pad = "x" * 16_000
-                        hub.deliver(restaurant_id, 10_000 + n, json.dumps(
-                            {"type": "table_update", "version": 10_000 + n, "pad": pad}))
+                        hub.deliver(restaurant_id, base + n, json.dumps(
+                            {"type": "table_update", "version": base + n, "pad": pad}))
                         await asyncio.sleep(0.1)
 
                 traffic = asyncio.create_task(service() if stream == "service" else flood())
@@ -163,12 +164,13 @@ async def test_a_frozen_dashboard_is_cut_off_after_its_close_grace(aiohttp_clien
     assert open_between(client.port, local_port) == 1
 
     got = n = 0
+    base = hub.versions()[place.actor.restaurant_id] or 0  # the hub sends versions in order, from its own
     while not connection.closing and n < 1000:  # until the kernel's buffers and the 256 KiB queue are full
         n += 1
-        hub.deliver(place.actor.restaurant_id, 100 + n,
-                    json.dumps({"type": "table_update", "version": 100 + n, "pad": "x" * 16_000}))
+        hub.deliver(place.actor.restaurant_id, base + n,
+                    json.dumps({"type": "table_update", "version": base + n, "pad": "x" * 16_000}))
         while got < n:
-            assert (await receive(awake))["version"] == 100 + got + 1
+            assert (await receive(awake))["version"] == base + got + 1
             got += 1
     closed = time.monotonic()
     assert connection.closing and hub.count(place.actor.restaurant_id) == 1
@@ -204,10 +206,11 @@ async def test_a_tablet_that_leaves_with_updates_still_queued_gets_them_and_its_
         await asyncio.sleep(0.01)  # until its snapshot is out: from then on, updates go to its socket
     (connection,) = connections
     n = 0
+    base = hub.versions()[place.actor.restaurant_id] or 0  # the hub sends versions in order, from its own
     while connection.transport.get_write_buffer_size() < 50_000 and n < 1000:  # well under the 256 KiB limit
         n += 1
-        hub.deliver(place.actor.restaurant_id, 100 + n,
-                    json.dumps({"type": "table_update", "version": 100 + n, "pad": "x" * 16_000}))
+        hub.deliver(place.actor.restaurant_id, base + n,
+                    json.dumps({"type": "table_update", "version": base + n, "pad": "x" * 16_000}))
         await asyncio.sleep(0)
     assert not connection.closing and connection.transport.get_write_buffer_size() >= 50_000
     loop = asyncio.get_running_loop()
