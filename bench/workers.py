@@ -127,7 +127,7 @@ class Report:
 
     def markdown(self, command: str, when: datetime) -> str:
         assert self.one and self.same and self.across and self.watcher and self.plain and self.with_redis and self.bus
-        s, nan = self.scale, float("nan")
+        s = self.scale
         sockets = s.restaurants * s.dashboards
         one_rate, one_run = sustained(self.ladder_one)
         two_rate, two_run = sustained(self.ladder_two)
@@ -140,7 +140,10 @@ class Report:
             return f"{run.p(50) / reference.p(50):.2f}x, {run.p(99) / reference.p(99):.2f}x"
 
         def at(rate: float, run: Run | None) -> str:
-            return f"{rate:,.0f}/s (p99 {run.p(99):.2f} ms)" if run else "none"
+            return f"{rate:,.0f}/s (p99 {run.p(99):.2f} ms)" if run else f"under {s.rates[0]:,.0f}/s"
+
+        def times(rate: float, reference: float) -> str:
+            return f"{rate / reference:.2f}x" if rate and reference else "n/a"
 
         with_redis, plain = self.with_redis.marginal_us("A"), self.plain.marginal_us("A")
         lines = [
@@ -157,10 +160,10 @@ class Report:
             f"same worker of two on Redis: {lat(self.same)} | {ratios(self.one, self.same)} |",
             f"| Sustained durable actions/s, p99 fan-out < {P99_AT_MOST:.0f} ms, {sockets:,} sockets | "
             f"2 processes + Redis: {at(two_rate, two_run)} | 1 process: {at(one_rate, one_run)} | "
-            f"{two_rate / one_rate if one_rate else nan:.2f}x |",
+            f"{times(two_rate, one_rate)} |",
             f"| The same, every action sent to A's dashboards (one process writes to the database) | "
             f"2 processes + Redis: {at(writer_rate, writer_run)} | 1 process: {at(one_rate, one_run)} | "
-            f"{writer_rate / one_rate if one_rate else nan:.2f}x |",
+            f"{times(writer_rate, one_rate)} |",
             f"| Server CPU per change beyond idle, one process, {s.dashboards} dashboards a restaurant, "
             f"{s.overhead_rate:.0f}/s | with Redis: {with_redis:.0f} µs (+ redis-server "
             f"{self.with_redis.marginal_us('redis'):.0f} µs) | without: {plain:.0f} µs | "
@@ -184,7 +187,7 @@ class Report:
             f"{self.across.per_change_us('redis'):.0f} µs; same worker: A {self.same.per_change_us('A'):.0f} µs, "
             f"B {self.same.per_change_us('B'):.0f} µs.",
             "",
-            "Throughput ladder (offered: acknowledged, p50, p99; CPU as a share of one core: servers, "
+            "Throughput ladder (offered: acknowledged, refused, p50, p99; CPU as a share of one core: servers, "
             "redis-server, this load generator, and every other process on the box):",
             ladder_line("1 process", self.ladder_one, ("A",)),
             ladder_line("2 processes + Redis", self.ladder_two, ("A", "B")),
@@ -210,7 +213,8 @@ def ladder_line(name: str, ladder: list[tuple[float, Run]], servers: tuple[str, 
     def rung(rate: float, run: Run) -> str:
         cpu = " + ".join(f"{run.share(s):.0%}" for s in servers)
         redis_cpu = f", {run.share('redis'):.0%}" if "redis" in run.cpu else ""
-        return (f"{rate:,.0f}/s: {run.outcome.rate:,.0f}/s, {run.p(50):.2f} ms, {run.p(99):.2f} ms "
+        return (f"{rate:,.0f}/s: {run.outcome.rate:,.0f}/s, {run.outcome.errors} refused, {run.p(50):.2f} ms, "
+                f"{run.p(99):.2f} ms "
                 f"(CPU {cpu}{redis_cpu}, load {run.share('load'):.0%}, others {run.share('others'):.0%})")
 
     return f"- {name}: " + "; ".join(rung(rate, run) for rate, run in ladder) + "."

@@ -47,4 +47,4 @@ def test_the_workers_benchmark_runs_and_prints_every_measure():
                     "- 1 process: ", "- 2 processes + Redis: "):
         assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
     refused = re.findall(r"(\d+) refused", run.stdout)
-    assert len(refused) == 4 and set(refused) == {"0"}, run.stdout  # the four latency runs, every action taken
+    assert len(refused) >= 4 and set(refused) == {"0"}, run.stdout  # every run (four of latency), every action taken
