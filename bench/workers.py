@@ -1,6 +1,6 @@
 """Several workers over Redis: fan-out across workers, sustained actions/s, and what Redis costs per change.
 
-    python -m bench.workers            # about five minutes on two cores
+    python -m bench.workers            # about six minutes on two cores
     python -m bench.workers --quick    # well under a minute: checks that the harness works
 
 Every server is a real `run.py serve` process on a port of its own, so the load knows
