@@ -136,10 +136,10 @@ class Hub:
     def count_in(self, places: Places) -> None:
         """From now on, count dashboards across workers (app/places.py), which asks this registry what it holds."""
         self.places = places
-        places.held = self.held
+        places.held = self.places_held
         places.close = self.close_place
 
-    def held(self) -> list[tuple[int, str]]:
+    def places_held(self) -> list[tuple[int, str]]:
         """This worker's dashboards as places: (restaurant id, name)."""
         return [(connection.principal.restaurant_id, name) for connection, name in self.place_of.items()]
 
