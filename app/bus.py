@@ -31,6 +31,9 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .hub import Hub
@@ -114,8 +117,13 @@ class RedisBus:
         self.hub = hub
         self.url = url
         self.worker = worker or worker_name()
-        # commands (publishing, and app/places.py's) fail fast while Redis is away, rather than hold a request
-        self.redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        # commands (publishing, and app/places.py's) fail fast while Redis is away, rather than hold a request;
+        # once it is back, a pooled connection from before its restart is replaced at once (one retry), not failed
+        self.redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0,
+                                          retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError])
+        # the subscription's own client never retries: a dropped subscription must be seen (and the log read),
+        # not quietly made again after the messages published meanwhile were lost
+        self.listener = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.live = False
         self.on_connected: list[Callable[[], Awaitable[None]]] = []  # run on each (re)subscription
         self.on_control: dict[str, Callable[[str], None]] = {}
@@ -165,7 +173,7 @@ class RedisBus:
                 except (RedisError, OSError) as error:
                     # lost to the other workers' buses: their watchers read these changes from the log
                     if not self.publishing_failed:
-                        log.warning("bus: publishing to Redis at %s failed (%s); other workers read these changes "
+                        log.warning("publishing to Redis at %s failed (%s); other workers read these changes "
                                     "from the database", where(self.url), type(error).__name__)
                     self.publishing_failed = True
                 else:
@@ -181,7 +189,7 @@ class RedisBus:
     async def _listen(self) -> None:
         delay = 0.1
         while True:
-            pubsub = self.redis.pubsub()
+            pubsub = self.listener.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 await self._subscribed()
@@ -198,7 +206,7 @@ class RedisBus:
     async def _subscribed(self) -> None:
         """On Redis (again): say so once, re-register, and read from the log what went by meanwhile."""
         if not self.live:
-            log.info("bus: on Redis at %s; other workers' changes arrive through it", where(self.url))
+            log.info("on Redis at %s; other workers' changes arrive through it", where(self.url))
         self.live = True
         self.away_since_logged = False
         for hook in self.on_connected:
@@ -245,14 +253,14 @@ class RedisBus:
                 restaurant, _, after = rest.partition(" ")
                 self.hub.announce(int(restaurant), body.decode(), int(after) if after else None)
         except (ValueError, UnicodeDecodeError):
-            log.warning("bus: a message that is not ours on %s was ignored", CHANNEL.decode())
+            log.warning("a message that is not ours on %s was ignored", CHANNEL.decode())
 
     def _away(self, error: BaseException) -> None:
         """Redis cannot be reached: say so once; the watcher delivers other workers' changes meanwhile."""
         self.live = False
         if not self.away_since_logged:
             self.away_since_logged = True
-            log.warning("bus: Redis at %s is unreachable (%s); other workers' changes come through the database "
+            log.warning("Redis at %s is unreachable (%s); other workers' changes come through the database "
                         "watcher (within half a second) until it is back", where(self.url), type(error).__name__)
 
     async def close(self) -> None:
@@ -264,3 +272,4 @@ class RedisBus:
             with contextlib.suppress(Exception):
                 await self.sending
         await self.redis.aclose()
+        await self.listener.aclose()
