@@ -54,9 +54,10 @@ class Publisher(Protocol):
     def publish(self, restaurant_id: int, messages: list[tuple[int, str]]) -> None:
         """Deliver (version, text) table updates, in version order, to every dashboard of the restaurant."""
 
-    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+    def announce(self, restaurant_id: int, text: str, after: int | None = None, here_only: bool = False) -> None:
         """Deliver a message that is not a table update (not numbered, not replayed) to those dashboards, after
-        the update numbered `after` (the change it comes with)."""
+        the update numbered `after` (the change it comes with); `here_only`: to this worker's alone (what every
+        worker's watcher finds in the log for itself)."""
 
     async def start(self) -> None:
         """Begin carrying messages between workers (once the hub can fill gaps from the log)."""
@@ -82,7 +83,7 @@ class LocalPublisher:
         for version, text in messages:
             self.hub.deliver(restaurant_id, version, text)
 
-    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+    def announce(self, restaurant_id: int, text: str, after: int | None = None, here_only: bool = False) -> None:
         self.hub.announce(restaurant_id, text, after)
 
     async def start(self) -> None:
@@ -142,9 +143,10 @@ class RedisBus:
         if messages:
             self._send(encode_updates(self.worker, restaurant_id, messages))
 
-    def announce(self, restaurant_id: int, text: str, after: int | None = None) -> None:
+    def announce(self, restaurant_id: int, text: str, after: int | None = None, here_only: bool = False) -> None:
         self.hub.announce(restaurant_id, text, after)
-        self._send(f"A {self.worker} {restaurant_id} {'' if after is None else after}\n{text}".encode())
+        if not here_only:
+            self._send(f"A {self.worker} {restaurant_id} {'' if after is None else after}\n{text}".encode())
 
     async def control(self, kind: str, text: str) -> None:
         """Tell every worker, this one included (`on_control[kind](text)`)."""

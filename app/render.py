@@ -99,5 +99,7 @@ class Broadcast:
             self.publisher.announce(restaurant_id, dumps(announcement), result.version)
 
     def restaurant(self, restaurant_id: int, view: RestaurantView) -> None:
-        """A new name or idle windows, to every dashboard of the restaurant (not numbered: no table changed)."""
-        self.publisher.announce(restaurant_id, dumps({"type": "restaurant_update", "restaurant": view}))
+        """A new name or idle windows, to this worker's dashboards of the restaurant (not numbered: no table
+        changed). Each worker's watcher reads the change from the log itself: the bus need not carry it."""
+        self.publisher.announce(restaurant_id, dumps({"type": "restaurant_update", "restaurant": view}),
+                                here_only=True)

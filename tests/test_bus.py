@@ -19,6 +19,7 @@ from app.bus import RedisBus
 from app.db import Database
 from app.hub import Hub
 from app.services.floor import FloorService
+from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
 from app.typedefs import bus_key
@@ -85,6 +86,21 @@ async def test_an_announcement_travels_only_by_the_bus(workers, bistro_place: Pl
     assert response.status in (200, 303), await response.text()
     kinds = [(await receive(on_b, timeout=WAIT))["type"] for _ in range(2)]
     assert sorted(kinds) == ["table_update", "waiter_request"]
+
+
+async def test_a_restaurant_configured_elsewhere_reaches_each_dashboard_once(workers, bistro_place: Place,
+                                                                            db: Database, settings: Settings):
+    """Every worker's watcher finds the change in the log itself: none publishes it again on the bus, or the
+    other workers' dashboards would hear it once per worker."""
+    a, b = workers
+    on_a, _ = await dashboard(a, bistro_place.admin)
+    on_b, _ = await dashboard(b, bistro_place.viewer)
+    sent = []
+    bus(a)._send = bus(b)._send = sent.append  # what either would put on the bus  # type: ignore[method-assign]
+    await RestaurantService(db, settings).configure("bistro", name="Le Bistro")  # as the command line does
+    for ws in (on_a, on_b):
+        assert (await receive(ws, timeout=WAIT))["restaurant"]["name"] == "Le Bistro"
+    assert sent == [], "each worker told its own dashboards, and published nothing"
 
 
 async def test_sync_after_a_reconnect_to_the_other_worker_replays_from_the_log(workers, bistro_place: Place,
