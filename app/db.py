@@ -219,11 +219,19 @@ class Database:
         """Read one row; raises sqlite3.Error when the database cannot answer (the health check)."""
         await self.read(_ping)
 
+    async def take_write(self) -> None:
+        """Take the write lock and commit nothing (the readiness check): raises when no write could be made."""
+        await self.write(_nothing)
+
     async def close(self) -> None:
         if self._committing is not None:
             await self._committing
         await self._reader.close()
         await self._writer.close()
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    pass
 
 
 def _ping(conn: sqlite3.Connection) -> None:

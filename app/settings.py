@@ -141,6 +141,12 @@ class Settings:
     redis_url: str = setting(
         "", "Redis carrying changes between workers (redis://127.0.0.1:6379/0); empty: no Redis, each worker "
         "learns of the others' changes from the database within half a second.", _redis_url)
+    metrics_token: str = setting(
+        "", "Bearer token that lets a client other than this machine read GET /metrics (Prometheus' "
+        "`authorization` credentials); empty: only loopback clients may.")
+    metrics: bool = setting(
+        True, "Prometheus metrics at /metrics: on or off (nothing is counted, and /metrics answers 404). "
+        "On by default: they cost little (docs/benchmarks.md).", _switch)
     log_level: str = setting("INFO", f"Log level: one of {', '.join(LOG_LEVELS)}.", _log_level)
 
     def __post_init__(self) -> None:

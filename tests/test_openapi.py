@@ -17,7 +17,7 @@ NOT_API = {
     ("GET", "/"), ("GET", "/healthz"), ("GET", "/admin/login"), ("POST", "/admin/login"), ("POST", "/admin/logout"),
     ("GET", "/admin/dashboard"), ("GET", "/admin/ws/dashboard"), ("GET", "/admin/api/openapi.json"),
     ("GET", "/docs/protocol.md"), ("GET", "/static"), ("GET", "/admin/tables/qr"), ("GET", "/admin/waiter"),
-    ("GET", "/waiter"),
+    ("GET", "/waiter"), ("GET", "/readyz"), ("GET", "/metrics"),  # the operator's: health and Prometheus
     ("GET", "/t/{token}"), ("POST", "/t/{token}/{kind}"),
 }
 

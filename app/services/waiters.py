@@ -39,6 +39,10 @@ class WaiterService(Service):
         """A guest's call: `call_waiter` or `ask_for_bill`. Unknown tokens are `table_not_found`."""
         return await self.attempt(self._request, token, kind)
 
+    async def calls_waiting(self) -> int:
+        """Guests' calls not yet seen to, in every restaurant (the metrics' gauge)."""
+        return await self.db.read(_calls_waiting)
+
     def claim(self, actor: Actor, request_id: int) -> Call:
         """A waiter is on the way to a call ("On my way"); a call already claimed is `request_already_claimed`."""
         return self.call(actor, _claim, request_id)
@@ -135,6 +139,10 @@ def _resolve(tx: UnitOfWork, request_id: int) -> Result:
     result = tx.changed("resolve_waiter_request", found["table_id"])
     announcement = {"type": "waiter_request_resolved", "request_id": request_id, "table_id": found["table_id"]}
     return replace(result, announcements=(announcement,))
+
+
+def _calls_waiting(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM waiter_request WHERE resolved_at IS NULL").fetchone()[0]
 
 
 def _table_of(conn: sqlite3.Connection, token: str) -> tuple[int, int, str] | None:
