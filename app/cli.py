@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from . import add_services, create_app, protocol, workers
+from . import add_services, create_app, metrics, protocol, workers
 from .auth import ROLES, KeyService
 from .db import Database, configure
 from .services.bulk import BULK_AT_MOST
@@ -559,6 +559,8 @@ def backup_command(args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     workers.configure_logging(settings.log_level)
+    if not settings.metrics:
+        metrics.switch_off()
     for line in asyncio.run(first_start(settings, demo=not args.no_demo)):
         print(line, flush=True)
     if settings.workers > 1:

@@ -12,9 +12,14 @@ combine (`multiprocess_mode`), and only live processes' gauges count.
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.metrics import MetricWrapperBase
+
+# set by the supervisor of several workers (app/workers.py): the library reads it as this module is imported
+SHARED_DIRECTORY = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 # protocol answers in milliseconds; a commit waits for an fsync: 0.5 ms .. 2.5 s
 SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -83,8 +88,41 @@ for _label, _values in ((CONNECTIONS_REFUSED, REFUSED_REASONS), (SOCKETS_CLOSED,
 
 
 def registry() -> CollectorRegistry:
-    """What a scrape reports: this process's metrics and the library's default process collectors."""
-    return REGISTRY
+    """What a scrape reports. One process: its metrics and the library's default process collectors. Several
+    workers (app/workers.py gives them PROMETHEUS_MULTIPROC_DIR): every worker's metrics, added up from their
+    files, whichever worker answers; no process collectors (they would describe only the one answering)."""
+    if SHARED_DIRECTORY is None:
+        return REGISTRY
+    workers = CollectorRegistry()
+    multiprocess.MultiProcessCollector(workers, SHARED_DIRECTORY)
+    return workers
+
+
+class Off:
+    """Every metric, once they are switched off: takes any labels, counts nothing."""
+
+    def labels(self, *values: str, **labels: str) -> Off:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+def switch_off() -> None:
+    """The setting `metrics` off (MAITRE_METRICS=off), for this process: each metric above becomes `Off`. The
+    code counts through this module's names (`metrics.ACTIONS`, looked up at each use), so none counts any more."""
+    for name, value in list(globals().items()):
+        if isinstance(value, MetricWrapperBase):
+            globals()[name] = Off()
 
 
 def outcome_of(code: str | None) -> str:

@@ -19,6 +19,10 @@ needs: a sentinel that is ready when a worker ends, its exit status, a pipe on w
 listens, and in the worker the supervisor's sentinel, so a worker whose supervisor was killed
 stops rather than holding the port. The cost is one helper process beside the workers,
 multiprocessing's resource tracker.
+
+The workers keep their metrics in one directory the supervisor makes for them (shared_metrics), so a
+scrape of /metrics, whichever worker answers it, adds up every worker's; the supervisor tells the
+directory when a worker has died, so its open dashboards leave the gauges.
 """
 
 from __future__ import annotations
@@ -26,17 +30,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from aiohttp import web
+from prometheus_client import multiprocess
 
-from . import create_app
+from . import create_app, metrics
 from .settings import Settings
 from .watch import WATCH_SECONDS
 from .web.security import AccessLogger, QuietMalformedRequests
@@ -44,6 +53,7 @@ from .web.security import AccessLogger, QuietMalformedRequests
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 QUICK_DEATH_SECONDS = 10  # a worker that ends sooner than this after its start died at start
 QUICK_DEATHS_IN_A_ROW = 5  # in one worker's place: the fifth stops the server
 FIRST_BACK_OFF_SECONDS = 0.25  # before starting again a worker that died at start; doubled each time in a row
@@ -74,7 +84,25 @@ def serve(settings: Settings) -> int:
             settings.workers, WATCH_SECONDS, settings.workers)
     # Before the workers start: what they must all share is set up here, once. Each worker starts with
     # this process's environment as it is then.
-    return Supervisor(settings).run()
+    with shared_metrics() as directory:
+        return Supervisor(settings, directory).run()
+
+
+@contextmanager
+def shared_metrics() -> Iterator[str]:
+    """A fresh, empty directory in which every worker keeps its metrics (prometheus_client's multiprocess
+    mode), so that one scrape of any worker reports them all; removed when the workers have stopped.
+
+    The library reads PROMETHEUS_MULTIPROC_DIR when app.metrics is imported: a spawned worker imports it
+    afresh, with the environment set here. A directory left by an earlier server is never reused: its
+    counters would be added to this one's.
+    """
+    with tempfile.TemporaryDirectory(prefix="maitre-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory
+        try:
+            yield directory
+        finally:
+            del os.environ[MULTIPROC_DIR]
 
 
 def refuse_a_taken_port(host: str, port: int) -> None:
@@ -100,6 +128,8 @@ def run_worker(settings: Settings, number: int, listening: Connection) -> None:
     """One worker: the whole server on the shared port. aiohttp's "Running on" line, which it prints once
     it listens, goes to the supervisor on `listening` instead."""
     configure_logging(settings.log_level, number)
+    if not settings.metrics:
+        metrics.switch_off()
     loop = asyncio.new_event_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop_once, loop)
@@ -138,8 +168,9 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: str) -> None:
         self.settings = settings
+        self.metrics = metrics  # the workers' shared metrics directory
         self.context = multiprocessing.get_context("spawn")
         self.workers: dict[int, Worker] = {}
         self.quick_deaths: dict[int, int] = {}  # in a row, by worker number
@@ -218,6 +249,8 @@ class Supervisor:
         worker.process.join()
         worker.listening.close()
         del self.workers[worker.number]
+        # its gauges (dashboards open, on Redis) leave every scrape; its counters stay in the sums
+        multiprocess.mark_process_dead(pid(worker), self.metrics)
         lived = time.monotonic() - worker.started
         how = exit_status(worker.process.exitcode)
         if not self.all_served:
