@@ -13,6 +13,7 @@ combine (`multiprocess_mode`), and only live processes' gauges count.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -115,6 +116,9 @@ class Off:
 
     def observe(self, amount: float) -> None:
         pass
+
+    def time(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 def switch_off() -> None:

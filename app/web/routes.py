@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ..typedefs import settings_key
 from . import api, dashboard, guest, home, metrics, openapi, sections, socket, waiter
 from .actions import ACTIONS
 
@@ -14,7 +15,8 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_get("/", home.index, name="index")
     app.router.add_get("/healthz", home.healthz, name="healthz")
     app.router.add_get("/readyz", home.readyz, name="readyz")
-    app.router.add_get("/metrics", metrics.scrape, name="metrics")
+    if app[settings_key].metrics:  # off (MAITRE_METRICS=off): nothing is counted, and /metrics is not found
+        app.router.add_get("/metrics", metrics.scrape, name="metrics")
     app.router.add_get("/admin/login", dashboard.login_page, name="login")
     app.router.add_post("/admin/login", dashboard.login, name="login_submit")
     app.router.add_post("/admin/logout", dashboard.logout, name="logout")
