@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from . import metrics
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -99,16 +101,22 @@ def where(url: str) -> str:
     return parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}"
 
 
-# A message on the channel: one header line, then the body.
-#   U <worker> <restaurant> <v1>,<v2>,...\n<text1>\n<text2>...   table updates (a text never holds a raw newline:
-#                                                                   it is compact JSON, protocol.dumps)
-#   A <worker> <restaurant> [<version>]\n<text>                    an announcement (after that version's update)
-#   C <worker> <kind>\n<text>                                      a control message, for every worker (app/places)
+# A message on the channel: one header line, then the body. <sent> is when it was published (Unix time, seconds):
+# the receiver's clock minus it is the bus's lag (maitre_bus_lag_seconds; the workers share one machine's clock).
+#   U <worker> <sent> <restaurant> <v1>,<v2>,...\n<text1>\n<text2>...   table updates (a text never holds a raw
+#                                                                          newline: it is compact JSON, protocol.dumps)
+#   A <worker> <sent> <restaurant> [<version>]\n<text>                    an announcement (after that version's update)
+#   C <worker> <sent> <kind>\n<text>                                      a control message, for every worker
 
 
 def encode_updates(worker: str, restaurant_id: int, messages: list[tuple[int, str]]) -> bytes:
     versions = ",".join(str(version) for version, _ in messages)
-    return f"U {worker} {restaurant_id} {versions}\n".encode() + "\n".join(text for _, text in messages).encode()
+    return (f"U {worker} {sent_now()} {restaurant_id} {versions}\n".encode()
+            + "\n".join(text for _, text in messages).encode())
+
+
+def sent_now() -> str:
+    return f"{time.time():.6f}"
 
 
 class RedisBus:
@@ -146,14 +154,15 @@ class RedisBus:
     def announce(self, restaurant_id: int, text: str, after: int | None = None, here_only: bool = False) -> None:
         self.hub.announce(restaurant_id, text, after)
         if not here_only:
-            self._send(f"A {self.worker} {restaurant_id} {'' if after is None else after}\n{text}".encode())
+            numbered = "" if after is None else after
+            self._send(f"A {self.worker} {sent_now()} {restaurant_id} {numbered}\n{text}".encode())
 
     async def control(self, kind: str, text: str) -> None:
         """Tell every worker, this one included (`on_control[kind](text)`)."""
         handler = self.on_control.get(kind)
         if handler is not None:
             handler(text)
-        self._send(f"C {self.worker} {kind}\n{text}".encode())
+        self._send(f"C {self.worker} {sent_now()} {kind}\n{text}".encode())
 
     def _send(self, message: bytes) -> None:
         """Queue a message; the messages of one loop turn go to Redis in one round trip, in order."""
@@ -172,6 +181,7 @@ class RedisBus:
                         for message in batch:
                             pipe.publish(CHANNEL, message)
                         await pipe.execute()
+                    metrics.BUS_PUBLISHED.inc(len(batch))
                 except (RedisError, OSError) as error:
                     # lost to the other workers' buses: their watchers read these changes from the log
                     if not self.publishing_failed:
@@ -210,6 +220,7 @@ class RedisBus:
         if not self.live:
             log.info("on Redis at %s; other workers' changes arrive through it", where(self.url))
         self.live = True
+        metrics.BUS_ON_REDIS.set(1)
         self.away_since_logged = False
         for hook in self.on_connected:
             await hook()
@@ -234,9 +245,12 @@ class RedisBus:
     def _receive(self, data: bytes) -> None:
         head, _, body = data.partition(b"\n")
         try:
-            kind, worker, rest = head.decode().split(" ", 2)
+            kind, worker, sent, rest = head.decode().split(" ", 3)
             if worker == self.worker:
                 return  # ours, delivered (or handled) here when it was sent
+            lag = time.time() - float(sent)
+            metrics.BUS_RECEIVED.inc()
+            metrics.BUS_LAG_SECONDS.observe(max(0.0, lag))
             if kind == "C":
                 handler = self.on_control.get(rest)
                 if handler is not None:
@@ -260,6 +274,7 @@ class RedisBus:
     def _away(self, error: BaseException) -> None:
         """Redis cannot be reached: say so once; the watcher delivers other workers' changes meanwhile."""
         self.live = False
+        metrics.BUS_ON_REDIS.set(0)
         if not self.away_since_logged:
             self.away_since_logged = True
             log.warning("Redis at %s is unreachable (%s); other workers' changes come through the database "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +25,13 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from . import metrics
+
 T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def utc_now() -> str:
@@ -192,9 +196,15 @@ class Database:
         try:
             while self._queued:
                 batch, self._queued = self._queued[:BATCH_AT_MOST], self._queued[BATCH_AT_MOST:]
+                metrics.DB_COMMIT_BATCH_SIZE.observe(len(batch))
+                started = time.perf_counter()
                 try:
                     outcomes = await _on_thread(self._writer, run_batch, [(fn, args) for fn, args, _ in batch])
+                    metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
                 except BaseException as error:  # the commit itself failed: none of the batch was written
+                    # SQLite waited BUSY_TIMEOUT_MS for another process's write lock, then gave up
+                    if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF in BUSY:
+                        metrics.DB_BUSY_RETRIES.inc()
                     for _, _, done in batch:
                         if not done.done():
                             done.set_exception(error if isinstance(error, Exception) else RuntimeError(error))

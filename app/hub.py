@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from . import metrics
 from .auth import Principal
 from .places import Places
 from .protocol import (
@@ -109,6 +110,7 @@ class Hub:
         if self.places is not None:
             self.place_of[connection] = name
         restaurant.connections[connection] = None
+        connection.opened()
         if principal.expires_at is not None:
             self.next_expiry = min(self.next_expiry or principal.expires_at, principal.expires_at)
         return None
@@ -122,7 +124,7 @@ class Hub:
             if not principal.may_act or not viewers:
                 return TOO_MANY_CONNECTIONS
             self._let_go(viewers[-1])
-            viewers[-1].close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS)
+            viewers[-1].close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS, "made_room")
         return None
 
     def close_place(self, name: str) -> None:
@@ -130,7 +132,7 @@ class Hub:
         for connection, held in self.place_of.items():
             if held == name:
                 self._let_go(connection)
-                connection.close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS)
+                connection.close_after(MADE_ROOM, CLOSE_TOO_MANY_CONNECTIONS, "made_room")
                 return
 
     def count_in(self, places: Places) -> None:
@@ -261,6 +263,7 @@ class Hub:
         """Read what is missing from the audit log, and send it (with what was held) in order."""
         assert self.fill is not None and restaurant.version is not None
         before = restaurant.version
+        metrics.GAP_FILLS.inc()
         try:
             missed = await self.fill(restaurant_id, before)
         except Exception:
@@ -322,11 +325,12 @@ class Hub:
         return [data for version, data in restaurant.recent if version > since]
 
     def close_where(self, condition: Callable[[Connection], bool], text: str, code: int) -> int:
-        """Say `text` to the matching connections and close them with `code`; returns how many."""
+        """Say `text` to the matching connections (a key revoked, a sign-in ended) and close them with `code`;
+        returns how many."""
         matching = [connection for connection in self.connections() if condition(connection)]
         for connection in matching:
             self._let_go(connection)
-            connection.close_after(text, code)
+            connection.close_after(text, code, "revoked")
         return len(matching)
 
     async def close_all(self, code: int = CLOSE_GOING_AWAY) -> None:
@@ -340,6 +344,7 @@ class Hub:
         self.shutting_down = True
         closing = []
         for connection in list(self.connections()):
+            connection.reason = "shutdown"
             self.leave(connection)
             closing.append(connection.going_away(code))
         with contextlib.suppress(Exception):

@@ -14,6 +14,7 @@ from itertools import groupby
 
 import jinja2
 
+from . import metrics
 from .bus import Publisher
 from .db import parse_time, utc_now
 from .protocol import dumps
@@ -94,7 +95,9 @@ class Broadcast:
 
     def result(self, restaurant_id: int, result: Result) -> None:
         """An operation's table updates, then its announcements (a guest's call), to every dashboard."""
-        self.updates(restaurant_id, result.updates)
+        if result.updates:  # from the commit (the result in hand) to the last write to this process's dashboards
+            with metrics.ACTION_FANOUT_SECONDS.time():
+                self.updates(restaurant_id, result.updates)
         for announcement in result.announcements:
             self.publisher.announce(restaurant_id, dumps(announcement), result.version)
 

@@ -16,6 +16,7 @@ import struct
 
 from aiohttp import WSCloseCode, web
 
+from . import metrics
 from .auth import Principal
 from .protocol import CLOSE_TRY_AGAIN_LATER
 
@@ -59,6 +60,13 @@ class Connection:
         self.early: list[tuple[int | None, bytes]] | None = []  # what came before the snapshot was sent
         self.closing = False
         self.closer: asyncio.Task[None] | None = None
+        self.open = False  # joined its restaurant and not yet released: counted in maitre_dashboards_open
+        self.reason: str | None = None  # why the server closes it (maitre_sockets_closed_total); None: the peer did
+
+    def opened(self) -> None:
+        """It joined its restaurant: one more dashboard open."""
+        self.open = True
+        metrics.DASHBOARDS_OPEN.inc()
 
     def start(self, floor: int, first: tuple[bytes, ...] = ()) -> None:
         """The snapshot at version `floor` is sent (or goes out now, in `first`): from now on, messages go
@@ -81,26 +89,29 @@ class Connection:
         if self.early is not None:
             self.early.append((version, data))
             if len(self.early) > EARLY_AT_MOST:
-                self.abort(CLOSE_TRY_AGAIN_LATER)
+                self.abort(CLOSE_TRY_AGAIN_LATER, "slow_consumer")
             return
         if self.transport.is_closing():
             return
         if self.transport.get_write_buffer_size() > self.limit:
             log.info("closing a dashboard of restaurant %s that stopped reading", self.principal.restaurant_id)
-            self.abort(CLOSE_TRY_AGAIN_LATER)
+            self.abort(CLOSE_TRY_AGAIN_LATER, "slow_consumer")
             return
         self.transport.write(data)
+        metrics.MESSAGES_SENT.inc()
+        metrics.SENT_BYTES.inc(len(data))
 
-    def close_after(self, text: str, code: int) -> None:
-        """Send `text`, then close with `code`."""
+    def close_after(self, text: str, code: int, reason: str) -> None:
+        """Send `text`, then close with `code` (for `reason`, a label of maitre_sockets_closed_total)."""
         if self.early is not None:
             self.start(self.floor)
         self.send(None, frame(text))
-        self.abort(code)
+        self.abort(code, reason)
 
-    def abort(self, code: int) -> None:
+    def abort(self, code: int, reason: str) -> None:
         if not self.closing:
             self.closing = True
+            self.reason = reason
             self.closer = asyncio.create_task(self._close(code))
 
     async def _close(self, code: int, message: bytes = b"") -> None:
@@ -130,7 +141,12 @@ class Connection:
         A close the client asked for, or one under way (see `abort`), ends as it would.
         """
         self.closing = True
-        if self.closer is None and self.ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
+        vanished = self.closer is None and self.ws.close_code == WSCloseCode.ABNORMAL_CLOSURE
+        if self.open:  # released once, however many times it is let go (a shutdown, then its handler)
+            self.open = False
+            metrics.DASHBOARDS_OPEN.dec()
+            metrics.SOCKETS_CLOSED.labels(self.reason or ("heartbeat" if vanished else "client")).inc()
+        if vanished:
             self.cut()
 
     def cut(self) -> None:

@@ -119,7 +119,7 @@ async def test_a_write_buffer_over_the_limit_closes_with_1013() -> None:
 async def test_a_client_that_does_not_take_the_close_frame_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sockets, "CLOSE_GRACE", 0.01)
     connection, transport, ws = connect(StandInSocket(takes_the_close=False))
-    connection.abort(CLOSE_TRY_AGAIN_LATER)
+    connection.abort(CLOSE_TRY_AGAIN_LATER, "slow_consumer")
     assert connection.closer is not None
     await connection.closer
     assert ws.closed_with == [CLOSE_TRY_AGAIN_LATER] and transport.aborted
@@ -135,7 +135,7 @@ async def test_going_away_cuts_a_client_that_does_not_take_the_close_frame(monke
 
 async def test_close_after_sends_the_text_then_closes() -> None:
     connection, transport, ws = connect()
-    connection.close_after("goodbye", 4000)
+    connection.close_after("goodbye", 4000, "revoked")
     assert transport.written == [frame("goodbye")]
     assert connection.closer is not None
     await connection.closer

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 
+from ..db import parse_time
 from .core import Actor, Call, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, table_dict, table_row
 from .tables import seat
@@ -42,6 +43,10 @@ class WaiterService(Service):
     async def calls_waiting(self) -> int:
         """Guests' calls not yet seen to, in every restaurant (the metrics' gauge)."""
         return await self.db.read(_calls_waiting)
+
+    async def waited(self, request_id: int) -> tuple[float | None, float | None]:
+        """Seconds from a call to its claim, and to its resolution (None: not yet, or no such call)."""
+        return await self.db.read(_waited, request_id)
 
     def claim(self, actor: Actor, request_id: int) -> Call:
         """A waiter is on the way to a call ("On my way"); a call already claimed is `request_already_claimed`."""
@@ -143,6 +148,19 @@ def _resolve(tx: UnitOfWork, request_id: int) -> Result:
 
 def _calls_waiting(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM waiter_request WHERE resolved_at IS NULL").fetchone()[0]
+
+
+def _waited(conn: sqlite3.Connection, request_id: int) -> tuple[float | None, float | None]:
+    row = conn.execute("SELECT created_at, claimed_at, resolved_at FROM waiter_request WHERE id = ?",
+                       (request_id,)).fetchone()
+    if row is None:
+        return None, None
+    made = parse_time(row["created_at"])
+
+    def since_made(at: str | None) -> float | None:
+        return (parse_time(at) - made).total_seconds() if at else None
+
+    return since_made(row["claimed_at"]), since_made(row["resolved_at"])
 
 
 def _table_of(conn: sqlite3.Connection, token: str) -> tuple[int, int, str] | None:

@@ -8,16 +8,22 @@ a label) and answers with its own error code, so both roads refuse the same inpu
 
 A bulk (`{"action": "bulk", "actions": [...]}`) is a list of these; the socket, HTTP
 (`POST /admin/api/bulk`) and the command line all read it with `parse_bulk`.
+
+Both roads count here what they are asked for (maitre_actions_total by action and outcome,
+and the time to commit): the change's result in `perform` and `perform_bulk`, a request
+refused before it reached the service (credentials, role, rate, input) with `refused`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from .. import metrics
 from ..protocol import is_int
 from ..services.bulk import BULK_AT_MOST, Item
 from ..services.core import Actor, Call, Result
@@ -45,8 +51,14 @@ class Action:
         return method(actor, *(fields[name] for name in self.ids), *(fields.get(name) for name in self.values))
 
     async def perform(self, app: web.Application, actor: Actor, fields: dict[str, Any]) -> Result:
-        """Run the change with the caller's fields (ids already checked)."""
-        return await self.call(app, actor, fields)
+        """Run the change with the caller's fields (ids already checked), counted."""
+        result = await counted(self.name, self.call(app, actor, fields))
+        if result.ok and self.name in CALL_WAITS:
+            claimed, resolved = await app[waiters_key].waited(fields["request_id"])
+            seconds = claimed if self.name == "claim_waiter_request" else resolved
+            if seconds is not None:
+                CALL_WAITS[self.name].observe(seconds)
+        return result
 
     def check_ids(self, fields: dict[str, Any]) -> str | None:
         """Why the fields will not do for this action (its ids are not whole numbers), or None."""
@@ -86,6 +98,30 @@ ACTIONS: dict[str, Action] = {action.name: action for action in [
     Action("resolve_waiter_request", waiters_key, "resolve", ("request_id",), "/admin/request/{id}/resolve",
            "Table {first}: seen to."),
 ]}
+
+
+# a guest's call, from its making to what the action did to it
+CALL_WAITS = {"claim_waiter_request": metrics.CALL_CLAIM_SECONDS,
+              "resolve_waiter_request": metrics.CALL_RESOLVE_SECONDS}
+
+
+async def counted(name: str, change: Awaitable[Result]) -> Result:
+    """The change's result, counted by its outcome, and timed from now (its receipt) to its commit if it succeeds."""
+    started = time.perf_counter()
+    try:
+        result = await change
+    except Exception:
+        metrics.ACTIONS.labels(name, "server_error").inc()
+        raise
+    metrics.ACTIONS.labels(name, metrics.outcome_of(result.code)).inc()
+    if result.ok:
+        metrics.ACTION_COMMIT_SECONDS.labels(name).observe(time.perf_counter() - started)
+    return result
+
+
+def refused(name: str, code: str) -> None:
+    """A change (`name`: an action's, or bulk) refused before it reached its service, counted by the refusal's code."""
+    metrics.ACTIONS.labels(name, metrics.outcome_of(code)).inc()
 
 
 def worded(action: Action, result: Result, named: str | None = None) -> str:
@@ -145,4 +181,4 @@ async def perform_bulk(app: web.Application, actor: Actor, message: Any) -> Resu
     for action, fields in bulk.items:
         asked = {name: fields[name] for name in (*action.ids, *action.values) if name in fields}
         items.append(Item({"action": action.name, **asked}, action.call(app, actor, fields)))
-    return await app[bulk_key].bulk(actor, items, bulk.atomic)
+    return await counted("bulk", app[bulk_key].bulk(actor, items, bulk.atomic))

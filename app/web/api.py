@@ -25,7 +25,7 @@ from ..services.audit import EVENTS_AT_MOST
 from ..services.core import Result
 from ..typedefs import broadcast_key, tables_key
 from .access import TABLE_ID, Refused, caller, changer, read_form
-from .actions import ACTIONS, Action, perform_bulk, worded
+from .actions import ACTIONS, Action, perform_bulk, refused, worded
 from .dashboard import remember_notice
 
 DEPRECATION = {
@@ -110,11 +110,12 @@ def action_handler(action: Action, *, deprecated: bool = False) -> Handler:
             back = next((page for page in PAGES if form.get("back") == page), None)
             principal = await changer(request)
             result = await action.perform(request.app, principal.actor, form_fields(request, form, action))
-        except Refused as refused:
-            if back and refused.status == 401:
+        except Refused as refusal:
+            refused(action.name, refusal.code)
+            if back and refusal.status == 401:
                 raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-            return answer(request, Result.error(refused.code, refused.detail), refused.status, headers,
-                          refused.status)
+            return answer(request, Result.error(refusal.code, refusal.detail), refusal.status, headers,
+                          refusal.status)
         request.app[broadcast_key].result(principal.restaurant_id, result)
         if result.ok:
             result = dataclasses.replace(result, detail=worded(action, result))
@@ -169,12 +170,13 @@ async def bulk(request: web.Request) -> web.StreamResponse:
         principal = await changer(request)
         message = await json_body(request) if form is None else bulk_of_form(form)
         result = await perform_bulk(request.app, principal.actor, message)
-    except Refused as refused:
-        if back and refused.status == 401:
+    except Refused as refusal:
+        refused("bulk", refusal.code)
+        if back and refusal.status == 401:
             raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-        if not (back and refused.status == 422):  # a form sent without a table ticked is shown on the page
-            return json_error(refused)
-        result = Result.error(refused.code, refused.detail)
+        if not (back and refusal.status == 422):  # a form sent without a table ticked is shown on the page
+            return json_error(refusal)
+        result = Result.error(refusal.code, refusal.detail)
     request.app[broadcast_key].result(principal.restaurant_id, result)
     if not (back and principal.sign_in_id is not None):
         return json_answer(result, 200 if result.ok else status_of(result.code or ""))

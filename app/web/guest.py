@@ -9,6 +9,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
+from .. import metrics
 from ..limits import client_key
 from ..services.table_view import WaiterRequest
 from ..services.waiters import KINDS
@@ -65,4 +66,5 @@ async def call(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(back.with_query(problem=result.code or ""))
     if result.restaurant_id is not None:
         request.app[broadcast_key].result(result.restaurant_id, result)
+    metrics.GUEST_REQUESTS.labels(kind).inc()
     raise web.HTTPSeeOther(back.with_query(done=kind))

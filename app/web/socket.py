@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .. import protocol
+from .. import metrics, protocol
 from ..auth import SIGN_IN_COOKIE, Principal
 from ..limits import TokenBucket
 from ..services.audit import replay_after
@@ -27,7 +27,7 @@ from ..typedefs import (
     tables_key,
 )
 from .access import Refused, principal_of_key, require_our_origin
-from .actions import ACTIONS, perform_bulk
+from .actions import ACTIONS, perform_bulk, refused
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,11 @@ async def authenticate(request: web.Request) -> Principal | None:
 
 
 async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
-    principal = await authenticate(request)  # a foreign Origin is refused here, before the upgrade
+    try:
+        principal = await authenticate(request)  # a foreign Origin is refused here, before the upgrade
+    except web.HTTPForbidden:
+        metrics.CONNECTIONS_REFUSED.labels("origin").inc()
+        raise
     heartbeat = request.app[settings_key].heartbeat_seconds
     ws = web.WebSocketResponse(
         heartbeat=heartbeat,
@@ -72,6 +76,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     )
     await ws.prepare(request)
     if principal is None:
+        metrics.CONNECTIONS_REFUSED.labels("unauthorized").inc()
         await ws.send_str(protocol.UNAUTHORIZED)
         await ws.close(code=protocol.CLOSE_UNAUTHORIZED)
         return ws
@@ -82,6 +87,7 @@ async def dashboard_socket(request: web.Request) -> web.WebSocketResponse:
     connection = Connection(ws, transport, principal, BUFFER_LIMIT)
     refusal = await hub.join(connection)
     if refusal is not None:
+        metrics.CONNECTIONS_REFUSED.labels("shutting_down" if refusal is protocol.SHUTTING_DOWN else "limit").inc()
         if refusal.text is not None:
             await ws.send_str(refusal.text)
         await ws.close(code=refusal.code)
@@ -112,6 +118,8 @@ async def answer(app: web.Application, connection: Connection, bucket: TokenBuck
         request = parse(message.data)
         ref = request.get("ref")
         if not bucket.take():
+            if request["action"] in ACTIONS or request["action"] == "bulk":
+                refused(request["action"], "rate_limited")
             raise BadMessage("rate_limited", "Too many messages; slow down.", ref)
         return await perform(app, connection, request, ref)
     except BadMessage as bad:
@@ -149,12 +157,14 @@ async def perform(
     if action == "bulk":
         try:
             result = await perform_bulk(app, principal.actor, request)
-        except Refused as refused:
-            raise BadMessage(refused.code, refused.detail, ref) from None
+        except Refused as refusal:
+            refused("bulk", refusal.code)
+            raise BadMessage(refusal.code, refusal.detail, ref) from None
     elif action in ACTIONS:
         change = ACTIONS[action]
         wrong = change.check_ids(request)
         if wrong is not None:
+            refused(action, "invalid_action")
             raise BadMessage("invalid_action", wrong, ref)
         result = await change.perform(app, principal.actor, request)  # the service says whether this key may
     else:
@@ -180,6 +190,7 @@ async def sync(app: web.Application, connection: Connection, request: dict[str, 
     held = app[hub_key].replay(restaurant_id, since) if since is not None else None
     if since is not None and held is not None and len(held) <= REPLAY_AT_MOST and not any(map(removal, held)):
         connection.start(connection.floor, (*held, frame(protocol.ack(ref, since + len(held)))))
+        metrics.SYNCS.labels("replay_buffer").inc()
         return
     connection.hold()
     try:
@@ -188,9 +199,11 @@ async def sync(app: web.Application, connection: Connection, request: dict[str, 
             version = since + len(logged)
             replayed = [frame(app[renderer_key].update(update)) for update in logged]
             connection.start(max(connection.floor, version), (*replayed, frame(protocol.ack(ref, version))))
+            metrics.SYNCS.labels("replay_log").inc()
             return
         version, snapshot = await snapshot_of(app, restaurant_id)
         connection.start(version, (frame(snapshot), frame(protocol.ack(ref, version))))
+        metrics.SYNCS.labels("snapshot").inc()
     except BaseException:
         connection.start(connection.floor)  # what waited goes out; the caller answers with the error
         raise
