@@ -126,18 +126,34 @@ def test_the_alerting_rules_pass_promtool_and_their_unit_tests(tmp_path):
     assert named_metrics(text) <= set(declared()), named_metrics(text) - set(declared())
 
 
-class Prometheus:
-    """Debian's `prometheus` on a free loopback port, its data in `directory`, scraping Maître at `target`
-    every second as the job `maitre`, with docs/prometheus-alerts.yml loaded and evaluated every second."""
+def documented_config(directory: Path, port: int) -> Path:
+    """docs/metrics.md's prometheus.yml with its token, as the guide shows them, replacing only the interval
+    (every second), Maître's port and the two files' paths; and the rules evaluated every second."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```", (DOCS / "metrics.md").read_text(encoding="utf-8"), re.M | re.S)
+    assert len(blocks) == 2, "docs/metrics.md shows prometheus.yml, then the token's lines"
+    (directory / "maitre-token").write_text(TOKEN)
+    text = "global:\n  evaluation_interval: 1s\n" + "".join(blocks)
+    for placeholder, value in {"scrape_interval: 15s": "scrape_interval: 1s", "127.0.0.1:8080": f"127.0.0.1:{port}",
+                               "/etc/prometheus/maitre-alerts.yml": str(ALERTS),
+                               "/etc/prometheus/maitre-token": str(directory / "maitre-token")}.items():
+        assert placeholder in text, f"docs/metrics.md's prometheus.yml no longer has {placeholder!r}"
+        text = text.replace(placeholder, value)
+    config = directory / "prometheus.yml"
+    config.write_text(text)
+    checked = subprocess.run([program("promtool"), "check", "config", str(config)], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return config
 
-    def __init__(self, directory: Path, target: str) -> None:
+
+class Prometheus:
+    """Debian's `prometheus` on a free loopback port, its data in `directory`, scraping Maître on `target_port`
+    as docs/metrics.md's config says (every second), with docs/prometheus-alerts.yml evaluated every second."""
+
+    def __init__(self, directory: Path, target_port: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = directory / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            f"rule_files:\n  - {ALERTS}\n"
-            f"scrape_configs:\n  - job_name: maitre\n    static_configs:\n      - targets: ['{target}']\n")
+        config = documented_config(directory, target_port)
         self.log = (directory / "prometheus.log").open("w")
         self.process = subprocess.Popen(
             [program("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
@@ -194,7 +210,7 @@ def maitre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, maitre: Server) -> Iterator[Prometheus]:
-    server = Prometheus(tmp_path, f"127.0.0.1:{maitre.port}")
+    server = Prometheus(tmp_path, maitre.port)
     yield server
     server.stop()
 
