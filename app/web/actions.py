@@ -54,10 +54,7 @@ class Action:
         """Run the change with the caller's fields (ids already checked), counted."""
         result = await counted(self.name, self.call(app, actor, fields))
         if result.ok and self.name in CALL_WAITS:
-            claimed, resolved = await app[waiters_key].waited(fields["request_id"])
-            seconds = claimed if self.name == "claim_waiter_request" else resolved
-            if seconds is not None:
-                CALL_WAITS[self.name].observe(seconds)
+            await observe_wait(app, self.name, fields["request_id"])
         return result
 
     def check_ids(self, fields: dict[str, Any]) -> str | None:
@@ -100,9 +97,16 @@ ACTIONS: dict[str, Action] = {action.name: action for action in [
 ]}
 
 
-# a guest's call, from its making to what the action did to it
-CALL_WAITS = {"claim_waiter_request": metrics.CALL_CLAIM_SECONDS,
-              "resolve_waiter_request": metrics.CALL_RESOLVE_SECONDS}
+CALL_WAITS = ("claim_waiter_request", "resolve_waiter_request")
+
+
+async def observe_wait(app: web.Application, name: str, request_id: int) -> None:
+    """A guest's call claimed or resolved: how long after it was made (a read, once the change is committed)."""
+    claimed, resolved = await app[waiters_key].waited(request_id)
+    if name == "claim_waiter_request" and claimed is not None:
+        metrics.CALL_CLAIM_SECONDS.observe(claimed)
+    elif name == "resolve_waiter_request" and resolved is not None:
+        metrics.CALL_RESOLVE_SECONDS.observe(resolved)
 
 
 async def counted(name: str, change: Awaitable[Result]) -> Result:
