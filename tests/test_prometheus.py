@@ -22,7 +22,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-import app.metrics  # noqa: F401  (declares the metrics in REGISTRY)
+import app.metrics
 from app.protocol import CLOSE_UNAUTHORIZED
 
 from .support import ROOT, SOCKET, Server, eventually, free_port, receive, unavailable
@@ -69,6 +69,20 @@ def named_metrics(expr: str) -> set[str]:
     return names
 
 
+def label_values() -> dict[str, set[str]]:
+    """The fixed values app/metrics.py gives each label a query may match."""
+    return {"outcome": set(app.metrics.OUTCOMES), "answer": set(app.metrics.SYNC_ANSWERS),
+            "reason": set(app.metrics.REFUSED_REASONS + app.metrics.CLOSED_REASONS),
+            "kind": {"call_waiter", "ask_for_bill"}}
+
+
+def unknown_label_values(expr: str) -> list[str]:
+    """The label matchers of `expr` that match a value no metric has (a renamed outcome or reason)."""
+    known = label_values()
+    return [f'{label}="{value}"' for label, value in re.findall(r'\b(\w+)!?="([^"]*)"', expr)
+            if label in known and not set(value.split("|")) <= known[label]]
+
+
 def dashboard_queries() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     queries = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
@@ -93,6 +107,7 @@ def test_the_dashboard_queries_only_declared_metrics_and_shows_the_issue_s_panel
         named = named_metrics(expr)
         assert named, f"a query of the dashboard reads no metric of Maître's: {expr}"
         assert named <= set(declared()), f"{expr} names metrics Maître does not declare: {named - set(declared())}"
+        assert not unknown_label_values(expr), (expr, unknown_label_values(expr))
         used |= named
     for name in ("maitre_dashboards_open", "maitre_actions_total", "maitre_action_commit_seconds",
                  "maitre_action_fanout_seconds", "maitre_sockets_closed_total", "maitre_bus_on_redis"):
@@ -124,6 +139,9 @@ def test_the_alerting_rules_pass_promtool_and_their_unit_tests(tmp_path):
         assert f"alertname: {alert}\n" in unit_tests, f"{alert} has no unit test"
         assert f"| `{alert}` |" in (DOCS / "metrics.md").read_text(encoding="utf-8"), f"{alert} is not documented"
     assert named_metrics(text) <= set(declared()), named_metrics(text) - set(declared())
+    assert not unknown_label_values(text), unknown_label_values(text)
+    assert not unknown_label_values(unit_tests), unknown_label_values(unit_tests)  # their series as Maître's
+    assert named_metrics(unit_tests) <= set(declared()), named_metrics(unit_tests) - set(declared())
 
 
 def documented_config(directory: Path, port: int) -> Path:
