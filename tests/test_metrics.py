@@ -15,12 +15,15 @@ from ipaddress import ip_network
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
+from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app, metrics
+from app import db as db_module
 from app.sockets import frame
+from app.typedefs import hub_key
 
 from .support import SOCKET, RedisServer, dashboard, receive, signed_in
 
@@ -31,8 +34,12 @@ async def scrape(client, headers: dict[str, str] | None = None) -> Samples:
     response = await client.get("/metrics", headers=headers or {})
     assert response.status == 200, await response.text()
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return samples_of(await response.text())
+
+
+def samples_of(text: str) -> Samples:
     samples: Samples = {}
-    for family in text_string_to_metric_families(await response.text()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
@@ -305,3 +312,65 @@ async def test_switched_off_the_whole_road_works_nothing_is_counted_and_metrics_
     moved = {key: (before.get(key), value) for key, value in after.items()
              if key[0].startswith("maitre_") and key[0] != "maitre_calls_waiting" and before.get(key) != value}
     assert not moved
+
+
+async def test_a_commit_that_meets_another_process_write_lock_counts_as_busy(aiohttp_client, settings, db_path,
+                                                                            monkeypatch):
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 50)  # SQLite's wait for the lock, before it gives up
+    client = await aiohttp_client(create_app(settings))
+    before = await scrape(client)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        response = await client.get("/readyz")
+        assert await response.json() == {"status": "not ready", "reason": "database: database is locked"}
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    after = await scrape(client)
+    assert delta(after, before, "maitre_db_busy_retries_total") == 1
+
+
+# -- the server's own closes ----------------------------------------------------------------------
+
+
+async def test_a_dashboard_that_stops_reading_is_cut_and_counted_as_a_slow_consumer(client, bistro_place):
+    hub = client.app[hub_key]
+    stuck = await client.ws_connect(f"{SOCKET}?token={bistro_place.admin}")  # never read after its snapshot
+    await receive(stuck)
+    restaurant_id = bistro_place.actor.restaurant_id
+    before = await scrape(client)
+    base = hub.versions()[restaurant_id] or 0
+    pad = "x" * 16_000
+    for n in range(1, 1501):  # 24 MB: more than the socket buffers and the server's limit hold
+        hub.deliver(restaurant_id, base + n, json.dumps({"type": "table_update", "version": base + n, "pad": pad}))
+        if n % 10 == 0:
+            await asyncio.sleep(0.005)
+    after = await scraped_until(client, lambda s: delta(s, before, "maitre_dashboards_open") == -1)
+    assert delta(after, before, "maitre_sockets_closed_total", reason="slow_consumer") == 1
+    assert delta(after, before, "maitre_sockets_closed_total", reason="client") == 0
+
+
+async def test_revoked_keys_and_a_stopping_server_close_sockets_counted_by_reason(settings, bistro_place, keys,
+                                                                                 unused_tcp_port_factory):
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    port = unused_tcp_port_factory()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    before = samples_of(generate_latest(metrics.registry()).decode())
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{port}{SOCKET}?token="
+        revoked = await session.ws_connect(url + bistro_place.admin)
+        staying = [await session.ws_connect(url + bistro_place.viewer) for _ in range(2)]
+        for ws in (revoked, *staying):
+            await receive(ws)
+        (admin_key,) = [k for k in await keys.list("bistro") if k["label"] == "admin tablet"]
+        await keys.revoke(admin_key["id"])  # the watcher closes its socket within a second
+        assert (await receive(revoked, timeout=3))["code"] == "unauthorized"
+        await runner.cleanup()
+        for ws in staying:
+            assert (await ws.receive(timeout=3)).data == 1001
+    after = samples_of(generate_latest(metrics.registry()).decode())
+    assert delta(after, before, "maitre_sockets_closed_total", reason="revoked") == 1
+    assert delta(after, before, "maitre_sockets_closed_total", reason="shutdown") == 2
+    assert delta(after, before, "maitre_dashboards_open") == 0
