@@ -374,3 +374,18 @@ async def test_revoked_keys_and_a_stopping_server_close_sockets_counted_by_reaso
     assert delta(after, before, "maitre_sockets_closed_total", reason="revoked") == 1
     assert delta(after, before, "maitre_sockets_closed_total", reason="shutdown") == 2
     assert delta(after, before, "maitre_dashboards_open") == 0
+
+
+async def test_messages_over_the_sockets_rate_count_as_rate_limited(client, bistro_place):
+    ws, _ = await dashboard(client, bistro_place.admin)
+    before = await scrape(client)
+    sent = 30  # past the burst of 20: the bucket refills 10 a second, far slower than these go
+    for _ in range(sent):
+        await ws.send_json({"action": "close_table", "table_id": bistro_place.ids["4"]})  # free: refused if run
+    codes = [(await receive(ws))["code"] for _ in range(sent)]
+    after = await scrape(client)
+    limited = codes.count("rate_limited")
+    assert limited >= 1
+    assert delta(after, before, "maitre_actions_total", action="close_table", outcome="rate_limited") == limited
+    assert delta(after, before, "maitre_actions_total", action="close_table", outcome="client_error") == sent - limited
+    await ws.close()
