@@ -51,10 +51,12 @@ DB_COMMIT_BATCH_SIZE = Histogram("maitre_db_commit_batch_size", "Writes committe
                                  buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 DB_COMMIT_SECONDS = Histogram("maitre_db_commit_seconds", "One transaction of writes, begin to commit.",
                               buckets=SECONDS)
-DB_BUSY_RETRIES = Counter("maitre_db_busy_retries", "Commits that met a busy or locked database (SQLITE_BUSY).")
+DB_BUSY_RETRIES = Counter("maitre_db_busy_retries", "Commits that failed on a busy or locked database (SQLITE_BUSY): "
+                          "another process held the write lock through SQLite's own retries (5 s).")
 
-MESSAGES_SENT = Counter("maitre_messages_sent", "Frames written to dashboard sockets.")
-SENT_BYTES = Counter("maitre_sent_bytes", "Bytes of the frames written to dashboard sockets.")
+MESSAGES_SENT = Counter("maitre_messages_sent", "Frames written to dashboard sockets (updates, replies, "
+                        "announcements; not the snapshot a socket opens with).")
+SENT_BYTES = Counter("maitre_sent_bytes", "Bytes of the frames counted in maitre_messages_sent_total.")
 SYNCS = Counter("maitre_syncs", "Dashboards' syncs, by how they were answered.", ["answer"])
 
 GUEST_REQUESTS = Counter("maitre_guest_requests", "Guests' calls made, by kind.", ["kind"])
