@@ -48,3 +48,14 @@ def test_the_workers_benchmark_runs_and_prints_every_measure():
         assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
     refused = re.findall(r"(\d+) refused", run.stdout)
     assert len(refused) >= 4 and set(refused) == {"0"}, run.stdout  # every run (four of latency), every action taken
+
+
+def test_the_metrics_cost_benchmark_runs_both_servers_and_prints_every_row():
+    """`python -m bench.metrics_cost --quick`: the same load on a server with metrics on, then off (/metrics 404)."""
+    run = subprocess.run([sys.executable, "-m", "bench.metrics_cost", "--quick"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for measure in ("| Fan-out p50, 200 sockets", "| Fan-out p99, 200 sockets", "| Server CPU per action",
+                    "| Throughput at 250/s offered", "| The metric calls of one action (21 frames)"):
+        assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
+    assert "nan" not in run.stdout and "0 and 0 refused" in run.stdout, run.stdout

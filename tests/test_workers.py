@@ -13,10 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.servers import RUN_PY, environment
 
@@ -94,6 +96,133 @@ async def dashboards(session: aiohttp.ClientSession, server: Server, count: int,
         (pid,) = [pid for pid in pids if ws.get_extra_info("sockname")[1] in clients[pid]]
         by_worker[pid].append(ws)
     return by_worker
+
+
+async def scrape(server: Server, pids: set[int]) -> tuple[int, str]:
+    """GET /metrics on a connection of its own: which worker answered (read from the kernel), and the text."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        client = writer.get_extra_info("sockname")[1]
+        await eventually(lambda: any(client in clients_of(pid, server.port) for pid in pids))
+        (answering,) = [pid for pid in pids if client in clients_of(pid, server.port)]
+        writer.write(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: close\r\n\r\n".encode())
+        head, _, body = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    return answering, body.decode()
+
+
+async def scrape_each(server: Server, pids: set[int]) -> dict[int, str]:
+    """A scrape answered by each of `pids` (the kernel picks the worker of each new connection)."""
+    answers: dict[int, str] = {}
+    for _ in range(60):  # both answer within 60 unless chance is 1 in 10**18
+        pid, text = await scrape(server, pids)
+        answers.setdefault(pid, text)
+        if len(answers) == len(pids):
+            return answers
+    raise AssertionError(f"only {set(answers)} of {pids} answered")
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of a scrape (0 when it is not there yet)."""
+    values = [s.value for family in text_string_to_metric_families(text) for s in family.samples
+              if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(values) <= 1, (name, labels, values)
+    return values[0] if values else 0.0
+
+
+def reporting(text: str, name: str) -> dict[str, float]:
+    """A `liveall` gauge's value by the pid of each worker reporting it (its samples with a pid label)."""
+    return {s.labels["pid"]: s.value for family in text_string_to_metric_families(text) for s in family.samples
+            if s.name == name and "pid" in s.labels}
+
+
+async def act(ws: aiohttp.ClientWebSocketResponse, action: str, table_id: int) -> None:
+    await ws.send_json({"action": action, "table_id": table_id, "ref": action})
+    while (message := await receive(ws))["type"] != "ack":
+        assert message["type"] != "error", message
+
+
+async def test_one_scrape_of_either_worker_counts_every_workers_actions_and_dashboards(tmp_path):
+    server, pids = await two_workers(tmp_path, *ROOMY)
+    try:
+        async with aiohttp.ClientSession() as session:
+            by_worker = await dashboards(session, server, 16, pids)
+            first, second = (by_worker[pid] for pid in sorted(pids))
+            assert first and second
+            table_id = await free_table(server)
+            for ws, action in [(first[0], "disable_table"), (second[0], "enable_table"), (first[-1], "disable_table")]:
+                await act(ws, action, table_id)
+            for pid, text in (await scrape_each(server, pids)).items():
+                assert sample(text, "maitre_dashboards_open") == 16, pid
+                assert sample(text, "maitre_actions_total", action="disable_table", outcome="ok") == 2, pid
+                assert sample(text, "maitre_actions_total", action="enable_table", outcome="ok") == 1, pid
+                assert reporting(text, "maitre_bus_on_redis") == {str(each): 0 for each in pids}, pid  # liveall
+                assert "process_cpu_seconds_total" not in text  # it would describe only the worker answering
+            for ws in first + second:
+                await ws.close()
+            await eventually_scraped(server, pids, lambda text: sample(text, "maitre_dashboards_open") == 0)
+    finally:
+        assert await asyncio.to_thread(server.stop) == 0, server.process_output()
+    assert "Traceback" not in server.process_output()
+
+
+def test_one_worker_reports_with_the_default_registry_and_its_process_basics(tmp_path):
+    server = Server(tmp_path, "serve")
+    try:
+        status, text = server.get("/metrics")
+        assert status == 200, text
+        assert sample(text, "process_resident_memory_bytes") > 0 and sample(text, "maitre_dashboards_open") == 0
+        assert reporting(text, "maitre_bus_on_redis") == {}  # no pid label: not the workers' files
+        assert sample(text, "maitre_bus_on_redis") == 0
+    finally:
+        assert server.stop() == 0, server.process_output()
+
+
+async def eventually_scraped(server: Server, pids: set[int], condition: Callable[[str], bool]) -> str:
+    """A scrape (of whichever worker) for which `condition` holds, within 10 s."""
+    found = ""
+
+    async def holds() -> bool:
+        nonlocal found
+        _, found = await scrape(server, pids)
+        return condition(found)
+
+    for _ in range(100):
+        if await holds():
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never held; the last scrape:\n{found}")
+
+
+async def test_a_killed_workers_dashboards_leave_the_gauge_and_its_actions_stay_counted(tmp_path):
+    server, pids = await two_workers(tmp_path, *ROOMY)
+    try:
+        async with aiohttp.ClientSession() as session:
+            by_worker = await dashboards(session, server, 12, pids)
+            killed, survivor = sorted(pids, key=lambda pid: -len(by_worker[pid]))
+            assert by_worker[killed] and by_worker[survivor]
+            table_id = await free_table(server)
+            await act(by_worker[killed][0], "disable_table", table_id)
+            await act(by_worker[survivor][0], "enable_table", table_id)
+            os.kill(killed, signal.SIGKILL)
+            number = worker_numbers(server)[killed]
+            # the supervisor marks it dead before it says so
+            await eventually(lambda: any(f"worker {number} (pid {killed}) was killed by SIGKILL" in line
+                                         for line in server.output))
+            await eventually(lambda: any(f"worker {number} (pid " in line and "is serving again" in line
+                                         for line in server.output))
+            alive = workers_of(server.process.pid)
+            for pid, text in (await scrape_each(server, alive)).items():
+                assert sample(text, "maitre_dashboards_open") == len(by_worker[survivor]), pid
+                assert sample(text, "maitre_actions_total", action="disable_table", outcome="ok") == 1, pid
+                assert sample(text, "maitre_actions_total", action="enable_table", outcome="ok") == 1, pid
+                assert reporting(text, "maitre_bus_on_redis") == {str(each): 0 for each in alive}, pid
+            for ws in by_worker[survivor]:
+                await ws.close()
+    finally:
+        assert await asyncio.to_thread(server.stop) == 0, server.process_output()
 
 
 @pytest.mark.parametrize("bus", ["database", "redis"])
