@@ -491,9 +491,14 @@ class RedisServer:
     def stop(self) -> None:
         """A clean shutdown (SIGTERM), as systemd stops it."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
+
+
+def terminate(process: subprocess.Popen[Any], seconds: float = 10) -> None:
+    """SIGTERM, then SIGKILL if the process still runs `seconds` later; it has ended on return."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

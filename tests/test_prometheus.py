@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import app.metrics
 from app.protocol import CLOSE_UNAUTHORIZED
 
-from .support import ROOT, SOCKET, Server, eventually, free_port, receive, unavailable
+from .support import ROOT, SOCKET, Server, eventually, free_port, receive, terminate, unavailable
 
 DOCS = ROOT / "docs"
 ALERTS = DOCS / "prometheus-alerts.yml"
@@ -207,12 +207,7 @@ class Prometheus:
         return Path(self.log.name).read_text(encoding="utf-8")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         self.log.close()
 
 
