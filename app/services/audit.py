@@ -84,10 +84,11 @@ def _table_events(conn: sqlite3.Connection, restaurant_id: int, after: int, limi
     )
 
 
-def updates_after(conn: sqlite3.Connection, restaurant_id: int, after: int) -> list[TableUpdate]:
-    """Every table update of the restaurant numbered above `after`, in order: a replay from the log."""
+def updates_after(conn: sqlite3.Connection, restaurant_id: int, after: int, events: int = -1) -> list[TableUpdate]:
+    """Every table update of the restaurant numbered above `after`, in order: a replay from the log (of its first
+    `events` changes only, when given)."""
     updates: list[TableUpdate] = []
-    for row in _table_events(conn, restaurant_id, after):
+    for row in _table_events(conn, restaurant_id, after, events):
         updates.extend(numbered(row["version"], json.loads(row["after"])))
     return [update for update in updates if update.version > after]
 
@@ -98,10 +99,7 @@ def replay_after(conn: sqlite3.Connection, restaurant_id: int, since: int, at_mo
     (version,) = conn.execute("SELECT version FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
     if since > version:
         return None
-    updates: list[TableUpdate] = []
-    for row in _table_events(conn, restaurant_id, since, at_most + 1):
-        updates.extend(numbered(row["version"], json.loads(row["after"])))
-    updates = [update for update in updates if update.version > since]
+    updates = updates_after(conn, restaurant_id, since, at_most + 1)  # a change numbers one update or more
     return updates if len(updates) <= at_most else None
 
 
