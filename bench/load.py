@@ -85,17 +85,32 @@ class Fleet:
     async def _connect_one(self, restaurant: Restaurant, url: str | None = None, sender: bool = False) -> None:
         ws = await self.session.ws_connect(url or self.url_of(restaurant.index), compress=15 if self.compress else 0,
                                            max_msg_size=0, heartbeat=None)
-        first = await ws.receive(timeout=30)
-        assert first.type is aiohttp.WSMsgType.TEXT and '"tables_snapshot"' in first.data[:40], first
+        await self.opened(ws)
         (restaurant.senders if sender else restaurant.sockets).append(ws)
         self.readers.append(asyncio.create_task(self._read_answers(ws) if sender else self._read(restaurant, ws)))
+
+    # The protocol, as the server under test speaks it; a peer's fleet (another library) overrides these three.
+
+    async def opened(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """What a socket does between connecting and being counted: here, wait for the snapshot."""
+        first = await ws.receive(timeout=30)
+        assert first.type is aiohttp.WSMsgType.TEXT and '"tables_snapshot"' in first.data[:40], first
+
+    def decode(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> dict | None:
+        """A message received as a dict with at least "type" (or None to ignore it)."""
+        return json.loads(text)
+
+    def encode(self, action: dict) -> str:
+        return json.dumps(action)
 
     async def _read(self, restaurant: Restaurant, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 continue
             now = time.perf_counter()
-            data = json.loads(message.data)
+            data = self.decode(ws, message.data)
+            if data is None:
+                continue
             kind = data.get("type")
             if kind == "table_update":
                 seen = restaurant.arrivals.setdefault(data["version"], [0, 0.0])
@@ -111,8 +126,8 @@ class Fleet:
         async for message in ws:
             if message.type is aiohttp.WSMsgType.TEXT and '"ref"' in message.data:
                 now = time.perf_counter()
-                data = json.loads(message.data)
-                if data.get("type") in ("ack", "error"):
+                data = self.decode(ws, message.data)
+                if data is not None and data.get("type") in ("ack", "error"):
                     self._answered(data, now)
 
     def _answered(self, data: dict, now: float) -> None:
@@ -153,7 +168,7 @@ class Fleet:
         self.refs[ref] = (restaurant, table_id, time.perf_counter())
         # each tablet may send 10 messages a second: the actions come from all of the restaurant's dashboards
         sender = senders[restaurant.sent % len(senders)]
-        asyncio.ensure_future(sender.send_str(json.dumps({"action": action, "table_id": table_id, "ref": ref})))
+        asyncio.ensure_future(sender.send_str(self.encode({"action": action, "table_id": table_id, "ref": ref})))
         return True
 
     async def run(self, rate: float, seconds: float) -> Outcome:
