@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -9,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+
+from bench.servers import free_port
 from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,3 +63,26 @@ def test_the_metrics_cost_benchmark_runs_both_servers_and_prints_every_row():
                     "| Throughput at 250/s offered", "| The metric calls of one action (21 frames)"):
         assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
     assert "nan" not in run.stdout and "0 and 0 refused" in run.stdout, run.stdout
+
+
+async def test_the_peer_acknowledges_every_action_and_its_updates_reach_every_socket():
+    """bench/peer.py: python-socketio's server and the fleet that speaks its protocol, 2 rooms x 3 sockets for 1 s.
+
+    Every action acknowledged and timed once all 3 sockets of its room had its update: otherwise the peer's
+    figures in the benchmark would measure nothing."""
+    if importlib.util.find_spec("socketio") is None:
+        unavailable("python-socketio is not installed: it comes with the bench extra (pip install -e '.[test,bench]')")
+    from bench.peer import SocketIOFleet, peer_url, start_peer
+
+    port = free_port()
+    peer = start_peer(port, html_bytes=100)
+    try:
+        async with aiohttp.ClientSession() as session:
+            fleet = SocketIOFleet(session, lambda r: peer_url(port, r), 3, [[1, 2, 3], [4, 5, 6]])
+            await fleet.connect()
+            outcome = await fleet.run(20, 1)
+            await fleet.close()
+    finally:
+        peer.stop()
+    assert outcome.sent >= 15 and outcome.errors == 0, outcome
+    assert outcome.acked == outcome.sent == len(outcome.latencies_ms), outcome
