@@ -1,0 +1,233 @@
+"""The peer: python-socketio, the library a Python developer would pick instead of Maître, under the same load.
+
+The server is python-socketio's `AsyncServer` on an aiohttp application, with one room per
+restaurant. Like the floor (bench/floor.py) it has no database and renders nothing: a
+socket joins the room named by `group` in its query string and gets a `tables_snapshot`
+event; an `action` event bumps the room's version, emits one `table_update` of the same
+size as Maître's (html of `--html-bytes`, the floor's fields) to the whole room, the sender
+included, then an `ack` (ref, version) to the sender. What it costs beyond the floor is
+Engine.IO and Socket.IO themselves: their packets, a queue and a writer task per socket,
+a task per recipient of each emit.
+
+Set up as a fair comparison would: no HTTP compression, and no per-message deflate (the
+load's clients never offer it, as they do not to Maître); Engine.IO's pings at their
+default, every 25 s (Maître's heartbeat is 30 s), answered by the clients; no logging.
+
+The load side, `SocketIOFleet`, is bench.load's Fleet speaking Engine.IO 4 / Socket.IO 5
+by hand over the same aiohttp WebSocket clients. python-socketio's own AsyncClient would
+make the load process the bottleneck, and so measure the client rather than the server.
+
+    python -m bench.peer --port 9002 --html-bytes 900   # the server alone
+    python -m bench.peer --bench [--quick]              # its fan-out, ladder and memory, printed
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+from collections import defaultdict
+from importlib import metadata
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from .load import Fleet, percentile
+
+# The server's process runs this module too: like the floor's, it should hold python-socketio and aiohttp only,
+# not the harness (bench.servers imports the app: 9,000 more objects for every full garbage collection to walk).
+# So the measuring side imports the harness where it uses it.
+if TYPE_CHECKING:
+    from .__main__ import Scale
+    from .report import Report
+    from .servers import Process
+
+MAITRE_UPDATE_BYTES = 662  # a table_update's length in docs/benchmarks.md's latest run, for --bench's default
+
+
+def peer_app(html_bytes: int) -> web.Application:
+    sio = socketio.AsyncServer(async_mode="aiohttp", always_connect=True, http_compression=False, logger=False,
+                               engineio_logger=False)
+    versions: dict[str, int] = defaultdict(int)
+    rooms: dict[str, str] = {}  # sid -> its restaurant's room
+    padding = "x" * html_bytes
+
+    # always_connect: the connection is accepted before this runs, so the snapshot follows the `40` reply
+    @sio.event
+    async def connect(sid: str, environ: dict, auth: object) -> None:
+        room = parse_qs(environ["QUERY_STRING"])["group"][0]
+        rooms[sid] = room
+        await sio.enter_room(sid, room)
+        await sio.emit("tables_snapshot", {"version": versions[room]}, to=sid)
+
+    @sio.event
+    async def action(sid: str, data: dict) -> None:
+        room = rooms[sid]
+        versions[room] += 1
+        version = versions[room]
+        await sio.emit("table_update", {"version": version, "table": {"id": data["table_id"], "status": "free"},
+                                        "html": padding}, room=room)
+        await sio.emit("ack", {"ref": data["ref"], "version": version}, to=sid)
+
+    @sio.event
+    async def disconnect(sid: str, reason: str) -> None:
+        rooms.pop(sid, None)
+
+    app = web.Application()
+    sio.attach(app)
+    return app
+
+
+def start_peer(port: int, html_bytes: int) -> Process:
+    """`python -m bench.peer` on this port, returned once it accepts connections."""
+    from .servers import Process
+
+    return Process([sys.executable, "-m", "bench.peer", "--port", str(port), "--html-bytes", str(html_bytes)],
+                   ready="Running on")
+
+
+def peer_url(port: int, restaurant: int) -> str:
+    """Where a restaurant's dashboards connect: Engine.IO 4 straight over WebSocket, its room in the query."""
+    return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket&group={restaurant}"
+
+
+class SocketIOFleet(Fleet):
+    """bench.load's Fleet speaking Socket.IO 5 over Engine.IO 4, as python-socketio writes it:
+
+        < 0{"sid":...,"pingInterval":25000,...}   Engine.IO open
+        > 40                                        Socket.IO connect, default namespace
+        < 40{"sid":...}
+        < 42["tables_snapshot",{"version":0}]       an event: 4 message, 2 event, then [name, data]
+        > 42["action",{"action":...,"table_id":...,"ref":...}]
+        < 42["table_update",{...}]   < 42["ack",{"ref":...,"version":...}]
+        < 2   > 3                                   Engine.IO ping, pong
+    """
+
+    async def opened(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        handshake = await ws.receive(timeout=30)
+        assert handshake.type is aiohttp.WSMsgType.TEXT and handshake.data.startswith("0{"), handshake
+        await ws.send_str("40")
+        connected = await ws.receive(timeout=30)
+        assert connected.type is aiohttp.WSMsgType.TEXT and connected.data.startswith("40{"), connected
+        snapshot = await ws.receive(timeout=30)
+        assert snapshot.type is aiohttp.WSMsgType.TEXT and snapshot.data.startswith('42["tables_snapshot"'), snapshot
+
+    def decode(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> dict | None:
+        if text == "2":  # the server's ping: it closes the socket if no pong comes
+            asyncio.ensure_future(ws.send_str("3"))
+            return None
+        if not text.startswith("42"):
+            return None
+        name, data = json.loads(text[2:])
+        data["type"] = name
+        return data
+
+    def encode(self, action: dict) -> str:
+        return "42" + json.dumps(["action", action])
+
+
+async def measure(scale: Scale, html_bytes: int, quick: bool) -> Report:
+    """What `python -m bench` measures of Maître, of the peer: fan-out, the ladder, memory per idle socket."""
+    from .report import Report
+    from .servers import free_port
+
+    most = max(max(scale.memory_connections) // scale.dashboards, scale.restaurants)
+    table_ids = [[r * scale.tables + t + 1 for t in range(scale.tables)] for r in range(most)]
+    report = Report(quick=quick, dashboards=scale.dashboards, update_bytes=html_bytes)
+    port = free_port()
+    peer = start_peer(port, html_bytes)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            await asyncio.sleep(1)
+            report.rss_empty = peer.rss_kib()
+            fleet = SocketIOFleet(session, lambda r: peer_url(port, r), scale.dashboards,
+                                  table_ids[:scale.restaurants])
+            await fleet.connect()
+            report.sockets = scale.restaurants * scale.dashboards
+            await asyncio.sleep(2)
+            report.rss_by_connections[report.sockets] = peer.rss_kib()
+
+            report.fanout = await fleet.run(scale.background_rate, scale.seconds)
+            for rate in scale.rates:
+                outcome = await fleet.run(rate, scale.seconds)
+                report.ladder.append((rate, outcome))
+                if percentile(outcome.latencies_ms, 99) > 50 or outcome.rate < rate * 0.8:
+                    break
+
+            # idle dashboards of more restaurants, up to each memory measurement's count
+            idle = SocketIOFleet(session, fleet.url_of, scale.dashboards, table_ids)
+            waiting = idle.restaurants[scale.restaurants:]
+            idle.restaurants = []
+            for count in scale.memory_connections:
+                more = max(0, count // scale.dashboards - scale.restaurants - len(idle.restaurants))
+                batch, waiting = waiting[:more], waiting[more:]
+                idle.restaurants += batch
+                await idle.connect_restaurants(batch)
+                await asyncio.sleep(2)
+                report.rss_by_connections[count] = peer.rss_kib()
+            await idle.close()
+            await fleet.close()
+    finally:
+        peer.stop()
+    return report
+
+
+def table(report: Report) -> str:
+    from .report import ms
+
+    fan = report.fanout
+    assert fan is not None
+    rate, p99_at_rate = report.sustained()
+    socketio_version, engineio_version = metadata.version("python-socketio"), metadata.version("python-engineio")
+    lines = [
+        f"python-socketio {socketio_version} (python-engineio {engineio_version}) on aiohttp {aiohttp.__version__}"
+        f", Python {platform.python_version()}{' (quick run)' if report.quick else ''}; "
+        f"updates with {report.update_bytes:,} bytes of html.",
+        "",
+        "| Measure | python-socketio |",
+        "|---|---|",
+    ]
+    for p, name in [(50, "p50"), (95, "p95"), (99, "p99"), (100, "max")]:
+        lines.append(f"| Fan-out latency {name} ({report.sockets:,} sockets; to all {report.dashboards} of a room) | "
+                     f"{ms(percentile(fan.latencies_ms, p))} |")
+    lines.append(f"| Sustained actions/s, p99 fan-out < 50 ms | {rate:,.0f}/s (p99 {ms(p99_at_rate)}) |")
+    for count, kib in report.per_connection(report.rss_by_connections, report.rss_empty).items():
+        lines.append(f"| Server memory per idle socket at {count:,} connections | {kib:.1f} KiB |")
+    lines += [
+        "",
+        f"Fan-out: {fan.acked:,} of {fan.sent:,} actions acknowledged at {fan.rate:,.0f}/s, "
+        f"{len(fan.latencies_ms):,} fan-outs timed.",
+        "Throughput ladder (offered rate: acknowledged rate, p99): "
+        + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}" for r, o in report.ladder)
+        + ".",
+        f"Memory: empty server {report.rss_empty:,} KiB RSS; "
+        + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(report.rss_by_connections.items())) + ".",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, help="serve the peer on this port")
+    parser.add_argument("--html-bytes", type=int, default=MAITRE_UPDATE_BYTES,
+                        help=f"size of each update's html, as Maître's updates ({MAITRE_UPDATE_BYTES})")
+    parser.add_argument("--bench", action="store_true", help="start a peer and measure it, as python -m bench")
+    parser.add_argument("--quick", action="store_true", help="with --bench: the small scale of python -m bench --quick")
+    args = parser.parse_args()
+    if args.bench:
+        from .__main__ import QUICK, Scale
+
+        print(table(asyncio.run(measure(QUICK if args.quick else Scale(), args.html_bytes, args.quick))))
+    elif args.port:
+        web.run_app(peer_app(args.html_bytes), host="127.0.0.1", port=args.port, access_log=None)
+    else:
+        parser.error("give --port to serve, or --bench to measure")
+
+
+if __name__ == "__main__":
+    main()
