@@ -11,6 +11,7 @@ from aiohttp.web import Application
 
 from .auth import KeyService
 from .bus import LocalPublisher, Publisher, RedisBus
+from .collect import collector_ctx
 from .db import Database
 from .hub import Hub
 from .limits import GuestTaps, PerAddress, SharedLimits
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Application:
     app[limits_key] = SharedLimits(bus.redis if isinstance(bus := app[bus_key], RedisBus) else None)
     # the watcher reads the database, so it starts after it and stops before it closes
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(collector_ctx)
     app.cleanup_ctx.append(bus_ctx)
     app.cleanup_ctx.append(places_ctx)  # stops before the bus closes its Redis client
     app.cleanup_ctx.append(watch_ctx)

@@ -165,6 +165,7 @@ class Database:
         self._reader = reader
         self._queued: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._committing: asyncio.Task[None] | None = None
+        self.writes = 0  # operations committed (app/collect.py sweeps when it stops growing)
 
     @classmethod
     async def open(cls, path: str) -> Database:
@@ -211,6 +212,7 @@ class Database:
                     if not isinstance(error, Exception):
                         raise
                     continue
+                self.writes += len(batch)
                 for (_, _, done), (ok, value) in zip(batch, outcomes, strict=True):
                     if done.done():
                         continue

@@ -1,0 +1,114 @@
+"""Garbage collection without long pauses: no collection walks every dashboard's objects.
+
+CPython's cycle collector walks every object it tracks on a full (generation 2) collection.
+A server holding 1,000 dashboards tracks about 135,000 objects (about 50,000 of them its own
+code and modules, about 85 per socket), and walking them all took 100 to 200 ms on a
+two-core box, once every 5 to 15 s under load: a pause that every change in flight waited
+for (docs/benchmarks.md, "The worst case"). So the survivors of each full collection are
+frozen (`gc.freeze`): the next full collection walks only what was made since, a few
+milliseconds.
+
+The price: an object frozen while alive and left later in a reference cycle (most of a
+closed socket's objects are freed at once by their reference counts, not all) is not freed
+until the frozen objects are walked again. That is a sweep: `gc.unfreeze`, one full
+collection, frozen again. It runs once the server has written nothing for QUIET_SECONDS,
+at most once every SWEEP_EVERY_SECONDS (a restaurant's quiet afternoon or night), or
+after SWEEP_AT_MOST_SECONDS whatever the load.
+
+Every app of a process shares the one collector: the first to start installs it, the last
+to stop removes it and unfreezes everything (the tests start many apps in one process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .typedefs import db_key
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 30.0
+QUIET_SECONDS = 60.0
+SWEEP_EVERY_SECONDS = 3600.0
+SWEEP_AT_MOST_SECONDS = 6 * 3600.0
+
+_users = 0
+
+
+def freeze_survivors(phase: str, info: dict[str, Any]) -> None:
+    """A gc callback: after a full collection, set what survived aside from the next ones."""
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()
+
+
+def start() -> None:
+    global _users
+    if _users == 0:
+        gc.callbacks.append(freeze_survivors)
+    _users += 1
+
+
+def stop() -> None:
+    global _users
+    _users -= 1
+    if _users == 0:
+        gc.callbacks.remove(freeze_survivors)
+        gc.unfreeze()
+
+
+def sweep() -> tuple[int, float]:
+    """Walk everything once: what was frozen and has become garbage since is freed. Returns the objects
+    collected and the seconds it took."""
+    started = time.perf_counter()
+    gc.unfreeze()
+    collected = gc.collect()  # frozen again by freeze_survivors
+    return collected, time.perf_counter() - started
+
+
+class Sweeper:
+    """Decides when to sweep, from how many writes the database has made (`written`) and the clock."""
+
+    def __init__(self, written: Callable[[], int], clock: Callable[[], float] = time.monotonic) -> None:
+        self.written = written
+        self.clock = clock
+        self.last_sweep = self.last_write = clock()
+        self.writes = written()
+
+    def due(self) -> bool:
+        now = self.clock()
+        if (writes := self.written()) != self.writes:
+            self.writes, self.last_write = writes, now
+        since_sweep = now - self.last_sweep
+        quiet = now - self.last_write >= QUIET_SECONDS
+        return since_sweep >= SWEEP_AT_MOST_SECONDS or (quiet and since_sweep >= SWEEP_EVERY_SECONDS)
+
+    def check(self) -> None:
+        if self.due():
+            collected, seconds = sweep()
+            self.last_sweep = self.clock()
+            log.info("swept the frozen objects: %d collected in %.0f ms", collected, seconds * 1000)
+
+
+async def collector_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Full collections walk only what is new while the app runs; a quiet moment sweeps the rest."""
+    start()
+    sweeper = Sweeper(lambda: app[db_key].writes)
+
+    async def check() -> None:
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            sweeper.check()
+
+    task = asyncio.create_task(check())
+    try:
+        yield
+    finally:
+        task.cancel()
+        stop()

@@ -1,0 +1,124 @@
+"""app/collect.py: full collections walk only what is new, and a quiet moment sweeps the rest."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from app import collect
+from app.collect import QUIET_SECONDS, SWEEP_AT_MOST_SECONDS, SWEEP_EVERY_SECONDS, Sweeper
+from app.typedefs import db_key
+
+from .support import Place
+
+
+class Node:
+    """An object in a reference cycle: only the cycle collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    collect.start()
+    yield
+    collect.stop()
+
+
+def test_a_full_collection_freezes_what_survived(collector: None) -> None:
+    gc.collect()
+    assert gc.get_freeze_count() > 0
+    young = Node()
+    assert gc.is_tracked(young)
+    gc.collect()
+    assert gc.get_freeze_count() > 0 and collect.freeze_survivors in gc.callbacks
+
+
+def test_a_cycle_left_after_the_freeze_waits_for_the_sweep(collector: None) -> None:
+    node = Node()
+    alive = weakref.ref(node)
+    gc.collect()  # node survives: frozen
+    del node
+    gc.collect()
+    assert alive() is not None  # the price: frozen garbage in a cycle stays
+    collected, seconds = collect.sweep()
+    assert alive() is None and collected >= 1 and seconds >= 0
+    assert gc.get_freeze_count() > 0  # the survivors of the sweep are set aside again
+
+
+def test_the_last_user_unfreezes_everything() -> None:
+    collect.start()
+    collect.start()
+    gc.collect()
+    collect.stop()
+    assert gc.get_freeze_count() > 0 and collect.freeze_survivors in gc.callbacks
+    collect.stop()
+    assert gc.get_freeze_count() == 0 and collect.freeze_survivors not in gc.callbacks
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_sweep_waits_for_a_quiet_hour() -> None:
+    clock, writes = Clock(), [0]
+    sweeper = Sweeper(lambda: writes[0], clock)
+    clock.now += SWEEP_EVERY_SECONDS + 1
+    writes[0] += 1  # busy: written just now
+    assert not sweeper.due()
+    clock.now += QUIET_SECONDS - 1
+    assert not sweeper.due()
+    clock.now += 2
+    assert sweeper.due()  # an hour since the last sweep, and a quiet minute
+
+
+def test_a_quiet_minute_soon_after_a_sweep_is_not_enough() -> None:
+    clock = Clock()
+    sweeper = Sweeper(lambda: 0, clock)
+    clock.now += SWEEP_EVERY_SECONDS - 1
+    assert not sweeper.due()
+
+
+def test_a_server_never_quiet_is_swept_all_the_same() -> None:
+    clock, writes = Clock(), [0]
+    sweeper = Sweeper(lambda: writes[0], clock)
+    while clock.now < 1000 + SWEEP_AT_MOST_SECONDS - 30:
+        clock.now += 30
+        writes[0] += 1
+        assert not sweeper.due()
+    clock.now += 30
+    writes[0] += 1
+    assert sweeper.due()
+
+
+def test_sweeping_restarts_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    sweeper = Sweeper(lambda: 0, clock)
+    swept = []
+    monkeypatch.setattr(collect, "sweep", lambda: swept.append(clock.now) or (0, 0.0))
+    clock.now += SWEEP_EVERY_SECONDS
+    sweeper.check()
+    sweeper.check()
+    assert swept == [1000 + SWEEP_EVERY_SECONDS]
+
+
+async def test_the_server_collects_this_way_while_it_runs(client: TestClient, bistro_place: Place) -> None:
+    """While the app runs its full collections freeze; its database counts the writes a sweep waits out."""
+    assert collect.freeze_survivors in gc.callbacks
+    db = client.app[db_key]
+    writes = db.writes
+    response = await client.post(f"/admin/tables/{bistro_place.ids['1']}/disable",
+                                 headers={"Authorization": f"Bearer {bistro_place.admin}"})
+    assert response.status == 200
+    assert db.writes == writes + 1
+    await client.close()
+    assert collect.freeze_survivors not in gc.callbacks and gc.get_freeze_count() == 0
