@@ -41,6 +41,8 @@ LEFT JOIN table_session AS last ON last.id = (
 WHERE t.restaurant_id = :restaurant_id AND t.removed_at IS NULL {where}
 ORDER BY t.sort_order, t.id
 """
+ONE_TABLE = TABLE_QUERY.format(where="AND t.id = :table_id")
+ALL_TABLES = TABLE_QUERY.format(where="")
 
 
 class TableRef(TypedDict):
@@ -163,11 +165,11 @@ def table_dict(row: sqlite3.Row, window: RestoreWindow) -> Table:
 def table_row(conn: sqlite3.Connection, restaurant_id: int, table_id: int) -> sqlite3.Row | None:
     """One table of the restaurant as `TABLE_QUERY` reads it; None if the restaurant has no such table."""
     return conn.execute(
-        TABLE_QUERY.format(where="AND t.id = :table_id"), {"restaurant_id": restaurant_id, "table_id": table_id}
+        ONE_TABLE, {"restaurant_id": restaurant_id, "table_id": table_id}
     ).fetchone()
 
 
 def all_tables(conn: sqlite3.Connection, restaurant_id: int, window: RestoreWindow) -> list[Table]:
     """Every table of the restaurant, in the restaurant's order."""
-    rows = conn.execute(TABLE_QUERY.format(where=""), {"restaurant_id": restaurant_id})
+    rows = conn.execute(ALL_TABLES, {"restaurant_id": restaurant_id})
     return [table_dict(row, window) for row in rows]
