@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing
 import multiprocessing.queues
@@ -380,15 +379,10 @@ class Bench:
         for base in bases:
             fleet.url_of = lambda r, base=base: f"{base}{SOCKET}?token={self.keys[r]}"
             await fleet.connect_restaurants(fleet.restaurants, each=self.scale.dashboards // len(bases))
-        # this process's own full collections (about 75 ms with 1,000 sockets) would be timed as fan-out:
-        # what is connected now is set aside from them until the fleet closes (`close`)
-        gc.collect()
-        gc.freeze()
         return fleet
 
     async def close(self, fleet: Fleet) -> None:
         await fleet.close()
-        gc.unfreeze()
 
     async def fan_out(self, dashboards_on: str, senders_on: str, processes: dict[str, Process]) -> Run:
         fleet = await self.fleet([dashboards_on])
