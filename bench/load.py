@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from app import collect
-
-
 UPDATE_START = '{"type":"table_update","version":'
 
 
@@ -188,6 +185,8 @@ class Fleet:
         self.latencies, self.timeline, self.acked, self.errors = [], [], 0, 0
         # this process's own full collections (about 75 ms with 1,000 sockets) would be timed as fan-out: the
         # server's way (app/collect.py) keeps them short, and the one walk of everything comes before the clock
+        from app import collect  # here: a peer's server process imports this module, and should not hold the app
+
         collect.start()
         gc.collect()
         try:
