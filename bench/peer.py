@@ -17,7 +17,7 @@ The load side, `SocketIOFleet`, is bench.load's Fleet speaking Engine.IO 4 / Soc
 by hand over the same aiohttp WebSocket clients. python-socketio's own AsyncClient would
 make the load process the bottleneck, and so measure the client rather than the server.
 
-    python -m bench.peer --port 9002 --html-bytes 900   # the server alone
+    python -m bench.peer --port 9002 --html-bytes 662   # the server alone
     python -m bench.peer --bench [--quick]              # its fan-out, ladder and memory, printed
 """
 
@@ -106,6 +106,9 @@ class SocketIOFleet(Fleet):
         > 42["action",{"action":...,"table_id":...,"ref":...}]
         < 42["table_update",{...}]   < 42["ack",{"ref":...,"version":...}]
         < 2   > 3                                   Engine.IO ping, pong
+
+    Not for `connect_senders`: Fleet decodes a sender's frames only when they hold "ref", so a
+    sender would never answer a ping, and the server drops a socket 20 s after an unanswered one.
     """
 
     async def opened(self, ws: aiohttp.ClientWebSocketResponse) -> None:
