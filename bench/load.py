@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gc
 import itertools
 import json
@@ -20,6 +21,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -33,8 +36,8 @@ class Restaurant:
     disabled: set[int] = field(default_factory=set)
     busy: set[int] = field(default_factory=set)
     sent: int = 0
-    sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
-    senders: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)  # if any, they send, not `sockets`
+    sockets: list[Any] = field(default_factory=list)  # a Socket each (aiohttp's client when compressing)
+    senders: list[Any] = field(default_factory=list)  # if any, they send, not `sockets`
     arrivals: dict[int, list[float]] = field(default_factory=dict)  # version -> [count, time of the last]
 
 
@@ -86,20 +89,33 @@ class Fleet:
                                    for r in jobs[start:start + batch]))
 
     async def _connect_one(self, restaurant: Restaurant, url: str | None = None, sender: bool = False) -> None:
-        ws = await self.session.ws_connect(url or self.url_of(restaurant.index), compress=15 if self.compress else 0,
-                                           max_msg_size=0, heartbeat=None)
+        url = url or self.url_of(restaurant.index)
+        ws: Socket | aiohttp.ClientWebSocketResponse
+        if self.compress:  # permessage-deflate: aiohttp's client (only the memory run asks for it)
+            ws = await self.session.ws_connect(url, compress=15, max_msg_size=0, heartbeat=None)
+        else:
+            ws = await Socket.open(url)
         await self.opened(ws)
         (restaurant.senders if sender else restaurant.sockets).append(ws)
-        self.readers.append(asyncio.create_task(self._read_answers(ws) if sender else self._read(restaurant, ws)))
+        handle = functools.partial(self._answer if sender else self._update, restaurant, ws)
+        if isinstance(ws, Socket):
+            ws.hand_to(handle)
+        else:
+            self.readers.append(asyncio.create_task(self._read(ws, handle)))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, handle: Callable[[str], None]) -> None:
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                handle(message.data)
 
     # The protocol, as the server under test speaks it; a peer's fleet (another library) overrides these three.
 
-    async def opened(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def opened(self, ws: Any) -> None:
         """What a socket does between connecting and being counted: here, wait for the snapshot."""
         first = await ws.receive(timeout=30)
         assert first.type is aiohttp.WSMsgType.TEXT and '"tables_snapshot"' in first.data[:40], first
 
-    def decode(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> dict | None:
+    def decode(self, ws: Any, text: str) -> dict | None:
         """A message received as a dict with at least "type" (or None to ignore it).
 
         An update is most of what arrives (20 copies of each change) and only its version counts: it is read
@@ -112,32 +128,29 @@ class Fleet:
     def encode(self, action: dict) -> str:
         return json.dumps(action)
 
-    async def _read(self, restaurant: Restaurant, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            now = time.perf_counter()
-            data = self.decode(ws, message.data)
-            if data is None:
-                continue
-            kind = data.get("type")
-            if kind == "table_update":
-                seen = restaurant.arrivals.setdefault(data["version"], [0, 0.0])
-                seen[0] += 1
-                seen[1] = now
-                if seen[0] == self.dashboards:
-                    self._complete(restaurant, data["version"])
-            elif kind in ("ack", "error") and "ref" in data:
-                self._answered(data, now)
+    def _update(self, restaurant: Restaurant, ws: Any, text: str) -> None:
+        """A dashboard's message: an update counts towards its version's arrival at every dashboard."""
+        now = time.perf_counter()
+        data = self.decode(ws, text)
+        if data is None:
+            return
+        kind = data.get("type")
+        if kind == "table_update":
+            seen = restaurant.arrivals.setdefault(data["version"], [0, 0.0])
+            seen[0] += 1
+            seen[1] = now
+            if seen[0] == self.dashboards:
+                self._complete(restaurant, data["version"])
+        elif kind in ("ack", "error") and "ref" in data:
+            self._answered(data, now)
 
-    async def _read_answers(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """A sender's socket: only the answers to its actions count (its own copies of updates do not)."""
-        async for message in ws:
-            if message.type is aiohttp.WSMsgType.TEXT and '"ref"' in message.data:
-                now = time.perf_counter()
-                data = self.decode(ws, message.data)
-                if data is not None and data.get("type") in ("ack", "error"):
-                    self._answered(data, now)
+    def _answer(self, restaurant: Restaurant, ws: Any, text: str) -> None:
+        """A sender's message: only the answers to its actions count (its own copies of updates do not)."""
+        if '"ref"' in text:
+            now = time.perf_counter()
+            data = self.decode(ws, text)
+            if data is not None and data.get("type") in ("ack", "error"):
+                self._answered(data, now)
 
     def _answered(self, data: dict, now: float) -> None:
         restaurant, table_id, sent_at = self.refs.pop(data["ref"])
@@ -216,10 +229,137 @@ class Fleet:
                              return_exceptions=True)
 
 
-def upgrade_request(host: str, port: int, key: str) -> bytes:
-    """The opening handshake a raw client sends for the dashboard socket, with an API key."""
+class Socket(asyncio.Protocol):
+    """A client WebSocket on a bare asyncio connection: the load process's dashboards.
+
+    aiohttp's client wakes a task for every message. At 1,000 actions a second the load process
+    receives 20,000 messages a second, and those wake-ups made it the largest user of the CPU the
+    server shares with it. Here frames are cut out of the bytes as they arrive and each text
+    message goes straight to its handler (`hand_to`); until one is set, they wait for `receive`
+    (the opening exchange, as aiohttp's `receive` answers it). It speaks what the benchmark needs:
+    unfragmented text frames (aiohttp's server sends no others), ping and close. A client's
+    frames must be masked; its key is zero, so the payload goes as it is (the server unmasks it
+    whatever the key).
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox: asyncio.Queue[aiohttp.WSMessage] = asyncio.Queue()
+        self.handle: Callable[[str], None] | None = None
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def open(cls, url: str) -> Socket:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        _, socket = await asyncio.get_running_loop().create_connection(cls, host, port)
+        assert socket.transport is not None
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        socket.transport.write(upgrade_request(host, port, path=path))
+        await asyncio.wait_for(socket.upgraded, 30)
+        return socket
+
+    def hand_to(self, handle: Callable[[str], None]) -> None:
+        """From now on each text message goes to `handle` as it arrives (what waited, first)."""
+        self.handle = handle
+        while not self.inbox.empty():
+            message = self.inbox.get_nowait()
+            if message.type is aiohttp.WSMsgType.TEXT:
+                handle(message.data)
+
+    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    async def send_str(self, text: str) -> None:
+        self._send(0x1, text.encode())
+
+    async def close(self) -> None:
+        """Send a close frame and wait (a few seconds at most) for the server's, then hang up."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, (1000).to_bytes(2, "big"))
+            try:
+                await asyncio.wait_for(asyncio.shield(self.gone), 5)
+            except TimeoutError:
+                pass
+            self.transport.close()
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        assert self.transport is not None
+        size = len(payload)
+        if size < 126:
+            header = bytes((0x80 | opcode, 0x80 | size))
+        elif size < 1 << 16:
+            header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
+        else:
+            header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
+        self.transport.write(header + ZERO_MASK + payload)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.upgraded.done():
+            self.upgraded.set_exception(exc or ConnectionError("closed before the upgrade"))
+        if not self.gone.done():
+            self.gone.set_result(None)
+        self.inbox.put_nowait(aiohttp.WSMessage(aiohttp.WSMsgType.CLOSED, None, None))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.upgraded.done():
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buffer[:buffer.find(b"\r\n")])
+            del buffer[:end + 4]
+            if not status.startswith(b"HTTP/1.1 101"):
+                self.upgraded.set_exception(ConnectionError(f"the upgrade was refused: {status.decode()}"))
+                return
+            self.upgraded.set_result(None)
+        start, size = 0, len(buffer)
+        while size - start >= 2:
+            first, length = buffer[start], buffer[start + 1] & 0x7F
+            at = start + 2
+            if length == 126:
+                if size - at < 2:
+                    break
+                length, at = int.from_bytes(buffer[at:at + 2], "big"), at + 2
+            elif length == 127:
+                if size - at < 8:
+                    break
+                length, at = int.from_bytes(buffer[at:at + 8], "big"), at + 8
+            if size - at < length:
+                break
+            payload, start = bytes(buffer[at:at + length]), at + length
+            opcode = first & 0x0F
+            if opcode == 0x1:
+                assert first & 0x80, "a fragmented message: not sent by the servers measured here"
+                text = payload.decode()
+                if self.handle is not None:
+                    self.handle(text)
+                else:
+                    self.inbox.put_nowait(aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, text, None))
+            elif opcode == 0x9:  # ping: pong with its payload
+                self._send(0xA, payload)
+            elif opcode == 0x8:  # close: answer it; the server hangs up
+                if not self.gone.done():
+                    self._send(0x8, payload[:2])
+                    self.gone.set_result(None)
+        del buffer[:start]
+
+
+ZERO_MASK = bytes(4)
+
+
+def upgrade_request(host: str, port: int, key: str = "", path: str = "") -> bytes:
+    """The opening handshake a raw client sends: for the dashboard socket with an API key, or for `path`."""
     nonce = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET /admin/ws/dashboard?token={key} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+    path = path or f"/admin/ws/dashboard?token={key}"
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
