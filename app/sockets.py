@@ -84,22 +84,27 @@ class Connection:
 
     def send(self, version: int | None, data: bytes) -> None:
         """Write a frame (a table update carries its version); a client that is not keeping up is closed."""
+        if self.write(version, data):
+            metrics.MESSAGES_SENT.inc()
+            metrics.SENT_BYTES.inc(len(data))
+
+    def write(self, version: int | None, data: bytes) -> bool:
+        """`send` without counting it in the metrics (a broadcast counts its frames once): True if it was written."""
         if self.closing or version is not None and version <= self.floor:
-            return
+            return False
         if self.early is not None:
             self.early.append((version, data))
             if len(self.early) > EARLY_AT_MOST:
                 self.abort(CLOSE_TRY_AGAIN_LATER, "slow_consumer")
-            return
+            return False
         if self.transport.is_closing():
-            return
+            return False
         if self.transport.get_write_buffer_size() > self.limit:
             log.info("closing a dashboard of restaurant %s that stopped reading", self.principal.restaurant_id)
             self.abort(CLOSE_TRY_AGAIN_LATER, "slow_consumer")
-            return
+            return False
         self.transport.write(data)
-        metrics.MESSAGES_SENT.inc()
-        metrics.SENT_BYTES.inc(len(data))
+        return True
 
     def close_after(self, text: str, code: int, reason: str) -> None:
         """Send `text`, then close with `code` (for `reason`, a label of maitre_sockets_closed_total)."""
