@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from app import collect
-from app.collect import QUIET_SECONDS, SWEEP_AT_MOST_SECONDS, SWEEP_EVERY_SECONDS, Sweeper
+from app.collect import GROWN_AT_LEAST, QUIET_SECONDS, SWEEP_EVERY_SECONDS, Sweeper
 from app.typedefs import db_key
 
 from .support import Place
@@ -61,54 +61,78 @@ def test_the_last_user_unfreezes_everything() -> None:
     assert gc.get_freeze_count() == 0 and collect.freeze_survivors not in gc.callbacks
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+class Server:
+    """What a Sweeper looks at: the time, the writes so far, the objects frozen."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self) -> None:
+        self.now, self.writes, self.frozen = 1000.0, 0, 60_000
+
+    def sweeper(self) -> Sweeper:
+        return Sweeper(lambda: self.writes, lambda: self.now, lambda: self.frozen)
 
 
 def test_a_sweep_waits_for_a_quiet_hour() -> None:
-    clock, writes = Clock(), [0]
-    sweeper = Sweeper(lambda: writes[0], clock)
-    clock.now += SWEEP_EVERY_SECONDS + 1
-    writes[0] += 1  # busy: written just now
+    server = Server()
+    sweeper = server.sweeper()
+    server.now += SWEEP_EVERY_SECONDS + 1
+    server.writes += 1  # busy: written just now
     assert not sweeper.due()
-    clock.now += QUIET_SECONDS - 1
+    server.now += QUIET_SECONDS - 1
     assert not sweeper.due()
-    clock.now += 2
+    server.now += 2
     assert sweeper.due()  # an hour since the last sweep, and a quiet minute
 
 
 def test_a_quiet_minute_soon_after_a_sweep_is_not_enough() -> None:
-    clock = Clock()
-    sweeper = Sweeper(lambda: 0, clock)
-    clock.now += SWEEP_EVERY_SECONDS - 1
+    server = Server()
+    sweeper = server.sweeper()
+    server.now += SWEEP_EVERY_SECONDS - 1
     assert not sweeper.due()
 
 
-def test_a_server_never_quiet_is_swept_all_the_same() -> None:
-    clock, writes = Clock(), [0]
-    sweeper = Sweeper(lambda: writes[0], clock)
-    while clock.now < 1000 + SWEEP_AT_MOST_SECONDS - 30:
-        clock.now += 30
-        writes[0] += 1
+def test_a_server_never_quiet_is_swept_once_its_frozen_objects_doubled() -> None:
+    """Tablets reconnecting all day: what they leave frozen cannot grow without end."""
+    server = Server()
+    sweeper = server.sweeper()
+    for _ in range(1000):
+        server.now += 30
+        server.writes += 1
+        server.frozen += 50
         assert not sweeper.due()
-    clock.now += 30
-    writes[0] += 1
+    server.frozen = 2 * 60_000 - 1
+    assert not sweeper.due()
+    server.frozen += 1
     assert sweeper.due()
 
 
-def test_sweeping_restarts_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = Clock()
-    sweeper = Sweeper(lambda: 0, clock)
+def test_a_small_server_is_swept_after_a_growth_of_its_own() -> None:
+    server = Server()
+    server.frozen = 1_000
+    sweeper = server.sweeper()
+    server.frozen += GROWN_AT_LEAST - 1
+    assert not sweeper.due()
+    server.frozen += 1
+    assert sweeper.due()
+
+
+def test_sweeping_restarts_the_wait_and_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Server()
+    sweeper = server.sweeper()
     swept = []
-    monkeypatch.setattr(collect, "sweep", lambda: swept.append(clock.now) or (0, 0.0))
-    clock.now += SWEEP_EVERY_SECONDS
+
+    def sweep() -> tuple[int, float]:
+        swept.append(server.now)
+        server.frozen = 70_000  # what survived the sweep, frozen again
+        return 0, 0.0
+
+    monkeypatch.setattr(collect, "sweep", sweep)
+    server.now += SWEEP_EVERY_SECONDS
     sweeper.check()
     sweeper.check()
     assert swept == [1000 + SWEEP_EVERY_SECONDS]
+    server.frozen = 2 * 70_000 - 1  # doubled from what the sweep left, less one
+    sweeper.check()
+    assert len(swept) == 1
 
 
 async def test_the_server_collects_this_way_while_it_runs(client: TestClient, bistro_place: Place) -> None:
