@@ -4,15 +4,13 @@
   var {$, card, all, act, note, words, live} = maitre, grid = $("grid");
   var bulk = $("bulk-form"), end = $("end-form"), undo = $("undo");
 
-  maitre.swapped = (fresh, old) => { // a pushed card stays selected
-    if (fresh.querySelector(".pick").checked = old.querySelector(".pick").checked) tally();
-  };
+  maitre.swapped = (c) => c.querySelector(".pick").checked && tally(); // a pushed card stays selected
   maitre.changed = () => { // the calls, oldest first
     var list = $("requests"), calls = all(grid, ".request", (c) => c);
     calls.sort((a, b) => a.dataset.since < b.dataset.since ? -1 : 1);
     list.lastElementChild.replaceChildren(...calls.map((c) =>
       Object.assign(document.createElement("li"), {textContent: words(c)})));
-    list.hidden = !calls.length;
+    if (list.hidden != !calls.length) list.hidden = !calls.length; // an attribute written restyles the page
   };
   maitre.refreshed = () => { // Undo lasts while one of its tables has Restore
     tally();

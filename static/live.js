@@ -8,6 +8,7 @@ var maitre = (() => {
   var warnAt = +data.idleWarning, alertAt = +data.idleAlert, version = +grid.dataset.version;
   var ws, attempt = 0, retryAt = 0, retryTimer, stableTimer, failures = 0, pollTimer, polled, syncing, etag = "";
   var troubleSince = Date.now(), pending = {}, seq = 0, moveFrom, pick, audio, checked;
+  var parse = document.createElement("div");
   var skew = Date.parse(data.now) - Date.now(); // times by the server's clock
   var now = () => Date.now() + skew, within = data.claimWithin * 1000;
   var send = (message) => live() && (ws.send(JSON.stringify(message)), true);
@@ -32,7 +33,7 @@ var maitre = (() => {
     socket.onclose = (event) => {
       if (ws !== socket) return;
       ws = syncing = null;
-      stopMove();
+      move();
       clearTimeout(stableTimer);
       troubleSince ||= Date.now();
       if (event.code === 4401) return location.href = data.login; // app/protocol.py
@@ -55,23 +56,24 @@ var maitre = (() => {
     if (type === "tables_snapshot") {
       version = message.version;
       skew = Date.parse(message.now) - Date.now();
-      stopMove();
+      move();
       fill(message.html);
     } else if (/^table_/.test(type)) {
       if (message.version <= version) return;
       if (message.version > version + 1) return resync(version);
       version = message.version;
-      if (moveFrom === table.id && table.status !== "occupied") stopMove();
+      if (moveFrom === table.id && table.status !== "occupied") move();
       if (!message.html) old?.remove();
       else if (!old) return resync();
       else {
-        old.outerHTML = message.html;
-        fresh = card(table.id);
-        if (fresh.dataset.place !== old.dataset.place) resync();
-        if (old.classList.contains("busy")) busy(fresh, true);
-        if (fresh.dataset.lastActive) tick(fresh, now());
-        expire(fresh, now());
-        hooks.swapped(fresh, old);
+        parse.innerHTML = message.html;
+        fresh = parse.firstChild;
+        if (fresh.dataset.place != old.dataset.place) resync();
+        swap(old, fresh);
+        busy(old, old.matches(".busy"));
+        if (old.dataset.lastActive) tick(old, now());
+        expire(old, now());
+        hooks.swapped(old);
       }
       hooks.changed();
     } else if (type === "waiter_request") {
@@ -82,9 +84,19 @@ var maitre = (() => {
     } else pending[message.ref]?.(message);
   }
 
+  function swap(old, fresh) { // in place: a part with an id stays; classes are the page's
+    var kids = old.childNodes, n = 0, k;
+    for (k of old.getAttributeNames()) fresh.hasAttribute(k) || old.removeAttribute(k);
+    for (k of fresh.attributes) k.name == "class" || old.getAttribute(k.name) == k.value ||
+      old.setAttribute(k.name, k.value);
+    for (var c of [...fresh.childNodes]) (k = kids[n++]) ? k.isEqualNode(c) ||
+      (k.id ? swap(k, c) : k.replaceWith(c)) : old.append(c);
+    while (kids[n]) kids[n].remove();
+  }
+
   function fill(html) {
     grid.innerHTML = html;
-    hooks.changed(true); // before refresh: the waiter's page puts each card in its list
+    hooks.changed(true); // before refresh: the waiter's page places the cards
     refresh();
   }
 
@@ -141,20 +153,11 @@ var maitre = (() => {
     setTimeout(() => el.textContent === words && (el.textContent = ""), 6000);
   }
 
-  function startMove(id, button) {
-    moveFrom = id;
-    pick = button;
-    body.classList.add("moving");
-    card(id).classList.add("move-source");
-    moveBar.firstElementChild.textContent = button.dataset.prompt;
-    moveBar.hidden = false;
-  }
-
-  function stopMove() {
+  function move(id, button) {
     card(moveFrom)?.classList.remove("move-source");
-    moveFrom = 0;
-    body.classList.remove("moving");
-    moveBar.hidden = true;
+    card(moveFrom = id)?.classList.add("move-source");
+    body.classList.toggle("moving", !(moveBar.hidden = !id));
+    if (id) moveBar.firstElementChild.textContent = (pick = button).dataset.prompt;
   }
 
   document.onclick = (event) => {
@@ -163,7 +166,7 @@ var maitre = (() => {
     var id = +target.dataset.id, button = event.target.closest("button[data-action]"), fields = {}, from = moveFrom;
     if (from) {
       event.preventDefault();
-      stopMove();
+      move();
       fields[pick.dataset.source || "table_id"] = from;
       fields[pick.dataset.pick] = id;
       if (target.dataset.status === "free") act(pick.dataset.action, fields, [from], pick.form.action, noted(from));
@@ -171,7 +174,7 @@ var maitre = (() => {
     }
     if (!button) return;
     event.preventDefault();
-    if (button.dataset.pick) return startMove(id, button);
+    if (button.dataset.pick) return move(id, button);
     fields.table_id = id;
     new FormData(button.form).forEach((value, name) => { // text as typed, else numbers
       var typed = button.form.elements[name].type === "text";
@@ -180,8 +183,8 @@ var maitre = (() => {
     if (button.name) fields[button.name] = +button.value;
     act(button.dataset.action, fields, [id], button.form.action, noted(id));
   };
-  moveBar.querySelector("[data-cancel]").onclick = stopMove;
-  document.onkeydown = (event) => { if (event.key === "Escape") stopMove(); };
+  moveBar.querySelector("[data-cancel]").onclick = () => move();
+  document.onkeydown = (event) => { if (event.key == "Escape") move(); };
 
   function refresh() {
     var at = now();
@@ -227,8 +230,8 @@ var maitre = (() => {
   function beep(at) {
     var tone = audio.createOscillator();
     tone.connect(audio.destination);
-    tone.start(audio.currentTime + at);
-    tone.stop(audio.currentTime + at + 0.25);
+    tone.start(at += audio.currentTime);
+    tone.stop(at + .25);
   }
   var sound = $("sound");
   sound.hidden = false;
@@ -251,7 +254,7 @@ var maitre = (() => {
   }
   onpageshow = ononline = wake;
   onoffline = indicator;
-  document.addEventListener("visibilitychange", () => document.hidden || wake());
+  document.onvisibilitychange = () => document.hidden || wake();
   addEventListener("DOMContentLoaded", () => { // after the page's own script (both defer)
     checked = now(); // calls overdue before the page opened do not alarm
     refresh();

@@ -497,3 +497,49 @@ async def assert_cards_do_not_overlap(page: Page) -> None:
         "#grid button", "buttons => buttons.filter(b => b.offsetParent && b.scrollWidth > b.clientWidth)"
         ".map(b => b.closest('.card').id + ' ' + b.textContent)")
     assert clipped == [], f"button labels do not fit: {clipped}"
+
+
+async def test_a_pushed_card_changes_in_place_and_reads_as_a_fresh_load(browser, server):
+    """A push updates the card where it stands (issue 18: the grid is not laid out again): the same card, content
+    box and checkbox, so a ticked box stays ticked; after each change the card reads as a page loaded now."""
+    tables = json.loads(await cli("table", "list", "demo", "--json", db=server.db))
+    qr_token = next(t["qr_token"] for t in tables if t["id"] == 3)
+    a = await sign_in(browser, server, server.admin_key())
+    b = await sign_in(browser, server, await new_key(server.db, label="second tablet"))
+    await b.locator("header").get_by_text("Select", exact=True).click()
+    await card(b, 3).click()
+    await expect(b.locator("#pick-3")).to_be_checked()
+    await b.evaluate("""() => { const c = document.getElementById('table-3');
+        window.__parts = [c, c.querySelector('.in'), c.querySelector('.pick')]; }""")
+
+    async def same_as_fresh_load() -> None:
+        kept = "() => { const c = document.getElementById('table-3'); const [card, box, pick] = window.__parts;" \
+               " return card === c && box === c.querySelector('.in') && pick === c.querySelector('.pick'); }"
+        assert await b.evaluate(kept), "the card, its content box or its checkbox was replaced"
+        await expect(b.locator("#pick-3")).to_be_checked()
+        fresh = await b.context.new_page()
+        await fresh.goto(b.url)
+        await expect(fresh.locator("#connection")).to_have_attribute("data-state", LIVE)
+        assert await card(b, 3).evaluate(CARD_HTML) == await card(fresh, 3).evaluate(CARD_HTML)
+        await fresh.close()
+
+    await card(a, 3).locator(".opener").click()
+    await card(a, 3).locator(".counts button").nth(1).click()  # seated: two guests
+    await expect(card(b, 3).locator(".state")).to_have_text("Occupied · 2 guests")
+    await same_as_fresh_load()
+    await card(a, 3).locator(".opener").click()
+    await card(a, 3).locator("input[name=note]").fill("Window seat, a birthday, one nut allergy")
+    await button(a, 3, "set_note").click()  # a part the card did not have
+    await expect(card(b, 3).locator(".party-note")).to_have_text("Window seat, a birthday, one nut allergy")
+    await same_as_fresh_load()
+    guest = await (await browser.new_context()).new_page()
+    await guest.goto(f"{server.url}/t/{qr_token}")
+    await guest.get_by_role("button", name="Call a waiter").click()  # a call: the card grows to two rows
+    await expect(card(b, 3).locator(".request")).to_contain_text("Waiter called")
+    await same_as_fresh_load()
+    await card(a, 3).get_by_role("button", name="Done").click()
+    await expect(card(b, 3).locator(".request")).to_have_count(0)
+    await button(a, 3, "close_table").click()  # parts taken away
+    await expect_status(b, 3, "free")
+    await same_as_fresh_load()
+    await assert_cards_do_not_overlap(b)
