@@ -75,7 +75,8 @@ class ClientCost:
     tables: int = 40  # cards on the grid
     cards_shown: int = 0  # cards in the 1024x768 viewport
     # median ms per update at 6x, by kind (trace): script, parse_html, style, layout, prepaint, paint, other, their
-    # total, untraced (tasks' own time, outside any named event), and timed (this pass's p50 as timed above); then
+    # total, untraced (tasks' own time, outside any named event), message task (the task the update arrived in, the
+    # rest of the total being the frames after it) and timed (this pass's p50 as timed above); then
     # the same kinds in the renderer thread's own CPU time ("script cpu"...: unthrottled, whatever else the box runs)
     breakdown: dict[str, float] = field(default_factory=dict)
     style_elements: float = 0  # median elements a style recalculation visited, per update
@@ -148,6 +149,9 @@ def take_apart(trace: dict | list, updates: int) -> dict:
     breakdown = {kind: statistics.median(u[kind] for u in per_update) for kind in [*KINDS, "other"]}
     breakdown["total"] = statistics.median(sum(u.values()) - u["untraced"] for u in per_update)
     breakdown["untraced"] = statistics.median(u["untraced"] for u in per_update)  # a task's own, unnamed time
+    tasks = [e for e in spans if e["name"] == "RunTask"]
+    breakdown["message task"] = statistics.median(  # the task the message arrived in: handler, forced style, layout
+        next((t["dur"] for t in tasks if t["ts"] <= start < t["ts"] + t["dur"]), 0) / 1000 for start in starts)
     breakdown |= {f"{kind} cpu": statistics.median(u[kind] for u in cpu) for kind in [*KINDS, "other"]}
     breakdown["total cpu"] = statistics.median(sum(u.values()) - u["untraced"] for u in cpu)
     return {"breakdown": breakdown, "elements": statistics.median(elements), "objects": statistics.median(objects),
