@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +32,8 @@ import aiohttp
 
 from .bulk import measure_end_of_service
 from .client_cost import measure_client
-from .load import Fleet, percentile
+from .load import Fleet
+from .measure import Measured, load, memory
 from .report import Report
 from .servers import Process, free_port, prepare, start_server
 
@@ -45,16 +48,18 @@ class Scale:
     memory_connections: tuple[int, ...] = (1000, 5000)
     background_rate: float = 100.0
     seconds: float = 10.0
-    rates: tuple[float, ...] = (500, 1000, 1500, 2000, 2500, 3000)
+    rates: tuple[float, ...] = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000)
     idle_seconds: float = 60.0
     commits: int = 3000
     client_updates: int = 30
+    client_tables: tuple[int, ...] = (40, 120)
     end_of_service_repetitions: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
 
 QUICK = Scale(restaurants=10, dashboards=20, memory_connections=(200, 1000), background_rate=50, seconds=3,
-              rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10, end_of_service_repetitions=5)
+              rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10, client_tables=(40,),
+              end_of_service_repetitions=5)
 
 
 def raw_commit_rate(path: Path, commits: int) -> float:
@@ -112,6 +117,7 @@ async def run(scale: Scale, quick: bool) -> Report:
         heartbeat = 30.0  # the default
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        maitre = report.maitre
         server = start_server(tmpdir / "maitre.db", port, compression=False, heartbeat=heartbeat)
         connector = aiohttp.TCPConnector(limit=0)
         try:
@@ -119,7 +125,7 @@ async def run(scale: Scale, quick: bool) -> Report:
                 async with session.get(f"{base}/healthz") as response:
                     assert response.status == 200
                 await asyncio.sleep(1)
-                report.rss_empty = server.rss_kib()
+                maitre.rss_empty = server.rss_kib()
                 report.update_bytes = await sample_update_size(session, base, keys[0], table_ids[0][0])
 
                 fleet = Fleet(session, lambda r: f"{base}/admin/ws/dashboard?token={keys[r]}", scale.dashboards,
@@ -128,30 +134,13 @@ async def run(scale: Scale, quick: bool) -> Report:
                 sockets = scale.restaurants * scale.dashboards
                 report.sockets, report.dashboards = sockets, scale.dashboards
                 await asyncio.sleep(2)
-                report.rss_by_connections[sockets] = server.rss_kib()
+                maitre.rss[sockets] = server.rss_kib()
 
                 report.idle_cpu = await idle_cpu(server, scale.idle_seconds)
                 report.idle_dashboards, report.idle_seconds, report.heartbeat = sockets, scale.idle_seconds, heartbeat
 
-                report.fanout = await fleet.run(scale.background_rate, scale.seconds)
-                for rate in scale.rates:
-                    outcome = await fleet.run(rate, scale.seconds)
-                    report.ladder.append((rate, outcome))
-                    if percentile(outcome.latencies_ms, 99) > 50 or outcome.rate < rate * 0.8:
-                        break
-
-                # idle dashboards of more restaurants, up to each memory measurement's count
-                idle = Fleet(session, fleet.url_of, scale.dashboards, table_ids)
-                waiting = idle.restaurants[scale.restaurants:]
-                idle.restaurants = []
-                for count in scale.memory_connections:
-                    more = count // scale.dashboards - scale.restaurants - len(idle.restaurants)
-                    batch, waiting = waiting[:max(0, more)], waiting[max(0, more):]
-                    idle.restaurants += batch
-                    await idle.connect_restaurants(batch)
-                    await asyncio.sleep(2)
-                    report.rss_by_connections[count] = server.rss_kib()
-                await idle.close()
+                await load(fleet, maitre, scale.background_rate, scale.seconds, scale.rates)
+                await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, maitre)
                 await fleet.close()
 
                 pollers, interval = sockets, 3.0
@@ -177,24 +166,47 @@ async def run(scale: Scale, quick: bool) -> Report:
         finally:
             server.stop()
 
+        # the floor and the peer: the same load, the same ladder, the same idle sockets
         floor_port = free_port()
         floor = Process([sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--html-bytes",
                          str(report.update_bytes)], ready="")
-        try:
-            await asyncio.sleep(1.5)
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-                fleet = Fleet(session, lambda r: f"http://127.0.0.1:{floor_port}/ws?group={r}", scale.dashboards,
-                              table_ids[: scale.restaurants])
-                await fleet.connect()
-                report.floor = await fleet.run(scale.background_rate, scale.seconds)
-                await fleet.close()
-        finally:
-            floor.stop()
+        await measure_other(floor, Fleet, lambda r: f"http://127.0.0.1:{floor_port}/ws?group={r}", table_ids, scale,
+                            report.floor)
+        if peer_installed():
+            from .peer import SocketIOFleet, peer_url, start_peer
+
+            peer_port = free_port()
+            await measure_other(start_peer(peer_port, report.update_bytes), SocketIOFleet,
+                                lambda r: peer_url(peer_port, r), table_ids, scale, report.peer)
 
         report.end_of_service = await measure_end_of_service(tmpdir, scale.dashboards,
                                                              scale.end_of_service_repetitions)
-        report.client = await measure_client(tmpdir, scale.client_updates)
+        for tables in scale.client_tables:
+            report.clients.append(await measure_client(tmpdir, scale.client_updates, tables, trace=True))
     return report
+
+
+async def measure_other(server: Process, kind: type[Fleet], url_of: Callable[[int], str], table_ids: list[list[int]],
+                        scale: Scale, measured: Measured) -> None:
+    """A reference server (the floor, the peer) through what Maître went through, then stopped."""
+    try:
+        await asyncio.sleep(1.5)
+        measured.rss_empty = server.rss_kib()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            fleet = kind(session, url_of, scale.dashboards, table_ids[: scale.restaurants])
+            await fleet.connect()
+            await asyncio.sleep(2)
+            measured.rss[scale.restaurants * scale.dashboards] = server.rss_kib()
+            await load(fleet, measured, scale.background_rate, scale.seconds, scale.rates)
+            await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, measured)
+            await fleet.close()
+    finally:
+        server.stop()
+
+
+def peer_installed() -> bool:
+    """python-socketio comes with the bench extra; without it the peer's column says how to get it."""
+    return importlib.util.find_spec("socketio") is not None
 
 
 async def sample_update_size(session: aiohttp.ClientSession, base: str, key: str, table_id: int) -> int:
