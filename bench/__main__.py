@@ -23,8 +23,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,33 +31,11 @@ import aiohttp
 from .bulk import measure_end_of_service
 from .client_cost import measure_client
 from .load import Fleet
-from .measure import Measured, load, memory
+from .measure import QUICK, Scale, load, measure_other, memory
 from .report import Report
 from .servers import Process, free_port, prepare, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Scale:
-    restaurants: int = 50
-    dashboards: int = 20
-    tables: int = 20
-    memory_connections: tuple[int, ...] = (1000, 5000)
-    background_rate: float = 100.0
-    seconds: float = 10.0
-    rates: tuple[float, ...] = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000)
-    idle_seconds: float = 60.0
-    commits: int = 3000
-    client_updates: int = 30
-    client_tables: tuple[int, ...] = (40, 120)
-    end_of_service_repetitions: int = 30
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-QUICK = Scale(restaurants=10, dashboards=20, memory_connections=(200, 1000), background_rate=50, seconds=3,
-              rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10, client_tables=(40,),
-              end_of_service_repetitions=5)
 
 
 def raw_commit_rate(path: Path, commits: int) -> float:
@@ -139,7 +115,7 @@ async def run(scale: Scale, quick: bool) -> Report:
                 report.idle_cpu = await idle_cpu(server, scale.idle_seconds)
                 report.idle_dashboards, report.idle_seconds, report.heartbeat = sockets, scale.idle_seconds, heartbeat
 
-                await load(fleet, maitre, scale.background_rate, scale.seconds, scale.rates)
+                await load(fleet, maitre, scale)
                 await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, maitre)
                 await fleet.close()
 
@@ -184,24 +160,6 @@ async def run(scale: Scale, quick: bool) -> Report:
         for tables in scale.client_tables:
             report.clients.append(await measure_client(tmpdir, scale.client_updates, tables, trace=True))
     return report
-
-
-async def measure_other(server: Process, kind: type[Fleet], url_of: Callable[[int], str], table_ids: list[list[int]],
-                        scale: Scale, measured: Measured) -> None:
-    """A reference server (the floor, the peer) through what Maître went through, then stopped."""
-    try:
-        await asyncio.sleep(1.5)
-        measured.rss_empty = server.rss_kib()
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            fleet = kind(session, url_of, scale.dashboards, table_ids[: scale.restaurants])
-            await fleet.connect()
-            await asyncio.sleep(2)
-            measured.rss[scale.restaurants * scale.dashboards] = server.rss_kib()
-            await load(fleet, measured, scale.background_rate, scale.seconds, scale.rates)
-            await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, measured)
-            await fleet.close()
-    finally:
-        server.stop()
 
 
 def peer_installed() -> bool:

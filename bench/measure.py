@@ -10,9 +10,38 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import aiohttp
 
 from .load import Fleet, Outcome, percentile
 from .stalls import Stalls
+
+if TYPE_CHECKING:
+    from .servers import Process
+
+@dataclass
+class Scale:
+    restaurants: int = 50
+    dashboards: int = 20
+    tables: int = 20
+    memory_connections: tuple[int, ...] = (1000, 5000)
+    background_rate: float = 100.0
+    seconds: float = 10.0
+    # the ladder: each server goes up it until a rung is not sustained (the peer's first fell at 500/s)
+    rates: tuple[float, ...] = (100, 250, 500, 750, 1000, 1250, 1500, 2000, 3000, 4000, 5000)
+    idle_seconds: float = 60.0
+    commits: int = 3000
+    client_updates: int = 30
+    client_tables: tuple[int, ...] = (40, 120)
+    end_of_service_repetitions: int = 30
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+QUICK = Scale(restaurants=10, dashboards=20, memory_connections=(200, 1000), background_rate=50, seconds=3,
+              rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10, client_tables=(40,),
+              end_of_service_repetitions=5)
+
 
 P99_AT_MOST_MS = 50.0  # a rung of the ladder is sustained while its p99 fan-out stays under this
 ACKED_AT_LEAST = 0.8  # ... and at least this share of the offered rate is acknowledged
@@ -43,12 +72,13 @@ class Measured:
         return {count: (kib - self.rss_empty) / count for count, kib in sorted(self.rss.items())}
 
 
-async def load(fleet: Fleet, measured: Measured, rate: float, seconds: float, rates: tuple[float, ...]) -> None:
-    """The fan-out run at `rate`, then the ladder: each offered rate in turn until one is not sustained."""
+async def load(fleet: Fleet, measured: Measured, scale: Scale) -> None:
+    """The fan-out run at the scale's background rate, then the ladder: each offered rate in turn until one is
+    not sustained."""
     with Stalls() as measured.stalls:
-        measured.fanout = await fleet.run(rate, seconds)
-    for offered in rates:
-        outcome = await fleet.run(offered, seconds)
+        measured.fanout = await fleet.run(scale.background_rate, scale.seconds)
+    for offered in scale.rates:
+        outcome = await fleet.run(offered, scale.seconds)
         measured.ladder.append((offered, outcome))
         if percentile(outcome.latencies_ms, 99) > P99_AT_MOST_MS or outcome.rate < offered * ACKED_AT_LEAST:
             break
@@ -71,3 +101,21 @@ async def memory(fleet: Fleet, table_ids: list[list[int]], counts: tuple[int, ..
             measured.rss[count] = rss()
     finally:
         await idle.close()
+
+
+async def measure_other(server: Process, kind: type[Fleet], url_of: Callable[[int], str], table_ids: list[list[int]],
+                        scale: Scale, measured: Measured) -> None:
+    """A reference server (the floor, the peer) through what Maître went through, then stopped."""
+    try:
+        await asyncio.sleep(1.5)
+        measured.rss_empty = server.rss_kib()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            fleet = kind(session, url_of, scale.dashboards, table_ids[: scale.restaurants])
+            await fleet.connect()
+            await asyncio.sleep(2)
+            measured.rss[scale.restaurants * scale.dashboards] = server.rss_kib()
+            await load(fleet, measured, scale)
+            await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, measured)
+            await fleet.close()
+    finally:
+        server.stop()

@@ -38,13 +38,12 @@ import socketio
 from aiohttp import web
 
 from .load import Fleet, percentile
+from .measure import QUICK, Measured, Scale, measure_other
 
 # The server's process runs this module too: like the floor's, it should hold python-socketio and aiohttp only,
 # not the harness (bench.servers imports the app: 9,000 more objects for every full garbage collection to walk).
 # So the measuring side imports the harness where it uses it.
 if TYPE_CHECKING:
-    from .__main__ import Scale
-    from .report import Report
     from .servers import Process
 
 MAITRE_UPDATE_BYTES = 662  # a table_update's length in docs/benchmarks.md's latest run, for --bench's default
@@ -134,83 +133,51 @@ class SocketIOFleet(Fleet):
         return "42" + json.dumps(["action", action])
 
 
-async def measure(scale: Scale, html_bytes: int, quick: bool) -> Report:
-    """What `python -m bench` measures of Maître, of the peer: fan-out, the ladder, memory per idle socket."""
-    from .report import Report
+async def measure(scale: Scale, html_bytes: int) -> Measured:
+    """What `python -m bench` measures of Maître, of the peer alone: fan-out, the ladder, memory per idle socket."""
     from .servers import free_port
 
+    measured = Measured("python-socketio (peer)")
     most = max(max(scale.memory_connections) // scale.dashboards, scale.restaurants)
     table_ids = [[r * scale.tables + t + 1 for t in range(scale.tables)] for r in range(most)]
-    report = Report(quick=quick, dashboards=scale.dashboards, update_bytes=html_bytes)
     port = free_port()
-    peer = start_peer(port, html_bytes)
-    try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            await asyncio.sleep(1)
-            report.rss_empty = peer.rss_kib()
-            fleet = SocketIOFleet(session, lambda r: peer_url(port, r), scale.dashboards,
-                                  table_ids[:scale.restaurants])
-            await fleet.connect()
-            report.sockets = scale.restaurants * scale.dashboards
-            await asyncio.sleep(2)
-            report.rss_by_connections[report.sockets] = peer.rss_kib()
-
-            report.fanout = await fleet.run(scale.background_rate, scale.seconds)
-            for rate in scale.rates:
-                outcome = await fleet.run(rate, scale.seconds)
-                report.ladder.append((rate, outcome))
-                if percentile(outcome.latencies_ms, 99) > 50 or outcome.rate < rate * 0.8:
-                    break
-
-            # idle dashboards of more restaurants, up to each memory measurement's count
-            idle = SocketIOFleet(session, fleet.url_of, scale.dashboards, table_ids)
-            waiting = idle.restaurants[scale.restaurants:]
-            idle.restaurants = []
-            for count in scale.memory_connections:
-                more = max(0, count // scale.dashboards - scale.restaurants - len(idle.restaurants))
-                batch, waiting = waiting[:more], waiting[more:]
-                idle.restaurants += batch
-                await idle.connect_restaurants(batch)
-                await asyncio.sleep(2)
-                report.rss_by_connections[count] = peer.rss_kib()
-            await idle.close()
-            await fleet.close()
-    finally:
-        peer.stop()
-    return report
+    await measure_other(start_peer(port, html_bytes), SocketIOFleet, lambda r: peer_url(port, r), table_ids, scale,
+                        measured)
+    return measured
 
 
-def table(report: Report) -> str:
+def table(measured: Measured, scale: Scale, html_bytes: int, quick: bool) -> str:
     from .report import ms
 
-    fan = report.fanout
+    fan = measured.fanout
     assert fan is not None
-    rate, p99_at_rate = report.sustained()
+    rate, p99_at_rate = measured.sustained()
     socketio_version, engineio_version = metadata.version("python-socketio"), metadata.version("python-engineio")
+    sockets = scale.restaurants * scale.dashboards
     lines = [
         f"python-socketio {socketio_version} (python-engineio {engineio_version}) on aiohttp {aiohttp.__version__}"
-        f", Python {platform.python_version()}{' (quick run)' if report.quick else ''}; "
-        f"updates with {report.update_bytes:,} bytes of html.",
+        f", Python {platform.python_version()}{' (quick run)' if quick else ''}; "
+        f"updates with {html_bytes:,} bytes of html.",
         "",
         "| Measure | python-socketio |",
         "|---|---|",
     ]
     for p, name in [(50, "p50"), (95, "p95"), (99, "p99"), (100, "max")]:
-        lines.append(f"| Fan-out latency {name} ({report.sockets:,} sockets; to all {report.dashboards} of a room) | "
+        lines.append(f"| Fan-out latency {name} ({sockets:,} sockets; to all {scale.dashboards} of a room) | "
                      f"{ms(percentile(fan.latencies_ms, p))} |")
     sustained = f"{rate:,.0f}/s (p99 {ms(p99_at_rate)})" if rate else "none: p99 over 50 ms from the first rung"
     lines.append(f"| Sustained actions/s, p99 fan-out < 50 ms | {sustained} |")
-    for count, kib in report.per_connection(report.rss_by_connections, report.rss_empty).items():
+    for count, kib in measured.per_socket().items():
         lines.append(f"| Server memory per idle socket at {count:,} connections | {kib:.1f} KiB |")
     lines += [
         "",
         f"Fan-out: {fan.acked:,} of {fan.sent:,} actions acknowledged at {fan.rate:,.0f}/s, "
-        f"{len(fan.latencies_ms):,} fan-outs timed.",
+        f"{len(fan.latencies_ms):,} fan-outs timed; the box's own pauses meanwhile: {measured.stalls.summary()}.",
         "Throughput ladder (offered rate: acknowledged rate, p99): "
-        + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}" for r, o in report.ladder)
+        + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}" for r, o in measured.ladder)
         + ".",
-        f"Memory: empty server {report.rss_empty:,} KiB RSS; "
-        + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(report.rss_by_connections.items())) + ".",
+        f"Memory: empty server {measured.rss_empty:,} KiB RSS; "
+        + ", ".join(f"{n:,} sockets {kib:,} KiB" for n, kib in sorted(measured.rss.items())) + ".",
     ]
     return "\n".join(lines)
 
@@ -224,9 +191,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="with --bench: the small scale of python -m bench --quick")
     args = parser.parse_args()
     if args.bench:
-        from .__main__ import QUICK, Scale
-
-        print(table(asyncio.run(measure(QUICK if args.quick else Scale(), args.html_bytes, args.quick))))
+        scale = QUICK if args.quick else Scale()
+        print(table(asyncio.run(measure(scale, args.html_bytes)), scale, args.html_bytes, args.quick))
     elif args.port:
         web.run_app(peer_app(args.html_bytes), host="127.0.0.1", port=args.port, access_log=None)
     else:

@@ -23,8 +23,18 @@ def test_the_quick_benchmark_runs_and_prints_every_measure():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for measure in ("Fan-out latency p99", "Sustained actions/s", "Server memory per idle dashboard",
-                    "Idle server CPU per dashboard-hour", "End of service, 40 tables", "Client script, gzipped"):
+                    "Idle server CPU per dashboard-hour", "End of service, 40 tables", "Client script, gzipped",
+                    "Tablet main-thread time per table_update, 40-table grid", "trace at 6x, median ms per update",
+                    "| Measure | Maître | python-socketio (peer) | bare aiohttp broadcast (floor) |",
+                    "Throughput ladder, bare aiohttp broadcast (floor)",
+                    "The box's own pauses during each fan-out run"):
         assert measure in run.stdout, f"{measure!r} is missing from:\n{run.stdout}"
+    beside = [line for line in run.stdout.splitlines() if line.startswith("| Fan-out latency p50 (200 sockets) |")]
+    assert len(beside) == 1, run.stdout
+    if importlib.util.find_spec("socketio") is None:  # the README's test install: the peer says how to add it
+        assert "pip install -e '.[bench]' for python-socketio" in run.stdout, run.stdout
+    else:  # all three servers measured (CI installs the bench extra)
+        assert "n/a" not in beside[0] and "Throughput ladder, python-socketio (peer)" in run.stdout, run.stdout
 
 
 def test_the_stuck_tablet_benchmark_runs_and_prints_its_percentiles():
