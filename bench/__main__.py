@@ -115,7 +115,7 @@ async def run(scale: Scale, quick: bool) -> Report:
                 report.idle_cpu = await idle_cpu(server, scale.idle_seconds)
                 report.idle_dashboards, report.idle_seconds, report.heartbeat = sockets, scale.idle_seconds, heartbeat
 
-                await load(fleet, maitre, scale)
+                await load(fleet, maitre, scale, server.cpu_seconds)
                 await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, maitre)
                 await fleet.close()
 

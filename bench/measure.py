@@ -8,6 +8,7 @@ of the memory measurement, its RSS read from /proc.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -57,6 +58,7 @@ class Measured:
     rss_empty: int = 0  # KiB
     rss: dict[int, int] = field(default_factory=dict)  # sockets connected -> KiB
     stalls: Stalls = field(default_factory=Stalls)  # the box's own pauses during the fan-out run
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # each rung: the server's, the load's share of a core
 
     def sustained(self) -> tuple[float, float]:
         """The highest acknowledged rate whose p99 fan-out stayed under 50 ms, and that p99."""
@@ -72,13 +74,16 @@ class Measured:
         return {count: (kib - self.rss_empty) / count for count, kib in sorted(self.rss.items())}
 
 
-async def load(fleet: Fleet, measured: Measured, scale: Scale) -> None:
+async def load(fleet: Fleet, measured: Measured, scale: Scale, cpu: Callable[[], float]) -> None:
     """The fan-out run at the scale's background rate, then the ladder: each offered rate in turn until one is
-    not sustained."""
+    not sustained. `cpu` is the server's CPU seconds so far: each rung notes the server's and the load's share."""
     with Stalls() as measured.stalls:
         measured.fanout = await fleet.run(scale.background_rate, scale.seconds)
     for offered in scale.rates:
+        server, load, wall = cpu(), time.process_time(), time.perf_counter()
         outcome = await fleet.run(offered, scale.seconds)
+        wall = time.perf_counter() - wall
+        measured.cpu.append(((cpu() - server) / wall, (time.process_time() - load) / wall))
         measured.ladder.append((offered, outcome))
         if percentile(outcome.latencies_ms, 99) > P99_AT_MOST_MS or outcome.rate < offered * ACKED_AT_LEAST:
             break
@@ -114,7 +119,7 @@ async def measure_other(server: Process, kind: type[Fleet], url_of: Callable[[in
             await fleet.connect()
             await asyncio.sleep(2)
             measured.rss[scale.restaurants * scale.dashboards] = server.rss_kib()
-            await load(fleet, measured, scale)
+            await load(fleet, measured, scale, server.cpu_seconds)
             await memory(fleet, table_ids, scale.memory_connections, server.rss_kib, measured)
             await fleet.close()
     finally:

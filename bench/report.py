@@ -143,10 +143,11 @@ class Report:
                                  if m.fanout) + ".")
         for measured in (self.maitre, self.floor, self.peer):
             if measured.ladder:
-                lines.append(f"Throughput ladder, {measured.name} (offered rate: acknowledged rate, p99, max): "
-                             + "; ".join(f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}, "
-                                         f"{ms(max(o.latencies_ms, default=float('nan')))}"
-                                         for r, o in measured.ladder) + ".")
+                lines.append(f"Throughput ladder, {measured.name} (offered rate: acknowledged rate, p99, max; CPU as a "
+                             f"share of one core: the server, the load process): " + "; ".join(
+                                 f"{r:,.0f}/s: {o.rate:,.0f}/s, {ms(percentile(o.latencies_ms, 99))}, "
+                                 f"{ms(max(o.latencies_ms, default=float('nan')))} ({server:.0%}, load {load:.0%})"
+                                 for (r, o), (server, load) in zip(measured.ladder, measured.cpu, strict=True)) + ".")
         lines += [
             f"Idle: {self.idle_dashboards:,} sockets for {self.idle_seconds:.0f} s with the server's pings every "
             f"{self.heartbeat:.0f} s: {self.idle_cpu:.2f} CPU s in all. "
