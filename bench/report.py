@@ -174,11 +174,13 @@ class Report:
                 "(one tablet may send only 20 at once)."]
 
     def document(self, table: str) -> str:
+        """docs/benchmarks.md with its "Latest run" section replaced by `table`; every later section is kept."""
         previous = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-        notes = ""
-        if previous.exists() and "\n## Notes" in previous.read_text(encoding="utf-8"):
-            notes = previous.read_text(encoding="utf-8").split("\n## Notes", 1)[1]
-        return f"# Benchmarks\n\n## Latest run\n\n{table}\n\n![Fan-out latency](benchmarks.png)\n\n## Notes{notes}"
+        rest = "\n## Notes\n"
+        if previous.exists() and "\n## Latest run\n" in (text := previous.read_text(encoding="utf-8")):
+            after = text.split("\n## Latest run\n", 1)[1]
+            rest = "\n## " + after.split("\n## ", 1)[1] if "\n## " in after else rest
+        return f"# Benchmarks\n\n## Latest run\n\n{table}\n\n![Fan-out latency](benchmarks.png)\n{rest}"
 
     def plot(self, path: Path) -> None:
         try:
