@@ -4,18 +4,18 @@ CPython's cycle collector walks every object it tracks on a full (generation 2) 
 A server holding 1,000 dashboards tracks about 135,000 objects (about 50,000 of them its own
 code and modules, about 85 per socket), and walking them all took 100 to 200 ms on a
 two-core box, once every 5 to 15 s under load: a pause that every change in flight waited
-for (docs/benchmarks.md, "The worst case"). So the survivors of each full collection are
+for (docs/benchmarks.md, "The second pass (issue 18)"). So the survivors of each full collection are
 frozen (`gc.freeze`): the next full collection walks only what was made since, a few
 milliseconds.
 
 The price: an object frozen while alive and left later in a reference cycle is not freed
 until the frozen objects are walked again. Most of a closed socket's objects are freed at
-once by their reference counts, not all: about 28 objects, 8 KiB, wait per socket closed.
+once by their reference counts, not all: about 28 objects, 9 KiB, wait per socket closed.
 Walking everything again is a sweep: `gc.unfreeze`, one full collection, frozen again. A
 look every CHECK_SECONDS sweeps if the server wrote nothing since the last look and has
 not swept for SWEEP_EVERY_SECONDS (a restaurant's quiet afternoon or night); and whatever
 the load, once the frozen objects have doubled since the last sweep (GROWN_AT_LEAST more at
-least: about 1,800 sockets closed, 15 MB), so that tablets reconnecting all day cannot grow it
+least: about 1,800 sockets closed, 16 MB), so that tablets reconnecting all day cannot grow it
 without end. Counting the frozen objects walks them all (a few milliseconds with 1,000
 dashboards), which is why the looks are minutes apart.
 
