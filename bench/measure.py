@@ -39,7 +39,7 @@ class Scale:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-QUICK = Scale(restaurants=10, dashboards=20, memory_connections=(200, 1000), background_rate=50, seconds=3,
+QUICK = Scale(restaurants=10, dashboards=20, memory_connections=(200, 400), background_rate=50, seconds=3,
               rates=(250, 1000), idle_seconds=3, commits=500, client_updates=10, client_tables=(40,),
               end_of_service_repetitions=5)
 
