@@ -29,6 +29,7 @@ from pathlib import Path
 
 import aiohttp
 
+from .load import percentile
 from .servers import ROOT, free_port, maitre, prepare
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -100,11 +101,6 @@ def script_size() -> dict[str, int]:
     sizes = {page: sum(gzipped((static / name).read_bytes()) for name in names) for page, names in PAGE_SCRIPTS.items()}
     sizes["together"] = gzipped(b"".join(path.read_bytes() for path in sorted(static.glob("*.js"))))
     return sizes
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def take_apart(trace: dict | list, updates: int) -> dict:
