@@ -19,6 +19,7 @@ from .places import Places, beat_of
 from .render import Broadcast, Renderer, setup_filters
 from .services.bulk import BulkService
 from .services.floor import FloorService
+from .services.reports import ReportService
 from .services.restaurants import RestaurantService
 from .services.sections import SectionService
 from .services.tables import TableService
@@ -35,6 +36,7 @@ from .typedefs import (
     hub_key,
     limits_key,
     renderer_key,
+    reports_key,
     request_limiter_key,
     restaurants_key,
     sections_key,
@@ -131,6 +133,7 @@ def add_services(app: Application, db: Database, settings: Settings) -> None:
     app[api_keys_key] = KeyService(db)
     app[waiters_key] = WaiterService(db, settings)
     app[sections_key] = SectionService(db, settings)
+    app[reports_key] = ReportService(db, settings)
 
 
 async def close_sockets(app: Application) -> None:

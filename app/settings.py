@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "MAITRE_"
 EVERY_ADDRESS = ("0.0.0.0", "::", "")  # hosts that listen on every address of the machine: none to print
@@ -84,6 +85,24 @@ def _redis_url(text: str) -> str:
     return url
 
 
+def valid_time_zone(text: str) -> str:
+    """An IANA time zone name such as Europe/Paris (the machine's tz database, Debian's tzdata)."""
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a time zone such as Europe/Paris or UTC") from None
+    return name
+
+
+def _clock_time(text: str) -> str:
+    """HH:MM, 00:00 to 23:59 (5:30 is 05:30)."""
+    hours, colon, minutes = text.strip().partition(":")
+    if colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(hours) < 24 and int(minutes) < 60:
+        return f"{int(hours):02d}:{minutes}"
+    raise ValueError(f"{text!r} is not a time of day such as 04:00")
+
+
 def _log_level(text: str) -> str:
     level = text.strip().upper()
     if level not in LOG_LEVELS:
@@ -112,6 +131,12 @@ class Settings:
     claim_within_seconds: int = setting(
         120, "Seconds a guest's call may wait unclaimed (nobody tapped On my way) before it shows as overdue to "
         "every waiter and admin.", _positive_int)
+    time_zone: str = setting(
+        "UTC", "The restaurant's time zone (an IANA name such as Europe/Paris), in which reports count hours and "
+        "days (a restaurant may set its own).", valid_time_zone)
+    day_starts_at: str = setting(
+        "04:00", "When a service day starts, in the restaurant's time zone: reports count a service that runs past "
+        "midnight in the day it began.", _clock_time)
     max_connections_per_restaurant: int = setting(
         20, "Live dashboard connections allowed per restaurant at once.", _positive_int)
     max_connections_per_key: int = setting(

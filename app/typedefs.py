@@ -12,6 +12,7 @@ from .limits import GuestTaps, PerAddress, SharedLimits
 from .render import Broadcast, Renderer
 from .services.bulk import BulkService
 from .services.floor import FloorService
+from .services.reports import ReportService
 from .services.restaurants import RestaurantService
 from .services.sections import SectionService
 from .services.tables import TableService
@@ -24,6 +25,7 @@ tables_key = web.AppKey("tables", TableService)
 floor_key = web.AppKey("floor", FloorService)
 bulk_key = web.AppKey("bulk", BulkService)
 sections_key = web.AppKey("sections", SectionService)
+reports_key = web.AppKey("reports", ReportService)
 restaurants_key = web.AppKey("restaurants", RestaurantService)
 api_keys_key = web.AppKey("api_keys", KeyService)
 waiters_key = web.AppKey("waiters", WaiterService)
