@@ -141,8 +141,32 @@ class UnitOfWork:
         table_ids = tuple(dict.fromkeys(table_ids))
         before = [self.before.get(table_id) for table_id in table_ids]
         after = [self._after(table_id) for table_id in table_ids]
+        self._stints(before, after)
         version, updates = record_change(self.conn, self.actor, action, self.now, before, after, items)
         return Result(ok=True, updates=tuple(updates), version=version, restaurant_id=self.actor.restaurant_id)
+
+    def _stints(self, before: list[Table | None], after: list[Table | Removed]) -> None:
+        """Each table whose party changed ends the old party's stint there and starts the new one's (reports.py).
+
+        A party's first stint starts when it sat down (the demo seats parties some time ago); any later one, as
+        it moves or is joined to a table, now. A restore has opened again the stints its close ended.
+        """
+        for old, new in zip(before, after, strict=True):
+            was = old["session"]["id"] if old is not None and old["session"] is not None else None
+            party = None if "removed" in new else new["session"]
+            if was == (party["id"] if party else None):
+                continue
+            if was is not None:
+                self.conn.execute("UPDATE stint SET ended_at = ? WHERE table_id = ? AND ended_at IS NULL",
+                                  (self.now, new["id"]))
+            if party:
+                self.conn.execute(
+                    "INSERT INTO stint (restaurant_id, party_id, table_id, started_at)"
+                    " SELECT :restaurant, :party, :table,"
+                    " CASE WHEN EXISTS (SELECT 1 FROM stint WHERE party_id = :party) THEN :now ELSE :opened END"
+                    " WHERE NOT EXISTS (SELECT 1 FROM stint WHERE table_id = :table AND ended_at IS NULL)",
+                    {"restaurant": self.actor.restaurant_id, "party": party["id"], "table": new["id"],
+                     "now": self.now, "opened": min(party["opened_at"], self.now)})
 
     def _after(self, table_id: int) -> Table | Removed:
         if table_id in self.removed:

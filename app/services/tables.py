@@ -248,7 +248,11 @@ def _restore(tx: UnitOfWork, table_id: int) -> Result:
     marks = ",".join("?" * len(sessions))
     tx.conn.execute(f"UPDATE table_session SET state = 'active', closed_at = NULL WHERE id IN ({marks})",
                     [s["id"] for s in sessions])
-    tx.conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, party["id"]))
+    tx.conn.execute("UPDATE table_session SET last_activity_at = ?, restores = restores + 1 WHERE id = ?",
+                    (tx.now, party["id"]))
+    tx.conn.execute(  # the party never left these tables: the stints its close ended go on
+        f"UPDATE stint SET ended_at = NULL WHERE party_id = ? AND ended_at = ? AND table_id IN ({marks})",
+        [party["id"], party["closed_at"], *(s["table_id"] for s in sessions)])
     return tx.changed("restore_table", *tables)
 
 

@@ -87,15 +87,18 @@ class WaiterService(Service):
         if row["party_id"] is None:
             seat(tx, table_id, None)
             party = []
+            party_id = conn.execute("SELECT id FROM table_session WHERE table_id = ? AND state = 'active'",
+                                    (table_id,)).fetchone()[0]
         else:  # the party's activity: every card it sits at shows it
             conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["party_id"]))
             party = tx.party(row)
+            party_id = row["party_id"]
         if conn.execute("SELECT 1 FROM waiter_request WHERE table_id = ? AND kind = ? AND resolved_at IS NULL",
                         (table_id, kind)).fetchone():
             raise ServiceError("request_already_pending", "The staff already have your request; they are coming.")
         request_id = conn.execute(
-            "INSERT INTO waiter_request (table_id, kind, created_at) VALUES (?, ?, ?) RETURNING id",
-            (table_id, kind, tx.now),
+            "INSERT INTO waiter_request (table_id, kind, created_at, party_id) VALUES (?, ?, ?, ?) RETURNING id",
+            (table_id, kind, tx.now, party_id),
         ).fetchone()[0]
         result = tx.changed(kind, table_id, *party)
         table = result.tables[0]
