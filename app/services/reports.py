@@ -19,8 +19,8 @@ the CSV export writes the parties' rows, and `run.py report` prints its summary.
 
 from __future__ import annotations
 
-import json
 import sqlite3
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -185,13 +185,457 @@ class ReportService(Service):
 
     async def period(self, restaurant_id: int, day: str | None = None, first: str | None = None,
                      last: str | None = None) -> Period:
-        """The period asked for: one `day` (YYYY-MM-DD), or `first` to `last` (both included, at most 90 days);
-        by default the last service (since the latest day start). `invalid_period` for anything else."""
-        raise NotImplementedError
+        """The period asked for: one `day` (YYYY-MM-DD), or `first` to `last` (both included, at most 90 days;
+        `first` alone runs to today); by default the last service (since the latest day start). `invalid_period`
+        for anything else."""
+        zone_name = await self.db.read(_time_zone, restaurant_id)
+        return service_days(ZoneInfo(zone_name or self.settings.time_zone), self.settings.day_starts_at,
+                            parse_time(self.clock()), day, first, last)
 
     async def report(self, actor: Actor, period: Period) -> Report:
-        raise NotImplementedError
+        return await self.db.read(self._report, actor, period)
 
     async def parties(self, actor: Actor, period: Period) -> list[PartyRow]:
         """Every party seated in the period, oldest first (the CSV export's rows)."""
-        raise NotImplementedError
+        return await self.db.read(self._parties, actor, period)
+
+    def _report(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> Report:
+        floor = Floor.read(conn, actor, period)
+        parties = floor.parties_of(conn, period.start, period.end)
+        calls = _calls(conn, [party.id for party in parties])
+        restaurant = conn.execute("SELECT slug, name FROM restaurant WHERE id = ?", (actor.restaurant_id,)).fetchone()
+        stints = floor.stints(conn, period)
+        used = {stint[0] for stint in stints}
+        heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
+        heat_parties = floor.parties_of(conn, day_start(heat_first, period), period.end)
+        return {
+            "restaurant": {"slug": restaurant["slug"], "name": restaurant["name"]},
+            "waiter": floor.waiter,
+            "period": describe(period),
+            "totals": {
+                "parties": len(parties),
+                "covers": sum(party.guests or 0 for party in parties),
+                "unknown_size": sum(party.guests is None for party in parties),
+                "tables_used": len(used & set(floor.on_floor)),
+                "tables": len(floor.on_floor),
+                "restores": sum(party.restores for party in parties),
+                "calls": len(calls),
+            },
+            "hours": hour_bars(parties, period),
+            "occupancy": occupancy(floor, stints, period),
+            "turns": turns(floor, parties),
+            "calls": call_rows(calls, floor.waiter),
+            "heat_map": heat_map(heat_parties, heat_first, period),
+            "unused_tables": [{"id": table.id, "number": table.label, "area": table.area, "seats": table.seats}
+                              for table in floor.on_floor.values() if table.id not in used],
+            "restores": restores_by_day(parties, period),
+        }
+
+    def _parties(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> list[PartyRow]:
+        floor = Floor.read(conn, actor, period)
+        parties = floor.parties_of(conn, period.start, period.end)
+        by_party: dict[int, list[CallRecord]] = defaultdict(list)
+        for call in _calls(conn, [party.id for party in parties]):
+            by_party[call.party_id].append(call)
+        rows: list[PartyRow] = []
+        for party in parties:
+            table = floor.tables[party.table_id]
+            waits = by_party[party.id]
+            rows.append({
+                "party": party.id,
+                "table": table.label,
+                "area": table.area,
+                "tables": "+".join(floor.tables[table_id].label for table_id in party.tables),
+                "seated": local(party.opened, period.zone),
+                "closed": local(party.closed, period.zone) if party.closed is not None else None,
+                "turn_minutes": round(party.turn / 60, 1) if party.turn is not None else None,
+                "guests": party.guests,
+                "calls": len(waits),
+                "claim_wait_seconds": longest(call.to_claim for call in waits),
+                "resolve_wait_seconds": longest(call.to_resolve for call in waits),
+                "restores": party.restores,
+            })
+        return rows
+
+
+# -- periods -----------------------------------------------------------------------------------------------------
+
+
+def service_days(zone: ZoneInfo, day_starts_at: str, now: datetime, day: str | None, first: str | None,
+                 last: str | None) -> Period:
+    """The service days asked for, in `zone`, days starting at `day_starts_at` (HH:MM); see ReportService.period."""
+    hours, minutes = map(int, day_starts_at.split(":"))
+    starts = time(hours, minutes)
+    now = now.astimezone(zone)
+    today = service_day_of(now, starts)
+    if day is not None and (first is not None or last is not None):
+        raise ServiceError("invalid_period", "Ask for one day, or for a range from one day to another, not both.")
+    if day is not None:
+        first_day = last_day = _day(day)
+    elif first is not None:
+        first_day, last_day = _day(first), _day(last) if last is not None else today
+    elif last is not None:
+        raise ServiceError("invalid_period", "A range needs its first day (from) as well as its last (to).")
+    else:
+        first_day = last_day = today
+    if last_day < first_day:
+        raise ServiceError("invalid_period", "A range's first day must not come after its last.")
+    if (last_day - first_day).days + 1 > DAYS_AT_MOST:
+        raise ServiceError("invalid_period", f"A report covers at most {DAYS_AT_MOST} days.")
+    if first_day > today:
+        raise ServiceError("invalid_period", f"{first_day.isoformat()} has not begun yet.")
+    end = min(_start(last_day + timedelta(days=1), starts, zone), now, key=datetime.timestamp)  # not by the clock
+    return Period(zone, starts, first_day, last_day, _start(first_day, starts, zone), end)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ServiceError("invalid_period", f"{str(text)[:40]!r} is not a day such as 2026-11-26.") from None
+
+
+def _start(day: date, starts: time, zone: ZoneInfo) -> datetime:
+    """When a service day starts: its clock time that day, as the zone's rules have it (through a gap in the
+    clock, an hour later)."""
+    return datetime.combine(day, starts, tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
+def day_start(day: date, period: Period) -> datetime:
+    return _start(day, period.day_starts, period.zone)
+
+
+def service_day_of(moment: datetime, starts: time) -> date:
+    """The service day a moment (in the restaurant's zone) belongs to: before the day's start, the day before."""
+    return moment.date() if moment.time() >= starts else moment.date() - timedelta(days=1)
+
+
+def days_of(period: Period) -> list[date]:
+    return [period.first_day + timedelta(days=n) for n in range((period.last_day - period.first_day).days + 1)]
+
+
+def describe(period: Period) -> ReportPeriod:
+    first, last = period.first_day, period.last_day
+    if first == last:
+        label = f"{first:%A} {first.day} {first:%B %Y}"
+    elif (first.year, first.month) == (last.year, last.month):
+        label = f"{first.day} – {last.day} {last:%B %Y}"
+    elif first.year == last.year:
+        label = f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
+    else:
+        label = f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+    return {"start": period.start.isoformat(timespec="seconds"), "end": period.end.isoformat(timespec="seconds"),
+            "first_day": first.isoformat(), "last_day": last.isoformat(), "days": (last - first).days + 1,
+            "time_zone": str(period.zone.key), "day_starts_at": period.day_starts.strftime("%H:%M"), "label": label}
+
+
+def local(moment: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(moment, zone).isoformat(timespec="seconds")
+
+
+def _time_zone(conn: sqlite3.Connection, restaurant_id: int) -> str | None:
+    row = conn.execute("SELECT time_zone FROM restaurant WHERE id = ?", (restaurant_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no restaurant with id {restaurant_id}")
+    return row[0]
+
+
+# -- what is read --------------------------------------------------------------------------------------------------
+
+# a stored time as seconds since 1970, in SQL (julianday's double is good to about 20 µs: rounded to the millisecond
+# stored, so that 19:00 to 21:00 is 7,200 s, not 7,199.99998)
+SECONDS = "round((julianday({0}) - 2440587.5) * 86400.0, 3)"
+
+
+@dataclass(frozen=True)
+class TableRecord:
+    id: int
+    label: str
+    area: str
+    seats: int
+    order: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PartyRecord:
+    id: int
+    table_id: int  # where it ended (or sits)
+    tables: tuple[int, ...]  # every table it sat at as it left (or sits at), its own first
+    guests: int | None
+    opened: float  # seconds since 1970
+    closed: float | None
+    restores: int
+
+    @property
+    def turn(self) -> float | None:
+        return self.closed - self.opened if self.closed is not None else None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    party_id: int
+    kind: str
+    waiter: str | None  # who claimed it, else who saw to it; None if nobody did
+    resolver: str | None
+    to_claim: float | None  # seconds
+    to_resolve: float | None  # seconds, when staff saw to it (not when its party left)
+
+
+@dataclass
+class Floor:
+    """The restaurant's tables (those removed included: history points at them), and the part of them a report
+    covers: all of them for an admin, a waiter's section for a waiter."""
+
+    restaurant_id: int
+    tables: dict[int, TableRecord]
+    on_floor: dict[int, TableRecord]  # in the report's scope, in the floor's order
+    waiter: str | None  # a waiter's own report: whose
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection, actor: Actor, period: Period) -> Floor:
+        if actor.role not in ("admin", "waiter"):
+            raise ServiceError("forbidden", "Only admins and waiters see reports.")
+        waiter = None
+        if actor.role == "waiter":
+            row = conn.execute("SELECT name FROM api_key WHERE id = ?", (actor.key_id,)).fetchone()
+            waiter = row["name"] if row else actor.name
+        rows = conn.execute(
+            "SELECT t.id, t.label, t.area, t.seats, t.sort_order, t.removed_at,"
+            " coalesce((SELECT waiter FROM section WHERE table_id = t.id),"
+            "          (SELECT waiter FROM section WHERE restaurant_id = t.restaurant_id AND area = t.area)) AS waiter"
+            " FROM dining_table AS t WHERE t.restaurant_id = ? ORDER BY t.sort_order, t.id", (actor.restaurant_id,))
+        tables, on_floor = {}, {}
+        for row in rows:
+            table = TableRecord(row["id"], row["label"], row["area"], row["seats"], (row["sort_order"], row["id"]))
+            tables[table.id] = table
+            if row["removed_at"] is None and (waiter is None or row["waiter"] == waiter):
+                on_floor[table.id] = table
+        return cls(actor.restaurant_id, tables, on_floor, waiter)
+
+    def in_scope(self, table_id: int) -> bool:
+        return self.waiter is None or table_id in self.on_floor
+
+    def areas(self) -> list[str]:
+        return list(dict.fromkeys(table.area for table in self.on_floor.values()))
+
+    def parties_of(self, conn: sqlite3.Connection, start: datetime, end: datetime) -> list[PartyRecord]:
+        """The parties (in scope) that sat down from `start` to `end`, oldest first."""
+        rows = conn.execute(
+            f"SELECT p.id, p.table_id, p.guest_count, p.restores, {SECONDS.format('p.opened_at')} AS opened,"
+            f" {SECONDS.format('p.closed_at')} AS closed,"
+            " (SELECT group_concat(j.table_id) FROM (SELECT table_id FROM table_session"
+            "   WHERE joined_to = p.id AND (closed_at = p.closed_at OR (p.closed_at IS NULL AND state = 'active'))"
+            "   ORDER BY id) AS j) AS joined"
+            " FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
+            " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?"
+            " ORDER BY p.opened_at, p.id",
+            (self.restaurant_id, format_time(start), format_time(end)))
+        return [PartyRecord(row["id"], row["table_id"],
+                            (row["table_id"], *(int(table) for table in (row["joined"] or "").split(",") if table)),
+                            row["guest_count"], row["opened"], row["closed"], row["restores"])
+                for row in rows if self.in_scope(row["table_id"])]
+
+    def stints(self, conn: sqlite3.Connection, period: Period) -> list[tuple[int, float, float]]:
+        """(table, from, to) of every stint in scope within the period, clipped to it (one still going ends now)."""
+        start, end = period.start.timestamp(), period.end.timestamp()
+        rows = conn.execute(
+            f"SELECT table_id, {SECONDS.format('started_at')}, {SECONDS.format('ended_at')} FROM stint"
+            " WHERE restaurant_id = ? AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
+            (self.restaurant_id, format_time(period.end), format_time(period.start)))
+        return [(table, max(began, start), min(ended if ended is not None else end, end))
+                for table, began, ended in rows if self.in_scope(table)]
+
+
+def _calls(conn: sqlite3.Connection, parties: list[int]) -> list[CallRecord]:
+    """The guests' calls of these parties."""
+    calls: list[CallRecord] = []
+    for at in range(0, len(parties), 500):  # SQLite's limit on a statement's parameters is far above this
+        chunk = parties[at:at + 500]
+        rows = conn.execute(
+            f"SELECT r.party_id, r.kind, r.claimed_by, k.name AS resolver, r.resolved_by,"
+            f" {SECONDS.format('r.claimed_at')} - {SECONDS.format('r.created_at')} AS to_claim,"
+            f" {SECONDS.format('r.resolved_at')} - {SECONDS.format('r.created_at')} AS to_resolve"
+            f" FROM waiter_request AS r LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
+            f" WHERE r.party_id IN ({','.join('?' * len(chunk))}) ORDER BY r.id", chunk)
+        for row in rows:
+            seen_to = row["to_resolve"] is not None and row["resolved_by"] != RESOLVED_BY_CLOSING
+            resolver = (row["resolver"] or row["resolved_by"]) if seen_to else None
+            calls.append(CallRecord(row["party_id"], row["kind"], row["claimed_by"] or resolver, resolver,
+                                    row["to_claim"], row["to_resolve"] if seen_to else None))
+    return calls
+
+
+# -- figures -------------------------------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float | None:
+    """The middle value (the mean of the two middle ones for an even count); None for none."""
+    if not values:
+        return None
+    ordered, middle = sorted(values), len(values) // 2
+    return ordered[middle] if len(values) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def p90(values: list[float]) -> float | None:
+    """The 90th percentile by nearest rank: the smallest value at least 90% of them do not exceed."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+def longest(values: Iterable[float | None]) -> float | None:
+    known = [round(value, 1) for value in values if value is not None]
+    return max(known) if known else None
+
+
+def _rounded(value: float | None, scale: float = 1.0) -> float | None:
+    return round(value / scale, 1) if value is not None else None
+
+
+def clock_labels(period: Period) -> list[str]:
+    """The hours of a service day, "04:00" … "03:00", from the day's start."""
+    first = period.day_starts.hour
+    return [f"{(first + n) % 24:02d}:00" for n in range(24)]
+
+
+def hour_bars(parties: list[PartyRecord], period: Period) -> list[HourBar]:
+    """Parties and covers by the hour they sat down, summed over the period's days: every hour from the first
+    one anybody sat down in to the last (none if nobody did)."""
+    bars = {label: {"parties": 0, "covers": 0} for label in clock_labels(period)}
+    for party in parties:
+        bar = bars[f"{datetime.fromtimestamp(party.opened, period.zone).hour:02d}:00"]
+        bar["parties"] += 1
+        bar["covers"] += party.guests or 0
+    labels = [label for label, bar in bars.items() if bar["parties"]]
+    if not labels:
+        return []
+    ordered = list(bars)
+    shown = ordered[ordered.index(labels[0]):ordered.index(labels[-1]) + 1]
+    return [{"hour": label, "parties": bars[label]["parties"], "covers": bars[label]["covers"]} for label in shown]
+
+
+OCCUPANCY_SLOT_MINUTES = 15
+
+
+def occupancy(floor: Floor, stints: list[tuple[int, float, float]], period: Period) -> Occupancy:
+    """Tables occupied in each area over the service day, in 15-minute slots: the time-weighted mean over each slot,
+    and over the period's days (a slot of the clock, such as 20:15, on every day it exists on: through a change of
+    the clocks a day has four slots fewer or more). Only the slots from the first hour anybody sat to the last."""
+    areas = floor.areas()
+    area_of = {table.id: table.area for table in floor.tables.values()}
+    step = OCCUPANCY_SLOT_MINUTES * 60
+    day_minutes = period.day_starts.hour * 60 + period.day_starts.minute
+    # every slot of every day, in time order: (its start, its clock label)
+    slots: list[tuple[float, str]] = []
+    for day in days_of(period):
+        start, end = day_start(day, period).timestamp(), day_start(day + timedelta(days=1), period).timestamp()
+        moment = start
+        while moment < min(end, period.end.timestamp()):
+            slots.append((moment, datetime.fromtimestamp(moment, period.zone).strftime("%H:%M")))
+            moment += step
+    occupied: dict[tuple[str, str], float] = defaultdict(float)  # (clock label, area): table-seconds
+    seen: dict[str, int] = defaultdict(int)  # clock label: how many days have it
+    for _, label in slots:
+        seen[label] += 1
+    starts = [start for start, _ in slots]
+    for table, began, ended in stints:
+        area = area_of[table]
+        if area not in areas:
+            areas.append(area)  # a table since removed, or moved to another area
+        index = max(0, bisect_right(starts, began) - 1)
+        while index < len(slots) and slots[index][0] < ended:
+            slot_start = slots[index][0]
+            overlap = min(ended, slot_start + step) - max(began, slot_start)
+            if overlap > 0:
+                occupied[slots[index][1], area] += overlap
+            index += 1
+    labels = sorted(seen, key=lambda label: (int(label[:2]) * 60 + int(label[3:]) - day_minutes) % (24 * 60))
+    busy = [label for label in labels if any(occupied.get((label, area)) for area in areas)]
+    shown: list[str] = []
+    if busy:
+        hour_of = [label[:2] for label in labels]
+        first = hour_of.index(busy[0][:2])
+        last = len(hour_of) - 1 - hour_of[::-1].index(busy[-1][:2])
+        shown = labels[first:last + 1]
+    counts = {area: sum(table.area == area for table in floor.on_floor.values()) for area in areas}
+    return {
+        "slot_minutes": OCCUPANCY_SLOT_MINUTES,
+        "areas": areas,
+        "tables": counts,
+        "slots": [{"at": label, "areas": {area: round(occupied.get((label, area), 0.0) / (step * seen[label]), 2)
+                                          for area in areas}} for label in shown],
+    }
+
+
+def turns(floor: Floor, parties: list[PartyRecord]) -> Turns:
+    """Turn times (sat down to left) of the parties that left: where they ended; by the seats of every table they
+    sat at as they left."""
+    closed = [party for party in parties if party.turn is not None]
+    by_area: dict[str, list[float]] = defaultdict(list)
+    by_size: dict[int, list[float]] = defaultdict(list)
+    for party in closed:
+        minutes = (party.turn or 0) / 60
+        by_area[floor.tables[party.table_id].area].append(minutes)
+        by_size[sum(floor.tables[table].seats for table in party.tables)].append(minutes)
+    areas = [area for area in floor.areas() if area in by_area] + sorted(set(by_area) - set(floor.areas()))
+    buckets = [0] * TURN_BUCKETS
+    for party in closed:
+        buckets[min(int((party.turn or 0) // (TURN_BUCKET_MINUTES * 60)), TURN_BUCKETS - 1)] += 1
+    return {
+        "all": turn_row("All parties", [(party.turn or 0) / 60 for party in closed]),
+        "by_area": [turn_row(area, by_area[area]) for area in areas],
+        "by_size": [turn_row(f"{seats} seats", by_size[seats]) for seats in sorted(by_size)],
+        "distribution": [{"from_minutes": n * TURN_BUCKET_MINUTES,
+                          "to_minutes": (n + 1) * TURN_BUCKET_MINUTES if n < TURN_BUCKETS - 1 else None,
+                          "parties": count} for n, count in enumerate(buckets)],
+    }
+
+
+def turn_row(key: str, minutes: list[float]) -> TurnRow:
+    return {"key": key, "parties": len(minutes), "median_minutes": _rounded(median(minutes)),
+            "p90_minutes": _rounded(p90(minutes))}
+
+
+def call_rows(calls: list[CallRecord], waiter: str | None) -> Calls:
+    """Calls by kind, and by the waiter who took each (a waiter's own report: theirs only)."""
+    by_waiter: dict[str, list[CallRecord]] = defaultdict(list)
+    for call in calls:
+        if call.waiter is not None and (waiter is None or call.waiter == waiter):
+            by_waiter[call.waiter].append(call)
+    return {
+        "by_kind": [call_row(label, [call for call in calls if call.kind == kind])
+                    for kind, label in CALL_KINDS.items()],
+        "by_waiter": [call_row(name, by_waiter[name]) for name in sorted(by_waiter, key=str.casefold)],
+    }
+
+
+def call_row(key: str, calls: list[CallRecord]) -> CallRow:
+    claims = [call.to_claim for call in calls if call.to_claim is not None]
+    resolutions = [call.to_resolve for call in calls if call.to_resolve is not None]
+    return {"key": key, "calls": len(calls), "claimed": len(claims), "claim_median_seconds": _rounded(median(claims)),
+            "claim_p90_seconds": _rounded(p90(claims)), "resolved": len(resolutions),
+            "resolve_median_seconds": _rounded(median(resolutions)), "resolve_p90_seconds": _rounded(p90(resolutions))}
+
+
+def heat_map(parties: list[PartyRecord], first: date, period: Period) -> HeatMap:
+    """Covers by weekday of the service day and hour sat down, over the four weeks that end with the period."""
+    hours = clock_labels(period)
+    column = {label: n for n, label in enumerate(hours)}
+    cells = [[0] * 24 for _ in WEEKDAYS]
+    for party in parties:
+        moment = datetime.fromtimestamp(party.opened, period.zone)
+        cells[service_day_of(moment, period.day_starts).weekday()][column[f"{moment.hour:02d}:00"]] += party.guests or 0
+    return {"first_day": first.isoformat(), "last_day": period.last_day.isoformat(), "hours": hours,
+            "rows": [{"weekday": name, "covers": row} for name, row in zip(WEEKDAYS, cells, strict=True)],
+            "max": max(max(row) for row in cells)}
+
+
+def restores_by_day(parties: list[PartyRecord], period: Period) -> list[DayRestores]:
+    """Closes undone, by the service day of the party's seating: every day of the period."""
+    counts = {day: 0 for day in days_of(period)}
+    for party in parties:
+        day = service_day_of(datetime.fromtimestamp(party.opened, period.zone), period.day_starts)
+        if day in counts:
+            counts[day] += party.restores
+    return [{"day": day.isoformat(), "restores": count} for day, count in counts.items()]

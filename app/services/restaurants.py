@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 from ..db import format_time, parse_time
-from ..settings import Settings
+from ..settings import Settings, valid_time_zone
 from .audit import record_event
 from .core import Actor, Service, ServiceError
 from .floor import DEFAULT_AREA, insert_table
@@ -73,7 +73,7 @@ class RestaurantService(Service):
         return await self.db.write(self._add, slug, name, tables, actor)
 
     async def configure(self, slug: str, actor: str = "cli", **changes: Any) -> dict[str, Any]:
-        """Rename a restaurant or set its own windows (a window of None falls back to the server's setting)."""
+        """Rename a restaurant or set its own windows or time zone (None falls back to the server's setting)."""
         return await self.db.write(self._configure, slug, actor, changes)
 
     async def add_demo(self) -> dict[str, Any]:
@@ -91,11 +91,16 @@ class RestaurantService(Service):
 
     def _configure(self, conn: sqlite3.Connection, slug: str, actor: str, changes: dict[str, Any]) -> dict[str, Any]:
         before = dict(find_restaurant(conn, slug))
-        unknown = set(changes) - {"name", *OVERRIDES}
+        unknown = set(changes) - {"name", "time_zone", *OVERRIDES}
         if unknown:
             raise ServiceError("invalid_setting", f"A restaurant has no setting {sorted(unknown)[0]!r}.")
         if "name" in changes:
             changes["name"] = _valid_name(changes["name"])
+        if changes.get("time_zone") is not None:
+            try:
+                changes["time_zone"] = valid_time_zone(changes["time_zone"])
+            except ValueError as error:
+                raise ServiceError("invalid_setting", str(error)) from None
         for name in OVERRIDES:
             if changes.get(name) is not None and not 1 <= changes[name] <= 24 * 60:
                 raise ServiceError("invalid_setting", f"{name} must be between 1 and 1440 minutes.")
@@ -131,7 +136,7 @@ class RestaurantService(Service):
 def _list_restaurants(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT r.id, r.slug, r.name, r.version, count(t.id) AS tables,"
-        " r.restore_window_minutes, r.idle_warning_minutes, r.idle_alert_minutes"
+        " r.restore_window_minutes, r.idle_warning_minutes, r.idle_alert_minutes, r.time_zone"
         " FROM restaurant AS r LEFT JOIN dining_table AS t ON t.restaurant_id = r.id AND t.removed_at IS NULL"
         " GROUP BY r.id ORDER BY r.slug"
     )
