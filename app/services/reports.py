@@ -19,13 +19,13 @@ the CSV export writes the parties' rows, and `run.py report` prints its summary.
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo
 
 from ..db import format_time, parse_time
@@ -201,13 +201,18 @@ class ReportService(Service):
 
     def _report(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> Report:
         floor = Floor.read(conn, actor, period)
-        parties = floor.parties_of(conn, period.start, period.end)
-        calls = _calls(conn, [party.id for party in parties])
+        heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
+        heat_start = day_start(heat_first, period)
+        if heat_start.timestamp() < period.start.timestamp():  # the four weeks begin before the period: read them
+            heat_parties = floor.parties_of(conn, period, heat_start)
+            parties = [party for party in heat_parties if party.opened >= period.start.timestamp()]
+        else:
+            parties = floor.parties_of(conn, period, period.start)
+            heat_parties = [party for party in parties if party.opened >= heat_start.timestamp()]
+        calls = _calls(conn, floor, parties, period)
         restaurant = conn.execute("SELECT slug, name FROM restaurant WHERE id = ?", (actor.restaurant_id,)).fetchone()
         stints = floor.stints(conn, period)
         used = {stint[0] for stint in stints}
-        heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
-        heat_parties = floor.parties_of(conn, day_start(heat_first, period), period.end)
         return {
             "restaurant": {"slug": restaurant["slug"], "name": restaurant["name"]},
             "waiter": floor.waiter,
@@ -233,9 +238,9 @@ class ReportService(Service):
 
     def _parties(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> list[PartyRow]:
         floor = Floor.read(conn, actor, period)
-        parties = floor.parties_of(conn, period.start, period.end)
+        parties = floor.parties_of(conn, period, period.start)
         by_party: dict[int, list[CallRecord]] = defaultdict(list)
-        for call in _calls(conn, [party.id for party in parties]):
+        for call in _calls(conn, floor, parties, period):
             by_party[call.party_id].append(call)
         rows: list[PartyRow] = []
         for party in parties:
@@ -342,9 +347,6 @@ def _time_zone(conn: sqlite3.Connection, restaurant_id: int) -> str | None:
 
 # -- what is read --------------------------------------------------------------------------------------------------
 
-# a stored time as seconds since 1970, in SQL (julianday's double is good to about 20 µs: rounded to the millisecond
-# stored, so that 19:00 to 21:00 is 7,200 s, not 7,199.99998)
-SECONDS = "round((julianday({0}) - 2440587.5) * 86400.0, 3)"
 
 
 @dataclass(frozen=True)
@@ -356,8 +358,7 @@ class TableRecord:
     order: tuple[int, int]
 
 
-@dataclass(frozen=True)
-class PartyRecord:
+class PartyRecord(NamedTuple):  # (tuples: a report makes tens of thousands, and a frozen dataclass costs 4x)
     id: int
     table_id: int  # where it ended (or sits)
     tables: tuple[int, ...]  # every table it sat at as it left (or sits at), its own first
@@ -365,14 +366,15 @@ class PartyRecord:
     opened: float  # seconds since 1970
     closed: float | None
     restores: int
+    day: date  # the service day it sat down in
+    hour: int  # the hour of the clock it sat down in, in the restaurant's zone
 
     @property
     def turn(self) -> float | None:
         return self.closed - self.opened if self.closed is not None else None
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     party_id: int
     kind: str
     waiter: str | None  # who claimed it, else who saw to it; None if nobody did
@@ -412,56 +414,79 @@ class Floor:
                 on_floor[table.id] = table
         return cls(actor.restaurant_id, tables, on_floor, waiter)
 
-    def in_scope(self, table_id: int) -> bool:
-        return self.waiter is None or table_id in self.on_floor
-
     def areas(self) -> list[str]:
         return list(dict.fromkeys(table.area for table in self.on_floor.values()))
 
-    def parties_of(self, conn: sqlite3.Connection, start: datetime, end: datetime) -> list[PartyRecord]:
-        """The parties (in scope) that sat down from `start` to `end`, oldest first."""
-        rows = conn.execute(
-            f"SELECT p.id, p.table_id, p.guest_count, p.restores, {SECONDS.format('p.opened_at')} AS opened,"
-            f" {SECONDS.format('p.closed_at')} AS closed,"
-            " (SELECT group_concat(j.table_id) FROM (SELECT table_id FROM table_session"
-            "   WHERE joined_to = p.id AND (closed_at = p.closed_at OR (p.closed_at IS NULL AND state = 'active'))"
-            "   ORDER BY id) AS j) AS joined"
+    def parties_of(self, conn: sqlite3.Connection, period: Period, start: datetime) -> list[PartyRecord]:
+        """The parties (in scope) that sat down from `start` to the period's end, oldest first, each with every table
+        it sat at as it left (or sits at now)."""
+        end = format_time(period.end)
+        joined: dict[int, list[int]] = defaultdict(list)
+        for party, table in tuples(conn,
+                "SELECT j.joined_to, j.table_id FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
+                " JOIN table_session AS j ON j.joined_to = p.id"
+                " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?"
+                " AND (j.closed_at = p.closed_at OR (p.closed_at IS NULL AND j.state = 'active')) ORDER BY j.id",
+                (self.restaurant_id, format_time(start), end)):
+            joined[party].append(table)
+        rows = tuples(conn,
+            "SELECT p.id, p.table_id, p.guest_count, p.restores, p.opened_at, p.closed_at"
             " FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
             " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?"
             " ORDER BY p.opened_at, p.id",
-            (self.restaurant_id, format_time(start), format_time(end)))
-        return [PartyRecord(row["id"], row["table_id"],
-                            (row["table_id"], *(int(table) for table in (row["joined"] or "").split(",") if table)),
-                            row["guest_count"], row["opened"], row["closed"], row["restores"])
-                for row in rows if self.in_scope(row["table_id"])]
+            (self.restaurant_id, format_time(start), end))
+        parties = []
+        for party, table, guests, restores, opened_at, closed_at in rows:
+            if self.waiter is not None and table not in self.on_floor:
+                continue
+            opened = seconds(opened_at)
+            moment = datetime.fromtimestamp(opened, period.zone)
+            parties.append(PartyRecord(party, table, (table, *joined.get(party, ())), guests, opened,
+                                       seconds(closed_at) if closed_at else None, restores,
+                                       service_day_of(moment, period.day_starts), moment.hour))
+        return parties
 
     def stints(self, conn: sqlite3.Connection, period: Period) -> list[tuple[int, float, float]]:
         """(table, from, to) of every stint in scope within the period, clipped to it (one still going ends now)."""
         start, end = period.start.timestamp(), period.end.timestamp()
-        rows = conn.execute(
-            f"SELECT table_id, {SECONDS.format('started_at')}, {SECONDS.format('ended_at')} FROM stint"
-            " WHERE restaurant_id = ? AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
-            (self.restaurant_id, format_time(period.end), format_time(period.start)))
-        return [(table, max(began, start), min(ended if ended is not None else end, end))
-                for table, began, ended in rows if self.in_scope(table)]
+        rows = tuples(conn, "SELECT table_id, started_at, ended_at FROM stint"
+                            " WHERE restaurant_id = ? AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
+                      (self.restaurant_id, format_time(period.end), format_time(period.start)))
+        return [(table, max(seconds(began), start), min(seconds(ended), end) if ended else end)
+                for table, began, ended in rows if self.waiter is None or table in self.on_floor]
 
 
-def _calls(conn: sqlite3.Connection, parties: list[int]) -> list[CallRecord]:
-    """The guests' calls of these parties."""
+def tuples(conn: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]) -> sqlite3.Cursor:
+    """The rows as plain tuples: a report reads tens of thousands, and sqlite3.Row costs more to read by name."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor.execute(sql, parameters)
+
+
+def seconds(stored: str) -> float:
+    """A stored time as seconds since 1970 (format_time's text; fromisoformat is cheaper than SQL's julianday)."""
+    return datetime.fromisoformat(stored).timestamp()
+
+
+def _calls(conn: sqlite3.Connection, floor: Floor, parties: list[PartyRecord], period: Period) -> list[CallRecord]:
+    """The guests' calls of these parties (seated in the period)."""
+    ids = {party.id for party in parties}
+    rows = tuples(conn,
+        "SELECT r.party_id, r.kind, r.claimed_by, k.name, r.resolved_by, r.created_at, r.claimed_at, r.resolved_at"
+        " FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
+        " JOIN waiter_request AS r ON r.party_id = p.id LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
+        " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ? ORDER BY r.id",
+        (floor.restaurant_id, format_time(period.start), format_time(period.end)))
     calls: list[CallRecord] = []
-    for at in range(0, len(parties), 500):  # SQLite's limit on a statement's parameters is far above this
-        chunk = parties[at:at + 500]
-        rows = conn.execute(
-            f"SELECT r.party_id, r.kind, r.claimed_by, k.name AS resolver, r.resolved_by,"
-            f" {SECONDS.format('r.claimed_at')} - {SECONDS.format('r.created_at')} AS to_claim,"
-            f" {SECONDS.format('r.resolved_at')} - {SECONDS.format('r.created_at')} AS to_resolve"
-            f" FROM waiter_request AS r LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
-            f" WHERE r.party_id IN ({','.join('?' * len(chunk))}) ORDER BY r.id", chunk)
-        for row in rows:
-            seen_to = row["to_resolve"] is not None and row["resolved_by"] != RESOLVED_BY_CLOSING
-            resolver = (row["resolver"] or row["resolved_by"]) if seen_to else None
-            calls.append(CallRecord(row["party_id"], row["kind"], row["claimed_by"] or resolver, resolver,
-                                    row["to_claim"], row["to_resolve"] if seen_to else None))
+    for party, kind, claimed_by, resolver_name, resolved_by, created_at, claimed_at, resolved_at in rows:
+        if party not in ids:
+            continue
+        made = seconds(created_at)
+        seen_to = resolved_at is not None and resolved_by != RESOLVED_BY_CLOSING
+        resolver = (resolver_name or resolved_by) if seen_to else None
+        calls.append(CallRecord(party, kind, claimed_by or resolver, resolver,
+                                seconds(claimed_at) - made if claimed_at else None,
+                                seconds(resolved_at) - made if seen_to else None))
     return calls
 
 
@@ -504,7 +529,7 @@ def hour_bars(parties: list[PartyRecord], period: Period) -> list[HourBar]:
     one anybody sat down in to the last (none if nobody did)."""
     bars = {label: {"parties": 0, "covers": 0} for label in clock_labels(period)}
     for party in parties:
-        bar = bars[f"{datetime.fromtimestamp(party.opened, period.zone).hour:02d}:00"]
+        bar = bars[f"{party.hour:02d}:00"]
         bar["parties"] += 1
         bar["covers"] += party.guests or 0
     labels = [label for label, bar in bars.items() if bar["parties"]]
@@ -520,52 +545,80 @@ OCCUPANCY_SLOT_MINUTES = 15
 
 def occupancy(floor: Floor, stints: list[tuple[int, float, float]], period: Period) -> Occupancy:
     """Tables occupied in each area over the service day, in 15-minute slots: the time-weighted mean over each slot,
-    and over the period's days (a slot of the clock, such as 20:15, on every day it exists on: through a change of
-    the clocks a day has four slots fewer or more). Only the slots from the first hour anybody sat to the last."""
+    and over the period's days (a slot of the clock, such as 20:15, on every day it has: through a change of the
+    clocks a day has four slots fewer or more). Only the slots from the first hour anybody sat to the last.
+
+    Every day lasts a whole number of slots (23, 24 or 25 hours), so the period's slots are one even grid from its
+    start: a stint adds its whole slots through a running sum, and its partial first and last slot by hand.
+    """
     areas = floor.areas()
     area_of = {table.id: table.area for table in floor.tables.values()}
     step = OCCUPANCY_SLOT_MINUTES * 60
-    day_minutes = period.day_starts.hour * 60 + period.day_starts.minute
-    # every slot of every day, in time order: (its start, its clock label)
-    slots: list[tuple[float, str]] = []
-    for day in days_of(period):
-        start, end = day_start(day, period).timestamp(), day_start(day + timedelta(days=1), period).timestamp()
-        moment = start
-        while moment < min(end, period.end.timestamp()):
-            slots.append((moment, datetime.fromtimestamp(moment, period.zone).strftime("%H:%M")))
-            moment += step
-    occupied: dict[tuple[str, str], float] = defaultdict(float)  # (clock label, area): table-seconds
-    seen: dict[str, int] = defaultdict(int)  # clock label: how many days have it
-    for _, label in slots:
-        seen[label] += 1
-    starts = [start for start, _ in slots]
+    start = period.start.timestamp()
+    count = max(0, math.ceil((period.end.timestamp() - start) / step))
+    # per area: `full[i]` counts the stints covering slot i whole (as differences), `part[i]` the seconds of the rest
+    full: dict[str, list[int]] = {}
+    part: dict[str, list[float]] = {}
     for table, began, ended in stints:
         area = area_of[table]
-        if area not in areas:
-            areas.append(area)  # a table since removed, or moved to another area
-        index = max(0, bisect_right(starts, began) - 1)
-        while index < len(slots) and slots[index][0] < ended:
-            slot_start = slots[index][0]
-            overlap = min(ended, slot_start + step) - max(began, slot_start)
-            if overlap > 0:
-                occupied[slots[index][1], area] += overlap
-            index += 1
-    labels = sorted(seen, key=lambda label: (int(label[:2]) * 60 + int(label[3:]) - day_minutes) % (24 * 60))
-    busy = [label for label in labels if any(occupied.get((label, area)) for area in areas)]
+        if area not in full:
+            full[area], part[area] = [0] * (count + 1), [0.0] * (count + 1)
+            if area not in areas:
+                areas.append(area)  # a table since removed, or moved to another area
+        first, last = int((began - start) // step), int((ended - start) // step)
+        if first == last:
+            part[area][first] += ended - began
+            continue
+        part[area][first] += start + (first + 1) * step - began
+        if last < count:
+            part[area][last] += ended - (start + last * step)
+        full[area][first + 1] += 1
+        full[area][last] -= 1
+    labels = slot_labels(period, count)
+    occupied: dict[tuple[str, str], float] = defaultdict(float)  # (clock label, area): table-seconds
+    seen: dict[str, int] = defaultdict(int)  # clock label: on how many days
+    for label in labels:
+        seen[label] += 1
+    for area in full:
+        covering = 0
+        for index, label in enumerate(labels):
+            covering += full[area][index]
+            if covering or part[area][index]:
+                occupied[label, area] += covering * step + part[area][index]
+    day_minutes = period.day_starts.hour * 60 + period.day_starts.minute
+    ordered = sorted(seen, key=lambda label: (int(label[:2]) * 60 + int(label[3:]) - day_minutes) % (24 * 60))
+    busy = [label for label in ordered if any(occupied.get((label, area)) for area in areas)]
     shown: list[str] = []
     if busy:
-        hour_of = [label[:2] for label in labels]
-        first = hour_of.index(busy[0][:2])
-        last = len(hour_of) - 1 - hour_of[::-1].index(busy[-1][:2])
-        shown = labels[first:last + 1]
-    counts = {area: sum(table.area == area for table in floor.on_floor.values()) for area in areas}
+        hours = [label[:2] for label in ordered]
+        first_shown = hours.index(busy[0][:2])
+        last_shown = len(hours) - 1 - hours[::-1].index(busy[-1][:2])
+        shown = ordered[first_shown:last_shown + 1]
     return {
         "slot_minutes": OCCUPANCY_SLOT_MINUTES,
         "areas": areas,
-        "tables": counts,
+        "tables": {area: sum(table.area == area for table in floor.on_floor.values()) for area in areas},
         "slots": [{"at": label, "areas": {area: round(occupied.get((label, area), 0.0) / (step * seen[label]), 2)
                                           for area in areas}} for label in shown],
     }
+
+
+def slot_labels(period: Period, count: int) -> list[str]:
+    """The clock time ("20:15") at which each of the period's `count` slots starts: by adding minutes on a day
+    whose clock runs evenly, through the zone's rules on a day the clocks change."""
+    step = OCCUPANCY_SLOT_MINUTES * 60
+    labels: list[str] = []
+    for day in days_of(period):
+        begins, ends = day_start(day, period), day_start(day + timedelta(days=1), period)
+        slots = round((ends.timestamp() - begins.timestamp()) / step)
+        if begins.utcoffset() == ends.utcoffset():
+            minutes = begins.hour * 60 + begins.minute
+            labels += [f"{(minutes + n * OCCUPANCY_SLOT_MINUTES) // 60 % 24:02d}:"
+                       f"{(minutes + n * OCCUPANCY_SLOT_MINUTES) % 60:02d}" for n in range(slots)]
+        else:
+            labels += [datetime.fromtimestamp(begins.timestamp() + n * step, period.zone).strftime("%H:%M")
+                       for n in range(slots)]
+    return labels[:count]
 
 
 def turns(floor: Floor, parties: list[PartyRecord]) -> Turns:
@@ -624,8 +677,7 @@ def heat_map(parties: list[PartyRecord], first: date, period: Period) -> HeatMap
     column = {label: n for n, label in enumerate(hours)}
     cells = [[0] * 24 for _ in WEEKDAYS]
     for party in parties:
-        moment = datetime.fromtimestamp(party.opened, period.zone)
-        cells[service_day_of(moment, period.day_starts).weekday()][column[f"{moment.hour:02d}:00"]] += party.guests or 0
+        cells[party.day.weekday()][column[f"{party.hour:02d}:00"]] += party.guests or 0
     return {"first_day": first.isoformat(), "last_day": period.last_day.isoformat(), "hours": hours,
             "rows": [{"weekday": name, "covers": row} for name, row in zip(WEEKDAYS, cells, strict=True)],
             "max": max(max(row) for row in cells)}
@@ -635,7 +687,6 @@ def restores_by_day(parties: list[PartyRecord], period: Period) -> list[DayResto
     """Closes undone, by the service day of the party's seating: every day of the period."""
     counts = {day: 0 for day in days_of(period)}
     for party in parties:
-        day = service_day_of(datetime.fromtimestamp(party.opened, period.zone), period.day_starts)
-        if day in counts:
-            counts[day] += party.restores
+        if party.day in counts:
+            counts[party.day] += party.restores
     return [{"day": day.isoformat(), "restores": count} for day, count in counts.items()]
