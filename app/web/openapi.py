@@ -117,6 +117,76 @@ BULK_ACK = {
 }
 
 
+
+def record(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    """An object with every one of its properties required."""
+    schema: dict[str, Any] = {"type": "object", "required": list(properties), "properties": properties}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+COUNT = {"type": "integer", "minimum": 0}
+MINUTES = {"type": ["number", "null"], "minimum": 0}
+SECONDS = {"type": ["number", "null"], "minimum": 0}
+DAY = {"type": "string", "format": "date"}
+CLOCK = {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}
+TURN_ROW = record({"key": {"type": "string", "description": "The area's name, or the seats (\"4 seats\")"},
+                   "parties": COUNT, "median_minutes": MINUTES, "p90_minutes": MINUTES})
+CALL_ROW = record({"key": {"type": "string", "description": "The kind's label, or the name of the waiter who claimed "
+                           "the calls"},
+                   "calls": COUNT, "claimed": COUNT, "claim_median_seconds": SECONDS, "claim_p90_seconds": SECONDS,
+                   "resolved": {**COUNT, "description": "Seen to by the staff (not ended by the party leaving)"},
+                   "resolve_median_seconds": SECONDS, "resolve_p90_seconds": SECONDS})
+REPORT = record({
+    "restaurant": record({"slug": {"type": "string"}, "name": {"type": "string"}}),
+    "waiter": {"type": ["string", "null"], "description": "A waiter's own report (their section's tables, their "
+               "calls): whose; null for the whole restaurant"},
+    "period": record({
+        "start": {"type": "string", "format": "date-time", "description": "The first service day's start, with the "
+                  "zone's offset"},
+        "end": {"type": "string", "format": "date-time", "description": "The last day's end, or now if sooner"},
+        "first_day": DAY, "last_day": DAY, "days": {"type": "integer", "minimum": 1},
+        "time_zone": {"type": "string"}, "day_starts_at": CLOCK, "label": {"type": "string"},
+    }),
+    "totals": record({
+        "parties": COUNT, "covers": {**COUNT, "description": "Guests seated"},
+        "unknown_size": {**COUNT, "description": "Parties seated without a guest count"},
+        "tables_used": COUNT, "tables": COUNT, "restores": COUNT, "calls": COUNT,
+    }),
+    "hours": {"type": "array", "description": "Covers and parties seated in each hour of the service day, summed "
+              "over the period", "items": record({"hour": CLOCK, "parties": COUNT, "covers": COUNT})},
+    "occupancy": record({
+        "slot_minutes": {"type": "integer", "minimum": 1},
+        "areas": {"type": "array", "items": {"type": "string"}},
+        "tables": {"type": "object", "additionalProperties": COUNT, "description": "Each area's tables"},
+        "slots": {"type": "array", "items": record({
+            "at": CLOCK,
+            "areas": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0},
+                      "description": "Tables occupied in each area, on average over the slot (and the days)"}})},
+    }),
+    "turns": record({
+        "all": TURN_ROW,
+        "by_area": {"type": "array", "items": TURN_ROW},
+        "by_size": {"type": "array", "items": TURN_ROW},
+        "distribution": {"type": "array", "items": record({
+            "from_minutes": COUNT, "to_minutes": {"type": ["integer", "null"]}, "parties": COUNT})},
+    }, "Seated to closed"),
+    "calls": record({"by_kind": {"type": "array", "items": CALL_ROW},
+                     "by_waiter": {"type": "array", "items": CALL_ROW}}, "Guests' calls"),
+    "heat_map": record({
+        "first_day": DAY, "last_day": DAY,
+        "hours": {"type": "array", "items": CLOCK},
+        "rows": {"type": "array", "items": record({
+            "weekday": {"type": "string", "enum": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]},
+            "covers": {"type": "array", "items": COUNT}})},
+        "max": COUNT,
+    }, "Covers by weekday and hour over the last four weeks"),
+    "unused_tables": {"type": "array", "items": record({
+        "id": {"type": "integer"}, "number": {"type": "string"}, "area": {"type": "string"}, "seats": COUNT})},
+    "restores": {"type": "array", "items": record({"day": DAY, "restores": COUNT})},
+})
+
 def error_response(description: str, toast: bool = False) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": ref("Error")}}
     if toast:  # a change answers a toast-error fragment unless asked for JSON
@@ -309,6 +379,64 @@ def sections() -> dict[str, Any]:
     }
 
 
+PERIOD = [
+    {"name": "day", "in": "query", "required": False, "schema": DAY, "description": "One service day"},
+    {"name": "from", "in": "query", "required": False, "schema": DAY,
+     "description": "The first day of a range (with to; both included, at most 90 days)"},
+    {"name": "to", "in": "query", "required": False, "schema": DAY, "description": "The last day of the range"},
+]
+REPORT_REFUSALS = {
+    "400": error_response("invalid_period: a day that is not YYYY-MM-DD, from without to, a range backwards or "
+                          "longer than 90 days"),
+    "401": error_response("No valid credentials"),
+    "403": error_response("forbidden: only admin and waiter keys see reports"),
+    "429": error_response("rate_limited: too many failed sign-ins from this address"),
+}
+
+
+def reports() -> dict[str, Any]:
+    """The page, the CSV and the JSON of a period's report: none of them given, the last service."""
+    page = "The reasons, with the form to choose again (HTML; JSON for a Bearer key refused outright)"
+    return {
+        "/admin/reports": {"get": {
+            "summary": "Reports (HTML, admin and waiter keys): the period's charts, each with its numbers",
+            "operationId": "reports",
+            "parameters": PERIOD,
+            "responses": {
+                "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                "303": {"description": "To the sign-in page without a session"},
+                "400": {"description": f"invalid_period. {page}",
+                        "content": {"text/html": {"schema": {"type": "string"}}}},
+                "401": error_response("A Bearer key that is not valid"),
+                "403": {"description": f"forbidden: a viewer key. {page}",
+                        "content": {"text/html": {"schema": {"type": "string"}}}},
+                "429": error_response("rate_limited: too many failed sign-ins from this address"),
+            },
+        }},
+        "/admin/reports.csv": {"get": {
+            "summary": "The period's parties as CSV, one row each (table, area, seated, closed, guests, calls, "
+                       "waits); text that a spreadsheet would run as a formula starts with an apostrophe",
+            "operationId": "reports_csv",
+            "parameters": PERIOD,
+            "responses": {
+                "200": {"description": "The rows, as an attachment",
+                        "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+                        "content": {"text/csv": {"schema": {"type": "string"}}}},
+                **REPORT_REFUSALS,
+            },
+        }},
+        "/admin/api/reports": {"get": {
+            "summary": "The period's report: covers and parties by hour, occupancy, turn times, calls, the heat map, "
+                       "tables never used, restores",
+            "operationId": "api_reports",
+            "parameters": PERIOD,
+            "responses": {
+                "200": {"description": "The report", "content": {"application/json": {"schema": ref("Report")}}},
+                **REPORT_REFUSALS,
+            },
+        }},
+    }
+
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for action in ACTIONS.values():
@@ -328,6 +456,7 @@ def build() -> dict[str, Any]:
         },
     }}
     paths["/admin/sections"] = sections()
+    paths.update(reports())
     paths["/admin/api/tables"] = {
         "get": {
             "summary": "All tables of the key's restaurant, as the dashboard shows them",
@@ -416,7 +545,7 @@ def build() -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (python run.py key add)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "maitre_session"},
             },
-            "schemas": {"Table": TABLE, "Removed": REMOVED, "Error": ERROR, "Ack": ACK},
+            "schemas": {"Table": TABLE, "Removed": REMOVED, "Error": ERROR, "Ack": ACK, "Report": REPORT},
         },
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..typedefs import settings_key
-from . import api, dashboard, guest, home, metrics, openapi, sections, socket, waiter
+from . import api, dashboard, guest, home, metrics, openapi, reports, sections, socket, waiter
 from .actions import ACTIONS
 
 
@@ -31,6 +31,8 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_get("/admin/floor", dashboard.floor, name="floor")
     app.router.add_get("/admin/sections", sections.sections_page, name="sections")
     app.router.add_post("/admin/sections", sections.set_section, name="set_section")
+    app.router.add_get("/admin/reports", reports.reports_page, name="reports")
+    app.router.add_get("/admin/reports.csv", reports.parties_csv, name="reports_csv")
     # the no-script move and join pages list the free tables, each a form posting to the change's URL
     app.router.add_get("/admin/tables/{id}/move", dashboard.pick_page("move_table"), name="move_page")
     app.router.add_get("/admin/tables/{id}/join", dashboard.pick_page("join_tables"), name="join_page")
@@ -46,6 +48,7 @@ def setup(app: web.Application, static_dir: Path, docs_dir: Path) -> None:
     app.router.add_post("/admin/api/bulk", api.bulk, name="bulk")
     app.router.add_get("/admin/api/tables", api.tables, name="api_tables")
     app.router.add_get("/admin/api/events", api.events, name="api_events")
+    app.router.add_get("/admin/api/reports", reports.api_report, name="api_reports")
     app.router.add_get("/admin/api/openapi.json", openapi.document, name="openapi")
     app.router.add_get("/docs/protocol.md", home.protocol_document(docs_dir / "protocol.md"), name="protocol")
     app.router.add_static("/static/", static_dir, name="static", append_version=True)
