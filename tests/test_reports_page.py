@@ -26,6 +26,7 @@ from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
 from app.settings import Settings
 from app.web.openapi import build
+from app.web.reports import cell
 
 from .support import sign_in
 
@@ -152,7 +153,7 @@ def hand_made(*, guests: bool = True, waiter: str | None = None) -> Report:
 def render(settings: Settings, report: Report) -> str:
     app = create_app(settings)
     return aiohttp_jinja2.get_env(app).get_template("reports.html").render(
-        app=app, report=report, error=None, asked={"day": None, "first": None, "last": None},
+        app=app, report=report, error=None, asked={"day": None, "first": None, "last": None}, home="dashboard",
         around={"previous": "2026-11-24", "next": "2026-11-26"})
 
 
@@ -201,6 +202,14 @@ def test_a_day_without_guests_says_so_and_divides_by_nothing(settings):
 def test_a_waiters_report_says_whose_it_is(settings):
     page = read_page(render(settings, hand_made(waiter="Sam")))
     assert "Sam's report:" in page.text
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("Terrace", "Terrace"), ("a=b", "a=b"), (None, ""), (-2.5, -2.5), (3, 3),
+])
+def test_a_cell_a_spreadsheet_would_run_is_quoted(value, written):
+    assert cell(value) == written  # numbers stay numbers: only text is anyone's
 
 
 # -- over HTTP, through the real services -------------------------------------------------------------------
@@ -268,6 +277,12 @@ async def test_an_admin_sees_the_day_as_charts(client, bistro_day, db, settings)
     assert "Tables occupied" in chart(page, "occupancy-chart")["words"]
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html  # never used, and listed as typed
     assert "Table <b>x</b>" in " ".join(page.text)
+    assert 'href="/admin/dashboard">Back to the tables' in html
+    quiet = read_page(await (await client.get(f"/admin/reports?day={DAY - timedelta(days=1)}")).text())
+    assert quiet.totals["Parties"] == "0" and quiet.text.count("No guests this day.") == 3 and quiet.charts == []
+    bearer = {"Authorization": f"Bearer {bistro_day.keys['admin']}"}
+    program = await client.get(f"/admin/reports?day={DAY}", headers=bearer)
+    assert program.status == 200 and read_page(await program.text()).totals == page.totals
 
 
 async def test_a_waiter_sees_their_own_report(client, bistro_day):
@@ -275,7 +290,9 @@ async def test_a_waiter_sees_their_own_report(client, bistro_day):
     assert 'href="/admin/reports"' in await (await client.get("/admin/dashboard")).text()
     response = await client.get(f"/admin/reports?day={DAY}")
     assert response.status == 200
-    assert "Sam's report:" in read_page(await response.text()).text
+    html = await response.text()
+    assert "Sam's report:" in read_page(html).text
+    assert 'href="/admin/waiter">Back to the tables' in html
 
 
 async def test_a_viewer_is_refused_with_the_services_reason(client, bistro_day, db, settings):

@@ -51,13 +51,13 @@ async def reports_page(request: web.Request) -> web.Response:
         if "Authorization" in request.headers:
             return json_error(refusal)
         raise web.HTTPSeeOther(request.app.router["login"].url_for()) from None
-    service = request.app[reports_key]
+    home = "waiter" if principal.role == "waiter" else "dashboard"  # where "Back to the tables" goes
     try:
         period = await period_of(request, principal.restaurant_id)
-        report = await service.report(principal.actor, period)
+        report = await request.app[reports_key].report(principal.actor, period)
     except ServiceError as error:
-        return report_page(request, {"error": refused(error)})
-    return report_page(request, {"report": report, "around": around(period)})
+        return report_page(request, {"error": refused(error), "home": home})
+    return report_page(request, {"report": report, "around": around(period), "home": home})
 
 
 def report_page(request: web.Request, context: dict[str, Any]) -> web.Response:
