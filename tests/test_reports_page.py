@@ -372,6 +372,18 @@ async def test_the_json_is_the_services_report_as_the_document_says(client, bist
     jsonschema_rs.validator_for(document["components"]["schemas"]["Report"]).validate(body)
 
 
+async def test_a_range_of_days_sums_them(client, bistro_day):
+    await as_signed_in(client, bistro_day.keys["admin"])
+    week = await client.get(f"/admin/reports?from={DAY - timedelta(days=6)}&to={DAY}")
+    assert week.status == 200
+    html = await week.text()
+    page = read_page(html)
+    assert page.totals["Parties"] == "3" and any("; 7 days." in text for text in page.text)
+    assert f'name="from" value="{DAY - timedelta(days=6)}"' in html and f'name="to" value="{DAY}"' in html
+    assert f'href="/admin/reports.csv?from={DAY - timedelta(days=6)}&amp;to={DAY}"' in html
+    assert f'href="/admin/reports?day={DAY + timedelta(days=1)}"' in html  # the day after the last
+
+
 async def test_the_last_service_by_default_with_the_days_around_it(client, bistro_day):
     await as_signed_in(client, bistro_day.keys["admin"])
     html = await (await client.get("/admin/reports")).text()

@@ -164,9 +164,10 @@ async def test_the_report_of_a_service_on_a_tablet(browser: Browser, server: Ser
     await expect(page.get_by_role("link", name="Back to the tables")).to_be_hidden()
     a4_width = 794 - 2 * 45  # 210 mm at 96 dpi, less the page's 12 mm margins
     await page.set_viewport_size({"width": a4_width, "height": 1123})
-    for chart in await charts.all():
-        box = await chart.bounding_box()
+    for figure in await page.locator("svg.chart, table.figures, .totals").all():
+        box = await figure.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= a4_width
+    await assert_fits_width(page)
     pdf = await page.pdf(format="A4")
     assert pdf.startswith(b"%PDF")
     assert problems == []
