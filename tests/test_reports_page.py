@@ -338,6 +338,8 @@ async def test_a_period_too_long_is_refused_with_its_reason_and_the_form(client,
     assert 'name="from" value="2026-01-01"' in html and 'name="to" value="2026-06-01"' in html  # to choose again
     garbled = await client.get("/admin/reports?day=yesterday")
     assert garbled.status == 400 and 'name="day" value="yesterday"' in await garbled.text()
+    hostile = await client.get("/admin/reports", params={"day": '"><b>x</b>'})
+    assert hostile.status == 400 and 'value="&#34;&gt;&lt;b&gt;x&lt;/b&gt;"' in await hostile.text()
 
 
 async def test_the_csv_has_a_row_per_party_and_never_a_formula(client, bistro_day, db, settings):
