@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +24,7 @@ from .db import Database, configure
 from .services.bulk import BULK_AT_MOST
 from .services.core import Actor, Result, ServiceError
 from .services.floor import DEFAULT_AREA, FloorService
+from .services.reports import CallRow, Report, ReportService, TurnRow
 from .services.restaurants import DEMO_SLUG, OVERRIDES, RestaurantService
 from .services.sections import Section, SectionService
 from .services.table_view import Table, TableRef
@@ -69,6 +71,9 @@ def build_parser() -> Parser:
     for name in OVERRIDES:
         configure.add_argument("--" + name.replace("_", "-"), dest=name, type=minutes_or_default, metavar="N|default",
                                help="minutes, or 'default' for the server's setting")
+    configure.add_argument("--time-zone", metavar="ZONE|default",
+                           help="its time zone, in which reports count days (e.g. Europe/Paris), or 'default' for "
+                           "the server's setting")
     configure.set_defaults(run=restaurant_set)
     listing = with_json(with_db(restaurant.add_parser("list", help="list restaurants")))
     listing.set_defaults(run=restaurant_list)
@@ -146,6 +151,13 @@ def build_parser() -> Parser:
     bulk.add_argument("--not-atomic", dest="atomic", action="store_false",
                       help="let each action stand alone: the others are done when one fails (default: all or nothing)")
     bulk.set_defaults(run=bulk_command)
+    report = with_json(with_db(commands.add_parser(
+        "report", help="what happened on the floor: covers, turn times, occupancy, calls (default: the last service)")))
+    report.add_argument("slug")
+    report.add_argument("--day", metavar="YYYY-MM-DD", help="one service day")
+    report.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="the first service day of a range")
+    report.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="its last day (at most 90 days in all)")
+    report.set_defaults(run=report_command)
     backup = with_db(commands.add_parser("backup", help="copy the database, consistently, while the server runs"))
     backup.add_argument("path", help="the copy to write (must not exist yet)")
     backup.set_defaults(run=backup_command)
@@ -256,12 +268,13 @@ async def restaurant_list(db: Database, settings: Settings, args: argparse.Names
 
 @with_database
 async def restaurant_set(db: Database, settings: Settings, args: argparse.Namespace) -> int:
-    changes = {name: getattr(args, name) for name in ("name", *OVERRIDES) if getattr(args, name) is not None}
+    settable = ("name", *OVERRIDES, "time_zone")
+    changes = {name: getattr(args, name) for name in settable if getattr(args, name) is not None}
     if not changes:
-        raise CliError("nothing to set: give --name or one of the --...-minutes options")
+        raise CliError("nothing to set: give --name, --time-zone or one of the --...-minutes options")
     changes = {name: None if value == "default" else value for name, value in changes.items()}
     restaurant = await RestaurantService(db, settings).configure(args.slug, **changes)
-    windows = ", ".join(f"{name} {restaurant[name] or 'default'}" for name in OVERRIDES)
+    windows = ", ".join(f"{name} {restaurant[name] or 'default'}" for name in (*OVERRIDES, "time_zone"))
     print(f"Restaurant {restaurant['slug']!r} ({restaurant['name']}): {windows}.")
     return 0
 
@@ -527,6 +540,122 @@ async def key_revoke(db: Database, settings: Settings, args: argparse.Namespace)
     record = await KeyService(db).revoke(args.key_id)
     print(f"Key {record['id']} ({record['label']!r}, {record['restaurant']}) revoked.")
     return 0
+
+
+@with_database
+async def report_command(db: Database, settings: Settings, args: argparse.Namespace) -> int:
+    restaurant = await RestaurantService(db, settings).by_slug(args.slug)
+    reports = ReportService(db, settings)
+    try:
+        period = await reports.period(restaurant["id"], args.day, args.first, args.last)
+    except ServiceError as invalid:  # invalid_period: dates the command cannot use, as a bad argument
+        raise UsageError(invalid.detail) from None
+    report = await reports.report(cli_actor(restaurant), period)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(report_summary(report)))
+    return 0
+
+
+BAR_AT_MOST = 40  # characters of the busiest hour's bar
+
+
+def report_summary(report: Report) -> list[str]:
+    """The report as a manager reads it in a terminal: the period, then each figure under its heading."""
+    period, totals = report["period"], report["totals"]
+    lines = [f"{report['restaurant']['name']}: {period['label']}",
+             f"Service days start at {period['day_starts_at']}, {period['time_zone']} time "
+             f"({period['days']} {'day' if period['days'] == 1 else 'days'}).", ""]
+    sizes = totals["unknown_size"]
+    unknown = f" ({sizes} {'party' if sizes == 1 else 'parties'} of unknown size)" if sizes else ""
+    lines += [f"Parties {totals['parties']}, covers {totals['covers']}{unknown}; tables used {totals['tables_used']} "
+              f"of {totals['tables']}; guests' calls {totals['calls']}; restores {totals['restores']}.", ""]
+    averaged = ", on average over the days" if period["days"] > 1 else ""
+    for heading, body in (("Covers and parties per hour", hour_lines(report)),
+                          (f"Busiest moment per area (tables occupied{averaged})", occupancy_lines(report)),
+                          ("Turn times, seated to closed", turn_lines(report)),
+                          ("Guests' calls: time to claim and to resolve (minutes:seconds)", call_lines(report)),
+                          ("Restores per day", restore_lines(report))):
+        lines += [heading, *body, ""]
+    unused = ", ".join(f"{table['number']} ({table['area']})" for table in report["unused_tables"])
+    lines.append(f"Tables never used: {unused or 'none'}.")
+    return lines
+
+
+def hour_lines(report: Report) -> list[str]:
+    """From the first hour anyone sat down in to the last (the report's hours), each with its bar of covers."""
+    hours = report["hours"]
+    if not hours:
+        return ["  Nobody was seated."]
+    most = max(hour["covers"] for hour in hours) or 1
+    return columns([{"hour": hour["hour"], "covers": hour["covers"], "parties": hour["parties"],
+                     "": "#" * math.ceil(hour["covers"] * BAR_AT_MOST / most)} for hour in hours])
+
+
+def occupancy_lines(report: Report) -> list[str]:
+    occupancy = report["occupancy"]
+    rows = []
+    for area in occupancy["areas"]:
+        busiest, at = max(((slot["areas"].get(area, 0.0), slot["at"]) for slot in occupancy["slots"]),
+                          key=lambda peak: peak[0], default=(0.0, "-"))
+        rows.append({"area": area, "tables": occupancy["tables"][area], "at most": f"{busiest:.1f}",
+                     "at": at if busiest else "-"})
+    return columns(rows) if rows else ["  No tables."]
+
+
+def turn_lines(report: Report) -> list[str]:
+    turns = report["turns"]
+    return columns([turn_row(turns["all"], "All parties"), *map(turn_row, turns["by_area"]),
+                    *map(turn_row, turns["by_size"])])
+
+
+def turn_row(row: TurnRow, name: str | None = None) -> dict[str, Any]:
+    return {"": name or row["key"], "parties": row["parties"], "median": minutes(row["median_minutes"]),
+            "p90": minutes(row["p90_minutes"])}
+
+
+def call_lines(report: Report) -> list[str]:
+    calls = report["calls"]
+    if not any(row["calls"] for row in calls["by_kind"]):
+        return ["  No calls."]
+    return columns([*map(call_row, calls["by_kind"]), *(call_row(row, "by ") for row in calls["by_waiter"])])
+
+
+def call_row(row: CallRow, prefix: str = "") -> dict[str, Any]:
+    return {"": prefix + row["key"], "calls": row["calls"], "claimed": row["claimed"],
+            "to claim": f"{clock(row['claim_median_seconds'])} / {clock(row['claim_p90_seconds'])}",
+            "resolved": row["resolved"],
+            "to resolve": f"{clock(row['resolve_median_seconds'])} / {clock(row['resolve_p90_seconds'])}"}
+
+
+def restore_lines(report: Report) -> list[str]:
+    days = [day for day in report["restores"] if day["restores"]]
+    return columns([{"day": day["day"], "restores": day["restores"]} for day in days]) if days else ["  None."]
+
+
+def minutes(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} min"
+
+
+def clock(seconds: float | None) -> str:
+    """Seconds as minutes:seconds, 95.4 -> "1:35"; "-" for none."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows under their keys as headings, in aligned columns, indented under a section's heading: the first
+    column and any without a heading (names, bars) to the left, figures to the right."""
+    keys = list(rows[0])
+    cells = [[str(row[key]) for key in keys] for row in rows]
+    widths = [max(len(text) for text in column) for column in zip(keys, *cells)]
+    right = [n > 0 and key != "" for n, key in enumerate(keys)]
+    return ["  " + "  ".join(text.rjust(width) if figure else text.ljust(width)
+                             for text, width, figure in zip(line, widths, right)).rstrip()
+            for line in [keys, *cells]]
 
 
 def backup_command(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -14,8 +15,14 @@ import pytest
 
 from app.auth import KeyService
 from app.cli import the_table
+from app.db import Database, format_time
+from app.services.core import Actor
 from app.services.floor import FloorService
+from app.services.reports import ReportService
+from app.services.restaurants import RestaurantService
 from app.services.tables import TableService
+from app.services.waiters import WaiterService
+from app.settings import Settings
 from bench.servers import RUN_PY
 
 from .support import Place, Server, dashboard, make_place, receive
@@ -532,3 +539,128 @@ def test_the_servers_log_never_shows_a_key(tmp_path):
     log = server.process_output().split("Running on", 1)[1]  # the key was printed once, at first start
     assert "/admin/ws/dashboard" in log and "POST /admin/login" in log
     assert key not in log
+
+
+PARIS = {"MAITRE_TIME_ZONE": "Europe/Paris"}
+PARIS_OFFSET = timedelta(hours=1)  # in November
+
+
+async def a_day_in_paris(db: Database, settings: Settings) -> None:
+    """Friday 20 November 2026 at Le Bistro (Paris), through the services on a clock set before each change:
+    tables 1..4 in the main room, T1 on the terrace; lunch: 4 guests at 1 (closed, restored, closed again:
+    105 min), 2 at 2 (90 min) whose call Sam claims in 1:30 and sees to 5:00 after it was made; dinner: 3 at T1,
+    moved to 3 and closed after midnight (270 min). Table 4 stays free."""
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def at(hh_mm_ss: str, day: int = 20) -> None:
+        nonlocal now
+        now = datetime.fromisoformat(f"2026-11-{day}T{hh_mm_ss}").replace(tzinfo=UTC) - PARIS_OFFSET
+
+    def clock() -> str:
+        return format_time(now)
+
+    restaurant = await RestaurantService(db, settings, clock).add("bistro", "Le Bistro", tables=4)
+    admin = Actor(restaurant["id"], "setup", "admin")
+    table_id = {"T1": the_table(await FloorService(db, settings, clock).add_table(admin, "T1", 4, "Terrace"))["id"]}
+    _, rows = await TableService(db, settings).list_tables(restaurant["id"])
+    table_id |= {row["number"]: row["id"] for row in rows}
+    record, _ = await KeyService(db).add("bistro", "Sam's phone", "waiter", name="Sam")
+    sam = Actor(restaurant["id"], "Sam's phone", "waiter", key_id=record["id"])
+    tables, waiters = TableService(db, settings, clock), WaiterService(db, settings, clock)
+    token = (await FloorService(db, settings).qr_tokens(restaurant["id"]))[table_id["2"]]
+    for moment, change in [
+        ("12:05:00", lambda: tables.seat_table(admin, table_id["1"], 4)),
+        ("12:10:00", lambda: tables.seat_table(admin, table_id["2"], 2)),
+        ("12:30:00", lambda: waiters.request(token, "call_waiter")),
+        ("12:31:30", lambda: waiters.claim(sam, 1)),  # the database's first call
+        ("12:35:00", lambda: waiters.resolve(sam, 1)),
+        ("13:20:00", lambda: tables.close_table(admin, table_id["1"])),
+        ("13:25:00", lambda: tables.restore_table(admin, table_id["1"])),
+        ("13:40:00", lambda: tables.close_table(admin, table_id["2"])),
+        ("13:50:00", lambda: tables.close_table(admin, table_id["1"])),
+        ("20:00:00", lambda: tables.seat_table(admin, table_id["T1"], 3)),
+        ("20:30:00", lambda: tables.move_table(admin, table_id["T1"], table_id["3"])),
+    ]:
+        at(moment)
+        assert (await change()).ok, moment
+    at("00:30:00", day=21)
+    assert (await tables.close_table(admin, table_id["3"])).ok
+
+
+def figures(text: str, heading: str) -> dict[str, list[str]]:
+    """The rows under a heading of `run.py report`'s summary, each by its first cell: {"12:00": ["6", "2", ...]}."""
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n\n", 1)[0]
+    return {cells[0]: cells[1:] for cells in (line.split() for line in section.splitlines())}
+
+
+async def test_a_days_report_is_printed_for_a_manager_and_as_json(db_path, db, settings):
+    await a_day_in_paris(db, settings)
+    said = await asyncio.to_thread(run, "report", "bistro", "--day", "2026-11-20", db=db_path, env=PARIS)
+    assert said.returncode == 0 and said.stderr == "", said.stderr
+    text = said.stdout
+    assert text.startswith("Le Bistro: Friday 20 November 2026\n"
+                           "Service days start at 04:00, Europe/Paris time (1 day).\n\n"
+                           "Parties 3, covers 9; tables used ")  # a restored party is one, a moved one too
+    assert "; guests' calls 1; restores 1.\n" in text
+    hours = figures(text, "Covers and parties per hour")
+    assert list(hours) == ["hour", *(f"{hour}:00" for hour in range(12, 21))]  # the first seating to the last
+    assert hours["12:00"] == ["6", "2", "#" * 40] and hours["20:00"] == ["3", "1", "#" * 20]
+    assert all(hours[f"{hour}:00"] == ["0", "0"] for hour in range(13, 20))
+    turns = figures(text, "Turn times, seated to closed")
+    assert turns["All"][:4] == ["parties", "3", "105", "min"]  # 90, 105 and 270 minutes: the median
+    calls = figures(text, "Guests' calls: time to claim and to resolve (minutes:seconds)")
+    assert calls["Call"] == ["a", "waiter", "1", "1", "1:30", "/", "1:30", "1", "5:00", "/", "5:00"]
+    assert calls["by"] == ["Sam", "1", "1", "1:30", "/", "1:30", "1", "5:00", "/", "5:00"]
+    assert figures(text, "Restores per day")["2026-11-20"] == ["1"]
+    assert text.endswith("Tables never used: 4 (Main room).\n")
+
+    as_json = await asyncio.to_thread(run, "report", "bistro", "--from", "2026-11-20", "--to", "2026-11-20",
+                                      "--json", db=db_path, env=PARIS)
+    assert as_json.returncode == 0, as_json.stderr
+    reports = ReportService(db, Settings.from_env(environ=PARIS, db_path=db_path))
+    period = await reports.period(1, first="2026-11-20", last="2026-11-20")
+    expected = await reports.report(Actor(1, "cli", "admin"), period)
+    assert json.loads(as_json.stdout) == json.loads(json.dumps(expected))
+    assert expected["totals"]["parties"] == 3 and expected["waiter"] is None  # the command line is an admin
+
+
+async def test_a_day_without_guests_is_reported_as_such(db_path, db, settings):
+    await a_day_in_paris(db, settings)
+    said = await asyncio.to_thread(run, "report", "bistro", "--day", "2026-11-19", db=db_path, env=PARIS)
+    assert said.returncode == 0, said.stderr
+    assert "Parties 0, covers 0; tables used 0 of 5; guests' calls 0; restores 0.\n" in said.stdout
+    for empty in ("  Nobody was seated.\n", "  No calls.\n", "Restores per day\n  None.\n",
+                  "Tables never used: 1 (Main room), 2 (Main room), 3 (Main room), 4 (Main room), T1 (Terrace)."):
+        assert empty in said.stdout, said.stdout
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (("--day", "yesterday"), 2),
+    (("--day", "2026-02-30"), 2),
+    (("--from", "2026-11-20", "--to", "2026-11-01"), 2),
+    (("--from", "2026-01-01", "--to", "2026-11-20"), 2),  # over 90 days
+    (("--day", "2026-11-20", "--from", "2026-11-19", "--to", "2026-11-20"), 2),
+])
+def test_a_report_of_dates_it_cannot_use_exits_2_with_one_line(db_path, args, code):
+    ok("restaurant", "add", "bistro", "--name", "Bistro", "--tables", "2", db=db_path)
+    said = run("report", "bistro", *args, db=db_path)
+    assert said.returncode == code and said.stdout == "" and "Traceback" not in said.stderr
+    assert len(said.stderr.strip().splitlines()) == 1 and said.stderr.startswith("run.py: error: "), said.stderr
+
+
+async def test_a_restaurant_in_its_own_time_zone_is_reported_in_it(db_path, db, settings):
+    await a_day_in_paris(db, settings)
+    said = await asyncio.to_thread(ok, "restaurant", "set", "bistro", "--time-zone", "Europe/Paris", db=db_path)
+    assert said.rstrip().endswith(", time_zone Europe/Paris.")
+    assert "is not a time zone" in await asyncio.to_thread(refused, "restaurant", "set", "bistro", "--time-zone",
+                                                           "Mars/Olympus", db=db_path)
+    text = await asyncio.to_thread(ok, "report", "bistro", "--day", "2026-11-20", db=db_path)  # the server's: UTC
+    assert text.startswith("Le Bistro: Friday 20 November 2026\nService days start at 04:00, Europe/Paris time")
+    assert "Parties 3, covers 9; " in text
+    said = await asyncio.to_thread(ok, "restaurant", "set", "bistro", "--time-zone", "default", db=db_path)
+    assert said.rstrip().endswith(", time_zone default.")
+    assert "04:00, UTC time" in await asyncio.to_thread(ok, "report", "bistro", "--day", "2026-11-20", db=db_path)
+
+
+def test_a_report_of_an_unknown_restaurant_exits_1(db_path):
+    assert "no restaurant" in refused("report", "nowhere", db=db_path)
