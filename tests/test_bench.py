@@ -37,6 +37,20 @@ def test_the_quick_benchmark_runs_and_prints_every_measure():
         assert "n/a" not in beside[0] and "Throughput ladder, python-socketio (peer)" in run.stdout, run.stdout
 
 
+def test_the_reports_benchmark_builds_its_restaurant_and_times_the_report():
+    """`python -m bench.reports --quick --no-write`: 5,000 audit events made through the services (or taken from
+    its cache), then the report timed in the service and from a running server (speed is not asserted)."""
+    run = subprocess.run([sys.executable, "-m", "bench.reports", "--quick", "--no-write"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "5 days from 2026-10-23 (Europe/Paris): 5,000 audit events, " in run.stdout, run.stdout
+    timed = re.findall(r"^\| (.+?) \| ([\d.]+) ms \| ([\d.]+) ms \| ([\d.]+) ms \| 5 \|$", run.stdout, re.M)
+    assert [name for name, *_ in timed] == [
+        "ReportService.report (5 days, 5,000 events)", "GET /admin/reports (the page)",
+        "GET /admin/api/reports (JSON)", "GET /admin/reports.csv (the parties)"], run.stdout
+    assert all(0 < float(p50) <= float(p95) <= float(most) for _, p50, p95, most in timed), run.stdout
+
+
 def test_the_stuck_tablet_benchmark_runs_and_prints_its_percentiles():
     """`python -m bench.stuck`, shortened: both runs happen and their latencies are reported (not judged)."""
     run = subprocess.run([sys.executable, "-m", "bench.stuck", "--seconds", "3", "--rate", "100"], cwd=ROOT,
