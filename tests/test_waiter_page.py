@@ -87,6 +87,7 @@ async def test_a_waiters_sign_in_lands_on_the_waiters_page_and_others_on_the_das
     login = await client.get("/admin/login", allow_redirects=False)  # signed in already: to the waiter's page
     assert login.status == 303 and login.headers["Location"] == "/admin/waiter"
     assert (await client.get("/admin/dashboard", allow_redirects=False)).status == 200  # the whole floor too
+    assert 'href="/admin/reports"' in await (await client.get("/admin/waiter")).text()  # their own figures
     client.session.cookie_jar.clear()
     response = await sign_in(client, floor_plan.admin)
     assert response.headers["Location"] == "/admin/dashboard"
