@@ -543,14 +543,17 @@ SECTION = ": reports (issue 19)"
 
 
 def write(text: str, when: date) -> None:
-    """docs/benchmarks.md with this run's section, in place of an earlier run's, else before the Notes."""
+    """docs/benchmarks.md with this run's section in place of an earlier run's (whose notes, under their own
+    ### headings, stay), else before the Notes."""
     document = ROOT / "docs" / "benchmarks.md"
     head, *sections = document.read_text(encoding="utf-8").split("\n## ")
-    sections = [section for section in sections if SECTION not in section.split("\n", 1)[0]]
-    notes = next((n for n, section in enumerate(sections) if section.startswith("Notes\n")), len(sections))
-    sections.insert(notes, f"{when}{SECTION}\n\n`python -m bench.reports` (bench/reports.py): the 90-day report "
+    earlier = [section for section in sections if SECTION in section.split("\n", 1)[0]]
+    notes = earlier[0].partition("\n### ")[1:] if earlier else ("", "")
+    sections = [section for section in sections if section not in earlier]
+    at = next((n for n, section in enumerate(sections) if section.startswith("Notes\n")), len(sections))
+    sections.insert(at, f"{when}{SECTION}\n\n`python -m bench.reports` (bench/reports.py): the 90-day report "
                     f"of a restaurant built through the service layer, in the service and from a running server.\n\n"
-                    f"{text}\n")
+                    f"{text}\n" + "".join(notes))
     document.write_text("\n## ".join([head, *sections]), encoding="utf-8")
 
 
