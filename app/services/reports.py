@@ -19,8 +19,10 @@ the CSV export writes the parties' rows, and `run.py report` prints its summary.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -202,38 +204,27 @@ class ReportService(Service):
     def _report(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> Report:
         floor = Floor.read(conn, actor, period)
         heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
-        heat_start = day_start(heat_first, period)
-        if heat_start.timestamp() < period.start.timestamp():  # the four weeks begin before the period: read them
-            heat_parties = floor.parties_of(conn, period, heat_start)
-            parties = [party for party in heat_parties if party.opened >= period.start.timestamp()]
-        else:
-            parties = floor.parties_of(conn, period, period.start)
-            heat_parties = [party for party in parties if party.opened >= heat_start.timestamp()]
-        calls = _calls(conn, floor, parties, period)
+        since = min(day_start(heat_first, period), period.start, key=datetime.timestamp)
+        stretches = prepare(conn, floor, period, since)
+        totals, hours, heat, restores = guests(party_counts(conn, since, period), period, heat_first)
+        calls, called = calls_of(call_figures(conn, period), floor.waiter)
+        starts, ends, used = occupancy_sums(conn, floor, period, stretches)
         restaurant = conn.execute("SELECT slug, name FROM restaurant WHERE id = ?", (actor.restaurant_id,)).fetchone()
-        stints = floor.stints(conn, period)
-        used = {stint[0] for stint in stints}
+        totals["tables_used"], totals["tables"] = len(used & set(floor.on_floor)), len(floor.on_floor)
+        totals["calls"] = called
         return {
             "restaurant": {"slug": restaurant["slug"], "name": restaurant["name"]},
             "waiter": floor.waiter,
             "period": describe(period),
-            "totals": {
-                "parties": len(parties),
-                "covers": sum(party.guests or 0 for party in parties),
-                "unknown_size": sum(party.guests is None for party in parties),
-                "tables_used": len(used & set(floor.on_floor)),
-                "tables": len(floor.on_floor),
-                "restores": sum(party.restores for party in parties),
-                "calls": len(calls),
-            },
-            "hours": hour_bars(parties, period),
-            "occupancy": occupancy(floor, stints, period),
-            "turns": turns(floor, parties),
-            "calls": call_rows(calls, floor.waiter),
-            "heat_map": heat_map(heat_parties, heat_first, period),
+            "totals": totals,
+            "hours": hours,
+            "occupancy": occupancy_of(starts, ends, floor, period, stretches),
+            "turns": turns_of(turn_figures(conn, period), floor),
+            "calls": calls,
+            "heat_map": heat,
             "unused_tables": [{"id": table.id, "number": table.label, "area": table.area, "seats": table.seats}
                               for table in floor.on_floor.values() if table.id not in used],
-            "restores": restores_by_day(parties, period),
+            "restores": restores,
         }
 
     def _parties(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> list[PartyRow]:
@@ -313,6 +304,34 @@ def day_start(day: date, period: Period) -> datetime:
 def service_day_of(moment: datetime, starts: time) -> date:
     """The service day a moment (in the restaurant's zone) belongs to: before the day's start, the day before."""
     return moment.date() if moment.time() >= starts else moment.date() - timedelta(days=1)
+
+
+class Calendar:
+    """The service day and the hour of the clock of moments from `start` to the period's end, by adding each day's
+    offset from UTC (on a day the clocks change, through the zone's rules): a report places thousands of parties."""
+
+    def __init__(self, period: Period, start: datetime) -> None:
+        self.period = period
+        first = service_day_of(start.astimezone(period.zone), period.day_starts)
+        self.days = [first + timedelta(days=n) for n in range((period.last_day - first).days + 2)]
+        starts = [day_start(day, period) for day in self.days]
+        self.starts = [moment.timestamp() for moment in starts]
+        # each day's offset in seconds, None if the clocks change that day
+        self.offsets = [offset(begins) if offset(begins) == offset(ends) else None
+                        for begins, ends in zip(starts, starts[1:], strict=False)]
+
+    def __call__(self, moment: float) -> tuple[date, int]:
+        index = bisect_right(self.starts, moment) - 1
+        offset = self.offsets[index] if 0 <= index < len(self.offsets) else None
+        if offset is None:
+            local = datetime.fromtimestamp(moment, self.period.zone)
+            return service_day_of(local, self.period.day_starts), local.hour
+        return self.days[index], int((moment + offset) // 3600 % 24)
+
+
+def offset(moment: datetime) -> float:
+    """A local time's offset from UTC, in seconds."""
+    return (moment.utcoffset() or timedelta()).total_seconds()
 
 
 def days_of(period: Period) -> list[date]:
@@ -436,14 +455,13 @@ class Floor:
             " ORDER BY p.opened_at, p.id",
             (self.restaurant_id, format_time(start), end))
         parties = []
+        placed = Calendar(period, start)
         for party, table, guests, restores, opened_at, closed_at in rows:
             if self.waiter is not None and table not in self.on_floor:
                 continue
             opened = seconds(opened_at)
-            moment = datetime.fromtimestamp(opened, period.zone)
             parties.append(PartyRecord(party, table, (table, *joined.get(party, ())), guests, opened,
-                                       seconds(closed_at) if closed_at else None, restores,
-                                       service_day_of(moment, period.day_starts), moment.hour))
+                                       seconds(closed_at) if closed_at else None, restores, *placed(opened)))
         return parties
 
     def stints(self, conn: sqlite3.Connection, period: Period) -> list[tuple[int, float, float]]:
@@ -456,7 +474,7 @@ class Floor:
                 for table, began, ended in rows if self.waiter is None or table in self.on_floor]
 
 
-def tuples(conn: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]) -> sqlite3.Cursor:
+def tuples(conn: sqlite3.Connection, sql: str, parameters: Any) -> sqlite3.Cursor:
     """The rows as plain tuples: a report reads tens of thousands, and sqlite3.Row costs more to read by name."""
     cursor = conn.cursor()
     cursor.row_factory = None
@@ -522,22 +540,6 @@ def clock_labels(period: Period) -> list[str]:
     """The hours of a service day, "04:00" … "03:00", from the day's start."""
     first = period.day_starts.hour
     return [f"{(first + n) % 24:02d}:00" for n in range(24)]
-
-
-def hour_bars(parties: list[PartyRecord], period: Period) -> list[HourBar]:
-    """Parties and covers by the hour they sat down, summed over the period's days: every hour from the first
-    one anybody sat down in to the last (none if nobody did)."""
-    bars = {label: {"parties": 0, "covers": 0} for label in clock_labels(period)}
-    for party in parties:
-        bar = bars[f"{party.hour:02d}:00"]
-        bar["parties"] += 1
-        bar["covers"] += party.guests or 0
-    labels = [label for label, bar in bars.items() if bar["parties"]]
-    if not labels:
-        return []
-    ordered = list(bars)
-    shown = ordered[ordered.index(labels[0]):ordered.index(labels[-1]) + 1]
-    return [{"hour": label, "parties": bars[label]["parties"], "covers": bars[label]["covers"]} for label in shown]
 
 
 OCCUPANCY_SLOT_MINUTES = 15
@@ -624,19 +626,21 @@ def slot_labels(period: Period, count: int) -> list[str]:
 def turns(floor: Floor, parties: list[PartyRecord]) -> Turns:
     """Turn times (sat down to left) of the parties that left: where they ended; by the seats of every table they
     sat at as they left."""
-    closed = [party for party in parties if party.turn is not None]
     by_area: dict[str, list[float]] = defaultdict(list)
     by_size: dict[int, list[float]] = defaultdict(list)
-    for party in closed:
-        minutes = (party.turn or 0) / 60
+    every: list[float] = []
+    buckets = [0] * TURN_BUCKETS
+    for party in parties:
+        if party.closed is None:
+            continue
+        minutes = (party.closed - party.opened) / 60
+        every.append(minutes)
         by_area[floor.tables[party.table_id].area].append(minutes)
         by_size[sum(floor.tables[table].seats for table in party.tables)].append(minutes)
+        buckets[min(int(minutes // TURN_BUCKET_MINUTES), TURN_BUCKETS - 1)] += 1
     areas = [area for area in floor.areas() if area in by_area] + sorted(set(by_area) - set(floor.areas()))
-    buckets = [0] * TURN_BUCKETS
-    for party in closed:
-        buckets[min(int((party.turn or 0) // (TURN_BUCKET_MINUTES * 60)), TURN_BUCKETS - 1)] += 1
     return {
-        "all": turn_row("All parties", [(party.turn or 0) / 60 for party in closed]),
+        "all": turn_row("All parties", every),
         "by_area": [turn_row(area, by_area[area]) for area in areas],
         "by_size": [turn_row(f"{seats} seats", by_size[seats]) for seats in sorted(by_size)],
         "distribution": [{"from_minutes": n * TURN_BUCKET_MINUTES,
@@ -648,27 +652,6 @@ def turns(floor: Floor, parties: list[PartyRecord]) -> Turns:
 def turn_row(key: str, minutes: list[float]) -> TurnRow:
     return {"key": key, "parties": len(minutes), "median_minutes": _rounded(median(minutes)),
             "p90_minutes": _rounded(p90(minutes))}
-
-
-def call_rows(calls: list[CallRecord], waiter: str | None) -> Calls:
-    """Calls by kind, and by the waiter who took each (a waiter's own report: theirs only)."""
-    by_waiter: dict[str, list[CallRecord]] = defaultdict(list)
-    for call in calls:
-        if call.waiter is not None and (waiter is None or call.waiter == waiter):
-            by_waiter[call.waiter].append(call)
-    return {
-        "by_kind": [call_row(label, [call for call in calls if call.kind == kind])
-                    for kind, label in CALL_KINDS.items()],
-        "by_waiter": [call_row(name, by_waiter[name]) for name in sorted(by_waiter, key=str.casefold)],
-    }
-
-
-def call_row(key: str, calls: list[CallRecord]) -> CallRow:
-    claims = [call.to_claim for call in calls if call.to_claim is not None]
-    resolutions = [call.to_resolve for call in calls if call.to_resolve is not None]
-    return {"key": key, "calls": len(calls), "claimed": len(claims), "claim_median_seconds": _rounded(median(claims)),
-            "claim_p90_seconds": _rounded(p90(claims)), "resolved": len(resolutions),
-            "resolve_median_seconds": _rounded(median(resolutions)), "resolve_p90_seconds": _rounded(p90(resolutions))}
 
 
 def heat_map(parties: list[PartyRecord], first: date, period: Period) -> HeatMap:
@@ -683,10 +666,298 @@ def heat_map(parties: list[PartyRecord], first: date, period: Period) -> HeatMap
             "max": max(max(row) for row in cells)}
 
 
-def restores_by_day(parties: list[PartyRecord], period: Period) -> list[DayRestores]:
-    """Closes undone, by the service day of the party's seating: every day of the period."""
-    counts = {day: 0 for day in days_of(period)}
-    for party in parties:
-        if party.day in counts:
-            counts[party.day] += party.restores
-    return [{"day": day.isoformat(), "restores": count} for day, count in counts.items()]
+# -- in SQL: what the report page reads ----------------------------------------------------------------------------
+#
+# A report over 90 busy days reads tens of thousands of parties, stints and calls; fetching them into Python costs
+# some microseconds a row, so the figures are added up, ranked and counted by SQLite, and only the sums come back.
+# The restaurant's clock enters through `report_segment`, a temporary table of the stretches of time in which the
+# offset from UTC stays the same (a service day, or the two parts of one in which the clocks change), each with
+# its service day and the clock time the day started at; `report_scope` holds the ids of the tables in the report.
+
+SECONDS_OF = "round((julianday({0}) - 2440587.5) * 86400.0, 3)"  # a stored time as seconds since 1970, to the ms
+SEGMENT_OF = "(SELECT max(s) FROM report_segment WHERE s {1} {0})"  # the stretch a moment is in
+SLOT = OCCUPANCY_SLOT_MINUTES * 60
+
+
+def prepare(conn: sqlite3.Connection, floor: Floor, period: Period, since: datetime) -> list[
+        tuple[float, float, float, float, str, int]]:
+    """Fill the temporary tables for a report of the period (reading parties from `since`); returns the stretches."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS report_segment (s REAL PRIMARY KEY, e REAL NOT NULL,"
+                 " off REAL NOT NULL, wall REAL NOT NULL, day TEXT NOT NULL, weekday INTEGER NOT NULL) WITHOUT ROWID")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS report_scope (table_id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM report_segment")
+    conn.execute("DELETE FROM report_scope")
+    stretches = segments(period, since)
+    conn.executemany("INSERT INTO report_segment VALUES (?, ?, ?, ?, ?, ?)", stretches)
+    in_scope = floor.on_floor if floor.waiter is not None else floor.tables
+    conn.executemany("INSERT INTO report_scope VALUES (?)", [(table,) for table in in_scope])
+    return stretches
+
+
+def segments(period: Period, since: datetime) -> list[tuple[float, float, float, float, str, int]]:
+    """(start, end, offset, the day's start on the clock, day, weekday) of each stretch of constant offset, service
+    day by service day, from `since`'s day to the period's last."""
+    found = []
+    day = service_day_of(since.astimezone(period.zone), period.day_starts)
+    while day <= period.last_day:
+        begins, ends = day_start(day, period), day_start(day + timedelta(days=1), period)
+        wall = begins.timestamp() + offset(begins)
+        cuts = [begins.timestamp()]
+        if offset(begins) != offset(ends):  # find where the clocks change, to the quarter hour
+            step = OCCUPANCY_SLOT_MINUTES * 60
+            moment, previous = begins.timestamp(), offset(begins)
+            while moment < ends.timestamp():
+                now = offset(datetime.fromtimestamp(moment, period.zone))
+                if now != previous:
+                    cuts.append(moment)
+                    previous = now
+                moment += step
+        cuts.append(ends.timestamp())
+        for start, end in itertools.pairwise(cuts):
+            found.append((start, end, offset(datetime.fromtimestamp(start, period.zone)), wall, day.isoformat(),
+                          day.weekday()))
+        day += timedelta(days=1)
+    return found
+
+
+def party_counts(conn: sqlite3.Connection, since: datetime, period: Period) -> list[tuple[Any, ...]]:
+    """(day, weekday, hour, parties, covers, of unknown size, restores) of the parties seated from `since` to the
+    period's end, by service day and hour of the clock."""
+    opened = SECONDS_OF.format("p.opened_at")
+    return list(tuples(conn,
+        f"SELECT g.day, g.weekday, CAST((p.opened + g.off) / 3600 AS INTEGER) % 24 AS hour, count(*),"
+        f" sum(coalesce(p.guests, 0)), sum(p.guests IS NULL), sum(p.restores)"
+        f" FROM (SELECT p.guest_count AS guests, p.restores, {opened} AS opened FROM table_session AS p"
+        f"       JOIN report_scope AS scope ON scope.table_id = p.table_id"
+        f"       WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?) AS p"
+        f" JOIN report_segment AS g ON g.s = {SEGMENT_OF.format('p.opened', '<=')}"
+        f" GROUP BY g.day, hour", (format_time(since), format_time(period.end))))
+
+
+def values(listed: str | None) -> list[float]:
+    """The numbers of a group_concat (a group's values come back as one text: far cheaper than a row each)."""
+    return [float(value) for value in listed.split(",")] if listed else []
+
+
+def turn_figures(conn: sqlite3.Connection, period: Period) -> list[tuple[str, int, list[float]]]:
+    """(area, seats, turn times in minutes) of the parties seated in the period that have left, by the area they
+    ended in and the seats they had as they left (their own table's and those joined to it)."""
+    rows = tuples(conn,
+        f"SELECT area, seats, group_concat(minutes) FROM ("
+        f"  SELECT t.area, t.seats + coalesce((SELECT sum(jt.seats) FROM table_session AS j"
+        f"         JOIN dining_table AS jt ON jt.id = j.table_id WHERE j.joined_to = p.id"
+        f"         AND j.closed_at = p.closed_at), 0) AS seats,"
+        f"         ({SECONDS_OF.format('p.closed_at')} - {SECONDS_OF.format('p.opened_at')}) / 60.0 AS minutes"
+        f"  FROM table_session AS p JOIN report_scope AS scope ON scope.table_id = p.table_id"
+        f"  JOIN dining_table AS t ON t.id = p.table_id"
+        f"  WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ? AND p.closed_at IS NOT NULL)"
+        f" GROUP BY area, seats", (format_time(period.start), format_time(period.end)))
+    return [(area, seats, values(listed)) for area, seats, listed in rows]
+
+
+def call_figures(conn: sqlite3.Connection, period: Period) -> list[tuple[str, str | None, int, list[float],
+                                                                          list[float]]]:
+    """(kind, who took them, how many, seconds to claim, seconds to see to) of the calls of the parties seated in
+    the period, by kind and waiter (a call ended by its party leaving was not seen to)."""
+    seen_to = f"(r.resolved_at IS NOT NULL AND r.resolved_by != '{RESOLVED_BY_CLOSING}')"
+    made = SECONDS_OF.format("r.created_at")
+    rows = tuples(conn,
+        f"SELECT kind, waiter, count(*), group_concat(claim), group_concat(resolve) FROM ("
+        f"  SELECT r.kind, coalesce(r.claimed_by, CASE WHEN {seen_to} THEN coalesce(k.name, r.resolved_by) END)"
+        f"         AS waiter,"
+        f"         {SECONDS_OF.format('r.claimed_at')} - {made} AS claim,"
+        f"         CASE WHEN {seen_to} THEN {SECONDS_OF.format('r.resolved_at')} - {made} END AS resolve"
+        f"  FROM table_session AS p JOIN report_scope AS scope ON scope.table_id = p.table_id"
+        f"  JOIN waiter_request AS r ON r.party_id = p.id LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
+        f"  WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?)"
+        f" GROUP BY kind, waiter", (format_time(period.start), format_time(period.end)))
+    return [(kind, waiter, count, values(claims), values(resolutions))
+            for kind, waiter, count, claims, resolutions in rows]
+
+
+def occupancy_sums(conn: sqlite3.Connection, floor: Floor, period: Period,
+                   stretches: list[tuple[float, float, float, float, str, int]]) -> tuple[Sums, Sums, set[int]]:
+    """For each area, the stints' starts and ends on the service day's clock (seconds since the day began), as a
+    count and a sum per 15-minute slot; and the tables used in the period."""
+    start, end = period.start.timestamp(), period.end.timestamp()
+    rows = tuples(conn,
+        f"WITH piece AS MATERIALIZED ("
+        f"  SELECT t.area, st.table_id, st.b, st.e, gb.s AS first, ge.s AS last, gb.off - gb.wall AS shift"
+        f"  FROM (SELECT stint.table_id, max({SECONDS_OF.format('started_at')}, :start) AS b,"
+        f"               min(coalesce({SECONDS_OF.format('ended_at')}, :end), :end) AS e"
+        f"        FROM stint JOIN report_scope AS scope ON scope.table_id = stint.table_id"
+        f"        WHERE restaurant_id = :restaurant AND started_at < :end_at"
+        f"        AND (ended_at IS NULL OR ended_at > :start_at)) AS st"
+        f"  JOIN dining_table AS t ON t.id = st.table_id"
+        f"  JOIN report_segment AS gb ON gb.s = {SEGMENT_OF.format('st.b', '<=')}"
+        f"  JOIN report_segment AS ge ON ge.s = {SEGMENT_OF.format('st.e', '<')})"
+        f" SELECT 0, area, CAST((b + shift) / {SLOT} AS INTEGER) AS slot, count(*), sum(b + shift) FROM piece"
+        f"  WHERE first = last GROUP BY area, slot"
+        f" UNION ALL SELECT 1, area, CAST((e + shift) / {SLOT} AS INTEGER) AS slot, count(*), sum(e + shift)"
+        f"  FROM piece WHERE first = last GROUP BY area, slot"
+        f" UNION ALL SELECT 2, area, b, e, NULL FROM piece WHERE first != last"  # across stretches: split below
+        f" UNION ALL SELECT DISTINCT 3, table_id, NULL, NULL, NULL FROM piece",
+        {"start": start, "end": end, "start_at": format_time(period.start), "end_at": format_time(period.end),
+         "restaurant": floor.restaurant_id})
+    starts: Sums = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
+    ends: Sums = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
+    used: set[int] = set()
+    for kind, key, first, second, total in rows:
+        if kind in (0, 1):
+            sums = (starts if kind == 0 else ends)[key][first]
+            sums[0] += second
+            sums[1] += total
+        elif kind == 2:  # a stint across a change of day or of the clocks: its part in each stretch
+            for begins, finishes, shift in pieces(first, second, stretches):
+                for which, at in ((starts, begins + shift), (ends, finishes + shift)):
+                    slot = which[key][int(at // SLOT)]
+                    slot[0] += 1
+                    slot[1] += at
+        else:
+            used.add(key)
+    return starts, ends, used
+
+
+Sums = dict[str, dict[int, list[Any]]]  # area: slot: [how many, their sum in seconds]
+
+
+def pieces(begins: float, ends: float, stretches: list[tuple[float, float, float, float, str, int]]) -> list[
+        tuple[float, float, float]]:
+    """The parts of [begins, ends) in each stretch of constant offset: (from, to, what turns them into seconds on
+    the service day's clock)."""
+    return [(max(begins, start), min(ends, end), off - wall) for start, end, off, wall, _, _ in stretches
+            if start < ends and end > begins]
+
+
+# -- the figures, from what SQL added up ------------------------------------------------------------------------------
+
+
+def guests(counts: list[tuple[Any, ...]], period: Period, heat_first: date) -> tuple[
+        Totals, list[HourBar], HeatMap, list[DayRestores]]:
+    """Totals (but tables and calls), covers and parties by hour, the heat map and restores by day, from
+    party_counts' rows (which may begin before the period, for the heat map's four weeks)."""
+    hours = clock_labels(period)
+    column = {int(label[:2]): n for n, label in enumerate(hours)}
+    first, last = period.first_day.isoformat(), period.last_day.isoformat()
+    bars = [[0, 0] for _ in hours]
+    cells = [[0] * 24 for _ in WEEKDAYS]
+    restores = {day.isoformat(): 0 for day in days_of(period)}
+    totals = {"parties": 0, "covers": 0, "unknown_size": 0, "restores": 0}
+    for day, weekday, hour, parties, covers, unknown, restored in counts:
+        if day >= heat_first.isoformat():
+            cells[weekday][column[hour]] += covers
+        if first <= day <= last:
+            bars[column[hour]][0] += parties
+            bars[column[hour]][1] += covers
+            restores[day] += restored
+            totals["parties"] += parties
+            totals["covers"] += covers
+            totals["unknown_size"] += unknown
+            totals["restores"] += restored
+    busy = [n for n, (parties, _) in enumerate(bars) if parties]
+    shown = range(busy[0], busy[-1] + 1) if busy else range(0)
+    return (
+        {**totals, "tables_used": 0, "tables": 0, "calls": 0},  # type: ignore[typeddict-item]
+        [{"hour": hours[n], "parties": bars[n][0], "covers": bars[n][1]} for n in shown],
+        {"first_day": heat_first.isoformat(), "last_day": last, "hours": hours,
+         "rows": [{"weekday": name, "covers": row} for name, row in zip(WEEKDAYS, cells, strict=True)],
+         "max": max(max(row) for row in cells)},
+        [{"day": day, "restores": count} for day, count in restores.items()],
+    )
+
+
+def turns_of(rows: list[tuple[str, int, list[float]]], floor: Floor) -> Turns:
+    """Turn times from turn_figures' rows: areas in the floor's order (then those no longer on it), sizes by seats."""
+    by_area: dict[str, list[float]] = defaultdict(list)
+    by_size: dict[int, list[float]] = defaultdict(list)
+    for area, seats, group in rows:
+        by_area[area] += group
+        by_size[seats] += group
+    every = [minutes for _, _, group in rows for minutes in group]
+    buckets = [0] * TURN_BUCKETS
+    for minutes in every:
+        buckets[min(int(minutes // TURN_BUCKET_MINUTES), TURN_BUCKETS - 1)] += 1
+    areas = [area for area in floor.areas() if area in by_area] + sorted(set(by_area) - set(floor.areas()))
+    return {
+        "all": turn_row("All parties", every),
+        "by_area": [turn_row(area, by_area[area]) for area in areas],
+        "by_size": [turn_row(f"{seats} seats", by_size[seats]) for seats in sorted(by_size)],
+        "distribution": [{"from_minutes": n * TURN_BUCKET_MINUTES,
+                          "to_minutes": (n + 1) * TURN_BUCKET_MINUTES if n < TURN_BUCKETS - 1 else None,
+                          "parties": count} for n, count in enumerate(buckets)],
+    }
+
+
+def calls_of(rows: list[tuple[str, str | None, int, list[float], list[float]]], waiter: str | None) -> tuple[
+        Calls, int]:
+    """Calls by kind and by who took them (a waiter's own report: theirs only), and how many there were."""
+    kinds: dict[str, list[Any]] = defaultdict(lambda: [0, [], []])
+    waiters: dict[str, list[Any]] = defaultdict(lambda: [0, [], []])
+    for kind, name, count, claims, resolutions in rows:
+        for group in [kinds[kind]] + ([waiters[name]] if name is not None and waiter in (None, name) else []):
+            group[0] += count
+            group[1] += claims
+            group[2] += resolutions
+
+    def row(label: str, count: int, claims: list[float], resolutions: list[float]) -> CallRow:
+        return {"key": label, "calls": count, "claimed": len(claims),
+                "claim_median_seconds": _rounded(median(claims)), "claim_p90_seconds": _rounded(p90(claims)),
+                "resolved": len(resolutions), "resolve_median_seconds": _rounded(median(resolutions)),
+                "resolve_p90_seconds": _rounded(p90(resolutions))}
+
+    return ({"by_kind": [row(label, *kinds[kind]) for kind, label in CALL_KINDS.items()],
+             "by_waiter": [row(name, *waiters[name]) for name in sorted(waiters, key=str.casefold)]},
+            sum(group[0] for group in kinds.values()))
+
+
+def occupancy_of(starts: Sums, ends: Sums, floor: Floor, period: Period,
+                 stretches: list[tuple[float, float, float, float, str, int]]) -> Occupancy:
+    """Tables occupied in each area over the service day, in 15-minute slots of its clock: the time-weighted mean
+    over each slot and over the days that have it (through a change of the clocks a day has four slots fewer or
+    more). Only the slots from the first hour anybody sat to the last.
+
+    A stint's share of the clock up to x is min(x, its end) - min(x, its start), and the sum of min(x, s) over many
+    s is the sum of those below x plus x for each of the others: the per-slot counts and sums say both, exactly.
+    """
+    slots = 24 * 60 // OCCUPANCY_SLOT_MINUTES + 1  # a stint may end at the day's very end
+    start, end = period.start.timestamp(), period.end.timestamp()
+    seen = [0] * slots  # on how many days each slot of the clock came (the running day: the slots begun)
+    for first, last, off, wall, _, _ in stretches:
+        if last > start and first < end:
+            begins, finishes = max(first, start) + off - wall, min(last, end) + off - wall
+            for slot in range(int(begins // SLOT), min(math.ceil(finishes / SLOT), slots)):
+                seen[slot] += 1
+
+    def below(sums: dict[int, list[Any]], boundary: int) -> float:
+        """The sum of min(x, s) over the stints' times s, at the slot boundary x."""
+        x = boundary * SLOT
+        return sum(total if slot < boundary else x * count for slot, (count, total) in sums.items())
+
+    areas = floor.areas() + sorted(set(starts) - set(floor.areas()))
+    occupied: dict[str, list[float]] = {}
+    for area in areas:
+        if area not in starts:
+            occupied[area] = [0.0] * slots
+            continue
+        up_to = [below(ends[area], k) - below(starts[area], k) for k in range(slots + 1)]
+        occupied[area] = [up_to[k + 1] - up_to[k] for k in range(slots)]
+    day_minutes = period.day_starts.hour * 60 + period.day_starts.minute
+
+    def label(slot: int) -> str:
+        minutes = (day_minutes + slot * OCCUPANCY_SLOT_MINUTES) % (24 * 60)
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+    busy = [slot for slot in range(slots - 1) if any(occupied[area][slot] > 0.5 for area in areas)]
+    shown: list[int] = []
+    if busy:
+        per_hour = 60 // OCCUPANCY_SLOT_MINUTES
+        first = busy[0] - (day_minutes // OCCUPANCY_SLOT_MINUTES + busy[0]) % per_hour
+        last = busy[-1] + per_hour - 1 - (day_minutes // OCCUPANCY_SLOT_MINUTES + busy[-1]) % per_hour
+        shown = [slot for slot in range(max(first, 0), min(last, slots - 2) + 1) if seen[slot]]
+    return {
+        "slot_minutes": OCCUPANCY_SLOT_MINUTES,
+        "areas": areas,
+        "tables": {area: sum(table.area == area for table in floor.on_floor.values()) for area in areas},
+        "slots": [{"at": label(slot), "areas": {area: round(occupied[area][slot] / (SLOT * seen[slot]), 2)
+                                                for area in areas}} for slot in shown],
+    }
