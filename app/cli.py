@@ -569,8 +569,9 @@ def report_summary(report: Report) -> list[str]:
              f"({period['days']} {'day' if period['days'] == 1 else 'days'}).", ""]
     sizes = totals["unknown_size"]
     unknown = f" ({sizes} {'party' if sizes == 1 else 'parties'} of unknown size)" if sizes else ""
-    lines += [f"Parties {totals['parties']}, covers {totals['covers']}{unknown}; tables used {totals['tables_used']} "
-              f"of {totals['tables']}; guests' calls {totals['calls']}; restores {totals['restores']}.", ""]
+    lines += [f"Parties {totals['parties']:,}, covers {totals['covers']:,}{unknown}; tables used "
+              f"{totals['tables_used']} of {totals['tables']}; guests' calls {totals['calls']:,}; restores "
+              f"{totals['restores']:,}.", ""]
     averaged = ", on average over the days" if period["days"] > 1 else ""
     for heading, body in (("Covers and parties per hour", hour_lines(report)),
                           (f"Busiest moment per area (tables occupied{averaged})", occupancy_lines(report)),
@@ -650,7 +651,7 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
     """Rows under their keys as headings, in aligned columns, indented under a section's heading: the first
     column and any without a heading (names, bars) to the left, figures to the right."""
     keys = list(rows[0])
-    cells = [[str(row[key]) for key in keys] for row in rows]
+    cells = [[f"{row[key]:,}" if isinstance(row[key], int) else str(row[key]) for key in keys] for row in rows]
     widths = [max(len(text) for text in column) for column in zip(keys, *cells)]
     right = [n > 0 and key != "" for n, key in enumerate(keys)]
     return ["  " + "  ".join(text.rjust(width) if figure else text.ljust(width)
