@@ -19,7 +19,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def utc_now() -> str:
@@ -49,6 +50,11 @@ def parse_time(text: str) -> datetime:
     if not text.endswith("Z"):
         raise ValueError(f"not a UTC time: {text!r}")
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def milliseconds(text: str) -> int:
+    """A time as format_time writes it, in whole milliseconds since 1970 (how reports' summaries keep times)."""
+    return (parse_time(text) - EPOCH) // timedelta(milliseconds=1)
 
 
 def configure(conn: sqlite3.Connection) -> sqlite3.Connection:

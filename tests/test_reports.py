@@ -14,6 +14,7 @@ import pytest
 
 from app.auth import KeyService
 from app.db import Database, configure, format_time, latest_version, migrate
+from app.db import milliseconds as ms
 from app.services.core import Actor, ServiceError
 from app.services.floor import FloorService
 from app.services.reports import Period, ReportService
@@ -360,21 +361,27 @@ def test_migration_7_fills_in_the_stints_restores_and_calls_parties_of_what_came
             INSERT INTO audit_event (restaurant_id, version, action, table_ids, actor, at, before, after) VALUES
                 (7, 5, 'restore_table', '[11, 12]', 'admin', '2026-01-02T20:40:00.000Z', '[]',
                  '[{"id": 11, "session": {"id": 21}}, {"id": 12, "session": {"id": 21}}]');
-            INSERT INTO waiter_request (id, table_id, kind, created_at) VALUES
-                (31, 11, 'call_waiter', '2026-01-02T19:30:00.000Z'),
-                (32, 11, 'ask_for_bill', '2026-01-03T19:05:00.000Z'),
-                (33, 12, 'call_waiter', '2026-01-02T18:00:00.000Z');
+            INSERT INTO waiter_request (id, table_id, kind, created_at, claimed_at, claimed_by, resolved_at,
+                                        resolved_by) VALUES
+                (31, 11, 'call_waiter', '2026-01-02T19:30:00.000Z', '2026-01-02T19:31:30.500Z', 'Sam',
+                 '2026-01-02T19:35:01.250Z', 'Sam''s phone'),
+                (32, 11, 'ask_for_bill', '2026-01-03T19:05:00.000Z', NULL, NULL, '2026-01-03T19:20:00.000Z',
+                 'table closed'),
+                (33, 12, 'call_waiter', '2026-01-02T18:00:00.000Z', NULL, NULL, NULL, NULL);
         """)
         assert migrate(conn) == latest_version()
         assert [tuple(row) for row in conn.execute(
-            "SELECT party_id, table_id, started_at, ended_at FROM stint ORDER BY id")] == [
-            (21, 11, "2026-01-02T19:00:00.000Z", "2026-01-02T21:00:00.000Z"),
-            (21, 12, "2026-01-02T20:00:00.000Z", "2026-01-02T21:00:00.000Z"),
-            (23, 11, "2026-01-03T19:00:00.000Z", None)]
+            "SELECT party_id, table_id, started_ms, ended_ms FROM stint ORDER BY id")] == [
+            (21, 11, ms("2026-01-02T19:00:00.000Z"), ms("2026-01-02T21:00:00.000Z")),
+            (21, 12, ms("2026-01-02T20:00:00.000Z"), ms("2026-01-02T21:00:00.000Z")),
+            (23, 11, ms("2026-01-03T19:00:00.000Z"), None)]
         assert [tuple(row) for row in conn.execute("SELECT id, restores FROM table_session ORDER BY id")] == [
             (21, 1), (22, 0), (23, 0)]
         # each call to the party at its table then; one made when nobody sat there has none
         assert [tuple(row) for row in conn.execute("SELECT id, party_id FROM waiter_request ORDER BY id")] == [
             (31, 21), (32, 23), (33, None)]
+        # the waits of calls seen to before, in milliseconds; one ended by its party leaving was not seen to
+        assert [tuple(row) for row in conn.execute("SELECT id, claim_ms, resolve_ms FROM waiter_request ORDER BY id")
+                ] == [(31, 90_500, 301_250), (32, None, None), (33, None, None)]
     finally:
         conn.close()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..db import Database, utc_now
+from ..db import Database, milliseconds, utc_now
 from ..settings import Settings
 from .audit import TableUpdate, record_change
 from .table_view import Removed, RestoreWindow, Table, restore_window, table_dict, table_row
@@ -156,17 +156,18 @@ class UnitOfWork:
             party = None if "removed" in new else new["session"]
             if was == (party["id"] if party else None):
                 continue
+            now = milliseconds(self.now)
             if was is not None:
-                self.conn.execute("UPDATE stint SET ended_at = ? WHERE table_id = ? AND ended_at IS NULL",
-                                  (self.now, new["id"]))
+                self.conn.execute("UPDATE stint SET ended_ms = ? WHERE table_id = ? AND ended_ms IS NULL",
+                                  (now, new["id"]))
             if party:
                 self.conn.execute(
-                    "INSERT INTO stint (restaurant_id, party_id, table_id, started_at)"
+                    "INSERT INTO stint (restaurant_id, party_id, table_id, started_ms)"
                     " SELECT :restaurant, :party, :table,"
                     " CASE WHEN EXISTS (SELECT 1 FROM stint WHERE party_id = :party) THEN :now ELSE :opened END"
-                    " WHERE NOT EXISTS (SELECT 1 FROM stint WHERE table_id = :table AND ended_at IS NULL)",
+                    " WHERE NOT EXISTS (SELECT 1 FROM stint WHERE table_id = :table AND ended_ms IS NULL)",
                     {"restaurant": self.actor.restaurant_id, "party": party["id"], "table": new["id"],
-                     "now": self.now, "opened": min(party["opened_at"], self.now)})
+                     "now": now, "opened": min(milliseconds(party["opened_at"]), now)})
 
     def _after(self, table_id: int) -> Table | Removed:
         if table_id in self.removed:

@@ -464,15 +464,6 @@ class Floor:
                                        seconds(closed_at) if closed_at else None, restores, *placed(opened)))
         return parties
 
-    def stints(self, conn: sqlite3.Connection, period: Period) -> list[tuple[int, float, float]]:
-        """(table, from, to) of every stint in scope within the period, clipped to it (one still going ends now)."""
-        start, end = period.start.timestamp(), period.end.timestamp()
-        rows = tuples(conn, "SELECT table_id, started_at, ended_at FROM stint"
-                            " WHERE restaurant_id = ? AND started_at < ? AND (ended_at IS NULL OR ended_at > ?)",
-                      (self.restaurant_id, format_time(period.end), format_time(period.start)))
-        return [(table, max(seconds(began), start), min(seconds(ended), end) if ended else end)
-                for table, began, ended in rows if self.waiter is None or table in self.on_floor]
-
 
 def tuples(conn: sqlite3.Connection, sql: str, parameters: Any) -> sqlite3.Cursor:
     """The rows as plain tuples: a report reads tens of thousands, and sqlite3.Row costs more to read by name."""
@@ -490,21 +481,19 @@ def _calls(conn: sqlite3.Connection, floor: Floor, parties: list[PartyRecord], p
     """The guests' calls of these parties (seated in the period)."""
     ids = {party.id for party in parties}
     rows = tuples(conn,
-        "SELECT r.party_id, r.kind, r.claimed_by, k.name, r.resolved_by, r.created_at, r.claimed_at, r.resolved_at"
+        "SELECT r.party_id, r.kind, r.claimed_by, k.name, r.resolved_by, r.claim_ms, r.resolve_ms"
         " FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
         " JOIN waiter_request AS r ON r.party_id = p.id LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
         " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ? ORDER BY r.id",
         (floor.restaurant_id, format_time(period.start), format_time(period.end)))
     calls: list[CallRecord] = []
-    for party, kind, claimed_by, resolver_name, resolved_by, created_at, claimed_at, resolved_at in rows:
+    for party, kind, claimed_by, resolver_name, resolved_by, claim_ms, resolve_ms in rows:
         if party not in ids:
             continue
-        made = seconds(created_at)
-        seen_to = resolved_at is not None and resolved_by != RESOLVED_BY_CLOSING
-        resolver = (resolver_name or resolved_by) if seen_to else None
+        resolver = (resolver_name or resolved_by) if resolve_ms is not None else None
         calls.append(CallRecord(party, kind, claimed_by or resolver, resolver,
-                                seconds(claimed_at) - made if claimed_at else None,
-                                seconds(resolved_at) - made if seen_to else None))
+                                claim_ms / 1000 if claim_ms is not None else None,
+                                resolve_ms / 1000 if resolve_ms is not None else None))
     return calls
 
 
@@ -734,44 +723,41 @@ def party_counts(conn: sqlite3.Connection, since: datetime, period: Period) -> l
         f" GROUP BY g.day, hour", (format_time(since), format_time(period.end))))
 
 
-def values(listed: str | None) -> list[float]:
-    """The numbers of a group_concat (a group's values come back as one text: far cheaper than a row each)."""
-    return [float(value) for value in listed.split(",")] if listed else []
+def values(listed: str | None, scale: float = 1) -> list[float]:
+    """The numbers of a group_concat (a group's values come back as one text: far cheaper than a row each), divided
+    by `scale`."""
+    return [int(value) / scale for value in listed.split(",")] if listed else []
 
 
 def turn_figures(conn: sqlite3.Connection, period: Period) -> list[tuple[str, int, list[float]]]:
     """(area, seats, turn times in minutes) of the parties seated in the period that have left, by the area they
     ended in and the seats they had as they left (their own table's and those joined to it)."""
     rows = tuples(conn,
-        f"SELECT area, seats, group_concat(minutes) FROM ("
-        f"  SELECT t.area, t.seats + coalesce((SELECT sum(jt.seats) FROM table_session AS j"
-        f"         JOIN dining_table AS jt ON jt.id = j.table_id WHERE j.joined_to = p.id"
-        f"         AND j.closed_at = p.closed_at), 0) AS seats,"
-        f"         ({SECONDS_OF.format('p.closed_at')} - {SECONDS_OF.format('p.opened_at')}) / 60.0 AS minutes"
-        f"  FROM table_session AS p JOIN report_scope AS scope ON scope.table_id = p.table_id"
-        f"  JOIN dining_table AS t ON t.id = p.table_id"
-        f"  WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ? AND p.closed_at IS NOT NULL)"
-        f" GROUP BY area, seats", (format_time(period.start), format_time(period.end)))
-    return [(area, seats, values(listed)) for area, seats, listed in rows]
+        "SELECT area, seats, group_concat(ms) FROM ("
+        "  SELECT t.area, t.seats + coalesce((SELECT sum(jt.seats) FROM table_session AS j"
+        "         JOIN dining_table AS jt ON jt.id = j.table_id WHERE j.joined_to = p.id"
+        "         AND j.closed_at = p.closed_at), 0) AS seats,"
+        "         CAST(round((julianday(p.closed_at) - julianday(p.opened_at)) * 86400000.0) AS INTEGER) AS ms"
+        "  FROM table_session AS p JOIN report_scope AS scope ON scope.table_id = p.table_id"
+        "  JOIN dining_table AS t ON t.id = p.table_id"
+        "  WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ? AND p.closed_at IS NOT NULL)"
+        " GROUP BY area, seats", (format_time(period.start), format_time(period.end)))
+    return [(area, seats, values(listed, 60_000)) for area, seats, listed in rows]
 
 
 def call_figures(conn: sqlite3.Connection, period: Period) -> list[tuple[str, str | None, int, list[float],
                                                                           list[float]]]:
     """(kind, who took them, how many, seconds to claim, seconds to see to) of the calls of the parties seated in
     the period, by kind and waiter (a call ended by its party leaving was not seen to)."""
-    seen_to = f"(r.resolved_at IS NOT NULL AND r.resolved_by != '{RESOLVED_BY_CLOSING}')"
-    made = SECONDS_OF.format("r.created_at")
     rows = tuples(conn,
-        f"SELECT kind, waiter, count(*), group_concat(claim), group_concat(resolve) FROM ("
-        f"  SELECT r.kind, coalesce(r.claimed_by, CASE WHEN {seen_to} THEN coalesce(k.name, r.resolved_by) END)"
-        f"         AS waiter,"
-        f"         {SECONDS_OF.format('r.claimed_at')} - {made} AS claim,"
-        f"         CASE WHEN {seen_to} THEN {SECONDS_OF.format('r.resolved_at')} - {made} END AS resolve"
-        f"  FROM table_session AS p JOIN report_scope AS scope ON scope.table_id = p.table_id"
-        f"  JOIN waiter_request AS r ON r.party_id = p.id LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
-        f"  WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?)"
-        f" GROUP BY kind, waiter", (format_time(period.start), format_time(period.end)))
-    return [(kind, waiter, count, values(claims), values(resolutions))
+        "SELECT kind, waiter, count(*), group_concat(claim_ms), group_concat(resolve_ms) FROM ("
+        "  SELECT r.kind, coalesce(r.claimed_by, CASE WHEN r.resolve_ms IS NOT NULL"
+        "         THEN coalesce(k.name, r.resolved_by) END) AS waiter, r.claim_ms, r.resolve_ms"
+        "  FROM table_session AS p JOIN report_scope AS scope ON scope.table_id = p.table_id"
+        "  JOIN waiter_request AS r ON r.party_id = p.id LEFT JOIN api_key AS k ON k.id = r.resolved_by_key"
+        "  WHERE p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?)"
+        " GROUP BY kind, waiter", (format_time(period.start), format_time(period.end)))
+    return [(kind, waiter, count, values(claims, 1000), values(resolutions, 1000))
             for kind, waiter, count, claims, resolutions in rows]
 
 
@@ -783,11 +769,11 @@ def occupancy_sums(conn: sqlite3.Connection, floor: Floor, period: Period,
     rows = tuples(conn,
         f"WITH piece AS MATERIALIZED ("
         f"  SELECT t.area, st.table_id, st.b, st.e, gb.s AS first, ge.s AS last, gb.off - gb.wall AS shift"
-        f"  FROM (SELECT stint.table_id, max({SECONDS_OF.format('started_at')}, :start) AS b,"
-        f"               min(coalesce({SECONDS_OF.format('ended_at')}, :end), :end) AS e"
+        f"  FROM (SELECT stint.table_id, max(started_ms / 1000.0, :start) AS b,"
+        f"               min(coalesce(ended_ms / 1000.0, :end), :end) AS e"
         f"        FROM stint JOIN report_scope AS scope ON scope.table_id = stint.table_id"
-        f"        WHERE restaurant_id = :restaurant AND started_at < :end_at"
-        f"        AND (ended_at IS NULL OR ended_at > :start_at)) AS st"
+        f"        WHERE restaurant_id = :restaurant AND started_ms < :end_ms"
+        f"        AND (ended_ms IS NULL OR ended_ms > :start_ms)) AS st"
         f"  JOIN dining_table AS t ON t.id = st.table_id"
         f"  JOIN report_segment AS gb ON gb.s = {SEGMENT_OF.format('st.b', '<=')}"
         f"  JOIN report_segment AS ge ON ge.s = {SEGMENT_OF.format('st.e', '<')})"
@@ -797,7 +783,7 @@ def occupancy_sums(conn: sqlite3.Connection, floor: Floor, period: Period,
         f"  FROM piece WHERE first = last GROUP BY area, slot"
         f" UNION ALL SELECT 2, area, b, e, NULL FROM piece WHERE first != last"  # across stretches: split below
         f" UNION ALL SELECT DISTINCT 3, table_id, NULL, NULL, NULL FROM piece",
-        {"start": start, "end": end, "start_at": format_time(period.start), "end_at": format_time(period.end),
+        {"start": start, "end": end, "start_ms": round(start * 1000), "end_ms": round(end * 1000),
          "restaurant": floor.restaurant_id})
     starts: Sums = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
     ends: Sums = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))

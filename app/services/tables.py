@@ -16,6 +16,7 @@ import sqlite3
 import unicodedata
 from typing import Any
 
+from ..db import milliseconds
 from .audit import Event, events_after
 from .core import MANAGE_TABLES, Actor, Call, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, all_tables, table_status
@@ -251,8 +252,8 @@ def _restore(tx: UnitOfWork, table_id: int) -> Result:
     tx.conn.execute("UPDATE table_session SET last_activity_at = ?, restores = restores + 1 WHERE id = ?",
                     (tx.now, party["id"]))
     tx.conn.execute(  # the party never left these tables: the stints its close ended go on
-        f"UPDATE stint SET ended_at = NULL WHERE party_id = ? AND ended_at = ? AND table_id IN ({marks})",
-        [party["id"], party["closed_at"], *(s["table_id"] for s in sessions)])
+        f"UPDATE stint SET ended_ms = NULL WHERE party_id = ? AND ended_ms = ? AND table_id IN ({marks})",
+        [party["id"], milliseconds(party["closed_at"]), *(s["table_id"] for s in sessions)])
     return tx.changed("restore_table", *tables)
 
 

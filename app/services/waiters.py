@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 
-from ..db import parse_time
+from ..db import milliseconds, parse_time
 from .core import Actor, Call, Result, Service, ServiceError, UnitOfWork
 from .table_view import Table, table_dict, table_row
 from .tables import seat
@@ -111,7 +111,8 @@ class WaiterService(Service):
 def pending_request(tx: UnitOfWork, request_id: int) -> sqlite3.Row:
     """A call of the actor's restaurant still waiting to be seen to; `request_not_found` otherwise."""
     found = tx.conn.execute(
-        "SELECT r.table_id, r.claimed_by FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
+        "SELECT r.table_id, r.claimed_by, r.created_at"
+        " FROM waiter_request AS r JOIN dining_table AS t ON t.id = r.table_id"
         " WHERE r.id = ? AND t.restaurant_id = ? AND r.resolved_at IS NULL",
         (request_id, tx.actor.restaurant_id),
     ).fetchone()
@@ -126,12 +127,18 @@ def _claim(tx: UnitOfWork, request_id: int) -> Result:
     if found["claimed_by"] is not None:
         raise ServiceError("request_already_claimed", f"{found['claimed_by']} is already on it.")
     name = shown_name(tx)
-    tx.conn.execute("UPDATE waiter_request SET claimed_at = ?, claimed_by = ?, claimed_by_key = ? WHERE id = ?",
-                    (tx.now, name, tx.actor.key_id, request_id))
+    tx.conn.execute("UPDATE waiter_request SET claimed_at = ?, claimed_by = ?, claimed_by_key = ?, claim_ms = ?"
+                    " WHERE id = ?",
+                    (tx.now, name, tx.actor.key_id, waited(found, tx.now), request_id))
     result = tx.changed("claim_waiter_request", found["table_id"])
     announcement = {"type": "waiter_request_claimed", "request_id": request_id, "table_id": found["table_id"],
                     "claimed_by": name}
     return replace(result, announcements=(announcement,))
+
+
+def waited(call: sqlite3.Row, now: str) -> int:
+    """Milliseconds from the call to now (kept with the call for reports: reports.py)."""
+    return milliseconds(now) - milliseconds(call["created_at"])
 
 
 def shown_name(tx: UnitOfWork) -> str:
@@ -142,8 +149,9 @@ def shown_name(tx: UnitOfWork) -> str:
 
 def _resolve(tx: UnitOfWork, request_id: int) -> Result:
     found = pending_request(tx, request_id)
-    tx.conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ?, resolved_by_key = ? WHERE id = ?",
-                    (tx.now, tx.actor.name, tx.actor.key_id, request_id))
+    tx.conn.execute("UPDATE waiter_request SET resolved_at = ?, resolved_by = ?, resolved_by_key = ?, resolve_ms = ?"
+                    " WHERE id = ?",
+                    (tx.now, tx.actor.name, tx.actor.key_id, waited(found, tx.now), request_id))
     result = tx.changed("resolve_waiter_request", found["table_id"])
     announcement = {"type": "waiter_request_resolved", "request_id": request_id, "table_id": found["table_id"]}
     return replace(result, announcements=(announcement,))
