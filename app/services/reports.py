@@ -19,6 +19,7 @@ the CSV export writes the parties' rows, and `run.py report` prints its summary.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import sqlite3
@@ -195,37 +196,38 @@ class ReportService(Service):
                             parse_time(self.clock()), day, first, last)
 
     async def report(self, actor: Actor, period: Period) -> Report:
-        return await self.db.read(self._report, actor, period)
-
-    async def parties(self, actor: Actor, period: Period) -> list[PartyRow]:
-        """Every party seated in the period, oldest first (the CSV export's rows)."""
-        return await self.db.read(self._parties, actor, period)
-
-    def _report(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> Report:
-        floor = Floor.read(conn, actor, period)
+        """The period's report. Its three parts (the guests and their turns, the calls, the floor's occupancy) are
+        read at once, each on a connection of its own (Database.read_aside): a report over months takes no longer
+        than its longest part, and holds up none of the dashboards' reads."""
+        floor, restaurant = await self.db.read(_floor_of, actor, period)
         heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
         since = min(day_start(heat_first, period), period.start, key=datetime.timestamp)
-        stretches = prepare(conn, floor, period, since)
-        totals, hours, heat, restores = guests(party_counts(conn, since, period), period, heat_first)
-        calls, called = calls_of(call_figures(conn, period), floor.waiter)
-        starts, ends, used = occupancy_sums(conn, floor, period, stretches)
-        restaurant = conn.execute("SELECT slug, name FROM restaurant WHERE id = ?", (actor.restaurant_id,)).fetchone()
+        (counts, turned), calls, (starts, ends, used, stretches) = await asyncio.gather(
+            self.db.read_aside(_guests_part, floor, period, since),
+            self.db.read_aside(_calls_part, floor, period, since),
+            self.db.read_aside(_floor_part, floor, period, since))
+        totals, hours, heat, restores = guests(counts, period, heat_first)
+        call_rows, called = calls_of(calls, floor.waiter)
         totals["tables_used"], totals["tables"] = len(used & set(floor.on_floor)), len(floor.on_floor)
         totals["calls"] = called
         return {
-            "restaurant": {"slug": restaurant["slug"], "name": restaurant["name"]},
+            "restaurant": restaurant,
             "waiter": floor.waiter,
             "period": describe(period),
             "totals": totals,
             "hours": hours,
             "occupancy": occupancy_of(starts, ends, floor, period, stretches),
-            "turns": turns_of(turn_figures(conn, period), floor),
-            "calls": calls,
+            "turns": turns_of(turned, floor),
+            "calls": call_rows,
             "heat_map": heat,
             "unused_tables": [{"id": table.id, "number": table.label, "area": table.area, "seats": table.seats}
                               for table in floor.on_floor.values() if table.id not in used],
             "restores": restores,
         }
+
+    async def parties(self, actor: Actor, period: Period) -> list[PartyRow]:
+        """Every party seated in the period, oldest first (the CSV export's rows)."""
+        return await self.db.read(self._parties, actor, period)
 
     def _parties(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> list[PartyRow]:
         floor = Floor.read(conn, actor, period)
@@ -813,6 +815,29 @@ def pieces(begins: float, ends: float, stretches: list[tuple[float, float, float
     the service day's clock)."""
     return [(max(begins, start), min(ends, end), off - wall) for start, end, off, wall, _, _ in stretches
             if start < ends and end > begins]
+
+
+def _floor_of(conn: sqlite3.Connection, actor: Actor, period: Period) -> tuple[Floor, dict[str, str]]:
+    restaurant = conn.execute("SELECT slug, name FROM restaurant WHERE id = ?", (actor.restaurant_id,)).fetchone()
+    return Floor.read(conn, actor, period), {"slug": restaurant["slug"], "name": restaurant["name"]}
+
+
+def _guests_part(conn: sqlite3.Connection, floor: Floor, period: Period, since: datetime) -> tuple[
+        list[tuple[Any, ...]], list[tuple[str, int, list[float]]]]:
+    prepare(conn, floor, period, since)
+    return party_counts(conn, since, period), turn_figures(conn, period)
+
+
+def _calls_part(conn: sqlite3.Connection, floor: Floor, period: Period, since: datetime) -> list[
+        tuple[str, str | None, int, list[float], list[float]]]:
+    prepare(conn, floor, period, since)
+    return call_figures(conn, period)
+
+
+def _floor_part(conn: sqlite3.Connection, floor: Floor, period: Period, since: datetime) -> tuple[
+        Sums, Sums, set[int], list[tuple[float, float, float, float, str, int]]]:
+    stretches = prepare(conn, floor, period, since)
+    return (*occupancy_sums(conn, floor, period, stretches), stretches)
 
 
 # -- the figures, from what SQL added up ------------------------------------------------------------------------------
