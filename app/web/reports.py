@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from ..services.core import ServiceError
+from ..auth import Principal
+from ..services.core import Actor, ServiceError
 from ..services.reports import PartyRow, Period
 from ..typedefs import reports_key
 from .access import Refused, caller
 from .api import json_error
 
+T = TypeVar("T")
 STATUS = {"invalid_period": 400, "forbidden": 403}
 CSV_COLUMNS = ("party", "table", "area", "tables", "seated", "closed", "turn_minutes", "guests", "calls",
                "claim_wait_seconds", "resolve_wait_seconds", "restores")
@@ -78,16 +81,22 @@ def around(period: Period) -> dict[str, str | None]:
             "next": None if running else next_day.isoformat()}
 
 
+async def asked(request: web.Request, read: Callable[[Actor, Period], Awaitable[T]]) -> tuple[Principal, Period, T]:
+    """Who asks, for which period, and what `read` (a ReportService method) gives them; `Refused` if nothing."""
+    principal = await caller(request)
+    try:
+        period = await period_of(request, principal.restaurant_id)
+        return principal, period, await read(principal.actor, period)
+    except ServiceError as error:
+        raise refused(error) from None
+
+
 async def parties_csv(request: web.Request) -> web.Response:
     """`GET /admin/reports.csv`: one row per party seated in the period, as a spreadsheet opens it."""
     try:
-        principal = await caller(request)
-        period = await period_of(request, principal.restaurant_id)
-        rows = await request.app[reports_key].parties(principal.actor, period)
+        principal, period, rows = await asked(request, request.app[reports_key].parties)
     except Refused as refusal:
         return json_error(refusal)
-    except ServiceError as error:
-        return json_error(refused(error))
     name = f"{principal.restaurant_slug}-reports-{period.first_day}-{period.last_day}.csv"
     return web.Response(body=csv_of(rows).encode(), content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
@@ -115,12 +124,8 @@ def cell(value: object) -> object:
 async def api_report(request: web.Request) -> web.Response:
     """`GET /admin/api/reports`: the period's report (ReportService.report) as JSON."""
     try:
-        principal = await caller(request)
-        period = await period_of(request, principal.restaurant_id)
-        report = await request.app[reports_key].report(principal.actor, period)
+        _, _, report = await asked(request, request.app[reports_key].report)
     except Refused as refusal:
         return json_error(refusal)
-    except ServiceError as error:
-        return json_error(refused(error))
     return web.json_response(report, headers={"Cache-Control": "no-store"})
 
