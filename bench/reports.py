@@ -59,7 +59,7 @@ from app.settings import Settings
 from .load import percentile
 from .servers import ROOT, free_port, maitre
 
-BUILD = "2"  # the data's version: change it when the simulation changes, and the cache is built again
+BUILD = "3"  # the data's version: change it when the simulation changes, and the cache is built again
 TIME_ZONE = "Europe/Paris"
 SLUG = "reports"
 AREAS = {"Main room": [2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 6, 6], "Terrace": [4] * 10, "Bar": [2] * 8}

@@ -53,7 +53,10 @@ UPDATE waiter_request SET party_id = (
     WHERE s.table_id = waiter_request.table_id AND s.opened_at <= waiter_request.created_at
       AND (s.closed_at IS NULL OR s.closed_at >= waiter_request.created_at)
     ORDER BY s.opened_at DESC LIMIT 1);
-CREATE INDEX waiter_request_by_party ON waiter_request (party_id);
+-- A report reads a period's calls through their parties: everything it needs is in the index, so the calls'
+-- rows themselves are not read (half the calls' share of a 90-day report).
+CREATE INDEX waiter_request_by_party
+    ON waiter_request (party_id, kind, claimed_by, resolved_by_key, resolved_by, claim_ms, resolve_ms);
 
 -- A restaurant's own time zone for its reports (an IANA name); NULL means the server's (MAITRE_TIME_ZONE).
 ALTER TABLE restaurant ADD COLUMN time_zone TEXT;
