@@ -227,7 +227,7 @@ class ReportService(Service):
 
     async def parties(self, actor: Actor, period: Period) -> list[PartyRow]:
         """Every party seated in the period, oldest first (the CSV export's rows)."""
-        return await self.db.read(self._parties, actor, period)
+        return await self.db.read_aside(self._parties, actor, period)  # a long read: apart from the dashboards
 
     def _parties(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> list[PartyRow]:
         floor = Floor.read(conn, actor, period)
