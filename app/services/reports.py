@@ -6,8 +6,13 @@ Read from what every change already keeps, in the same transaction as the change
   moved is the same row at its new table, so it is counted once, where it ended;
 - stints (`stint`, migration 0007): when each party sat at each table, written by the unit of work
   from each change's before and after (core.py), so a move or a join shows on the floor it left;
-- guests' calls (`waiter_request`), each with its party (migration 0007), claim and resolution;
-- restores, from the audit log (`restore_table` events, and bulks' restore items).
+- guests' calls (`waiter_request`), each with its party, and its waits to be claimed and seen to, in
+  milliseconds (migration 0007);
+- restores: each party counts its own (`table_session.restores`), however it was restored (alone or
+  in a bulk).
+
+The figures are added up by SQLite (see "in SQL" below): a report over 90 busy days reads tens of
+thousands of rows, and only their sums and lists come back to Python.
 
 A service day starts at MAITRE_DAY_STARTS_AT (04:00) in the restaurant's time zone (its own, or
 MAITRE_TIME_ZONE): a service that runs past midnight belongs to the day it began. A day is
@@ -183,8 +188,8 @@ class Period:
 
 
 class ReportService(Service):
-    """Reports over service days. Admins see the whole restaurant; a waiter sees the tables of their section and
-    their own calls; nobody else sees reports (`forbidden`)."""
+    """Reports over service days. Admins see the whole restaurant; a waiter sees the tables of their section (and
+    of the calls by waiter, their own line); nobody else sees reports (`forbidden`)."""
 
     async def period(self, restaurant_id: int, day: str | None = None, first: str | None = None,
                      last: str | None = None) -> Period:
@@ -198,7 +203,8 @@ class ReportService(Service):
     async def report(self, actor: Actor, period: Period) -> Report:
         """The period's report. Its three parts (the guests and their turns, the calls, the floor's occupancy) are
         read at once, each on a connection of its own (Database.read_aside): a report over months takes no longer
-        than its longest part, and holds up none of the dashboards' reads."""
+        than its longest part, and holds up none of the dashboards' reads. (Each part reads its own snapshot: a
+        change committed while they run may show in one part and not yet in another.)"""
         floor, restaurant = await self.db.read(_floor_of, actor, period)
         heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
         since = min(day_start(heat_first, period), period.start, key=datetime.timestamp)
