@@ -28,7 +28,6 @@ import asyncio
 import itertools
 import math
 import sqlite3
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -205,7 +204,7 @@ class ReportService(Service):
         read at once, each on a connection of its own (Database.read_aside): a report over months takes no longer
         than its longest part, and holds up none of the dashboards' reads. (Each part reads its own snapshot: a
         change committed while they run may show in one part and not yet in another.)"""
-        floor, restaurant = await self.db.read(_floor_of, actor, period)
+        floor, restaurant = await self.db.read(_floor_of, actor)
         heat_first = period.last_day - timedelta(days=7 * HEAT_MAP_WEEKS - 1)
         since = min(day_start(heat_first, period), period.start, key=datetime.timestamp)
         (counts, turned), calls, (starts, ends, used, stretches) = await asyncio.gather(
@@ -236,8 +235,8 @@ class ReportService(Service):
         return await self.db.read_aside(self._parties, actor, period)  # a long read: apart from the dashboards
 
     def _parties(self, conn: sqlite3.Connection, actor: Actor, period: Period) -> list[PartyRow]:
-        floor = Floor.read(conn, actor, period)
-        parties = floor.parties_of(conn, period, period.start)
+        floor = Floor.read(conn, actor)
+        parties = floor.parties_of(conn, period)
         by_party: dict[int, list[CallRecord]] = defaultdict(list)
         for call in _calls(conn, floor, parties, period):
             by_party[call.party_id].append(call)
@@ -314,29 +313,6 @@ def service_day_of(moment: datetime, starts: time) -> date:
     return moment.date() if moment.time() >= starts else moment.date() - timedelta(days=1)
 
 
-class Calendar:
-    """The service day and the hour of the clock of moments from `start` to the period's end, by adding each day's
-    offset from UTC (on a day the clocks change, through the zone's rules): a report places thousands of parties."""
-
-    def __init__(self, period: Period, start: datetime) -> None:
-        self.period = period
-        first = service_day_of(start.astimezone(period.zone), period.day_starts)
-        self.days = [first + timedelta(days=n) for n in range((period.last_day - first).days + 2)]
-        starts = [day_start(day, period) for day in self.days]
-        self.starts = [moment.timestamp() for moment in starts]
-        # each day's offset in seconds, None if the clocks change that day
-        self.offsets = [offset(begins) if offset(begins) == offset(ends) else None
-                        for begins, ends in zip(starts, starts[1:], strict=False)]
-
-    def __call__(self, moment: float) -> tuple[date, int]:
-        index = bisect_right(self.starts, moment) - 1
-        offset = self.offsets[index] if 0 <= index < len(self.offsets) else None
-        if offset is None:
-            local = datetime.fromtimestamp(moment, self.period.zone)
-            return service_day_of(local, self.period.day_starts), local.hour
-        return self.days[index], int((moment + offset) // 3600 % 24)
-
-
 def offset(moment: datetime) -> float:
     """A local time's offset from UTC, in seconds."""
     return (moment.utcoffset() or timedelta()).total_seconds()
@@ -382,10 +358,9 @@ class TableRecord:
     label: str
     area: str
     seats: int
-    order: tuple[int, int]
 
 
-class PartyRecord(NamedTuple):  # (tuples: a report makes tens of thousands, and a frozen dataclass costs 4x)
+class PartyRecord(NamedTuple):  # (a CSV of 90 days makes tens of thousands; a frozen dataclass costs 4x)
     id: int
     table_id: int  # where it ended (or sits)
     tables: tuple[int, ...]  # every table it sat at as it left (or sits at), its own first
@@ -393,8 +368,6 @@ class PartyRecord(NamedTuple):  # (tuples: a report makes tens of thousands, and
     opened: float  # seconds since 1970
     closed: float | None
     restores: int
-    day: date  # the service day it sat down in
-    hour: int  # the hour of the clock it sat down in, in the restaurant's zone
 
     @property
     def turn(self) -> float | None:
@@ -421,7 +394,7 @@ class Floor:
     waiter: str | None  # a waiter's own report: whose
 
     @classmethod
-    def read(cls, conn: sqlite3.Connection, actor: Actor, period: Period) -> Floor:
+    def read(cls, conn: sqlite3.Connection, actor: Actor) -> Floor:
         if actor.role not in ("admin", "waiter"):
             raise ServiceError("forbidden", "Only admins and waiters see reports.")
         waiter = None
@@ -429,13 +402,13 @@ class Floor:
             row = conn.execute("SELECT name FROM api_key WHERE id = ?", (actor.key_id,)).fetchone()
             waiter = row["name"] if row else actor.name
         rows = conn.execute(
-            "SELECT t.id, t.label, t.area, t.seats, t.sort_order, t.removed_at,"
+            "SELECT t.id, t.label, t.area, t.seats, t.removed_at,"
             " coalesce((SELECT waiter FROM section WHERE table_id = t.id),"
             "          (SELECT waiter FROM section WHERE restaurant_id = t.restaurant_id AND area = t.area)) AS waiter"
             " FROM dining_table AS t WHERE t.restaurant_id = ? ORDER BY t.sort_order, t.id", (actor.restaurant_id,))
         tables, on_floor = {}, {}
         for row in rows:
-            table = TableRecord(row["id"], row["label"], row["area"], row["seats"], (row["sort_order"], row["id"]))
+            table = TableRecord(row["id"], row["label"], row["area"], row["seats"])
             tables[table.id] = table
             if row["removed_at"] is None and (waiter is None or row["waiter"] == waiter):
                 on_floor[table.id] = table
@@ -444,32 +417,30 @@ class Floor:
     def areas(self) -> list[str]:
         return list(dict.fromkeys(table.area for table in self.on_floor.values()))
 
-    def parties_of(self, conn: sqlite3.Connection, period: Period, start: datetime) -> list[PartyRecord]:
-        """The parties (in scope) that sat down from `start` to the period's end, oldest first, each with every table
-        it sat at as it left (or sits at now)."""
-        end = format_time(period.end)
+    def parties_of(self, conn: sqlite3.Connection, period: Period) -> list[PartyRecord]:
+        """The parties (in scope) that sat down in the period, oldest first, each with every table it sat at as it
+        left (or sits at now)."""
+        start, end = format_time(period.start), format_time(period.end)
         joined: dict[int, list[int]] = defaultdict(list)
         for party, table in tuples(conn,
                 "SELECT j.joined_to, j.table_id FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
                 " JOIN table_session AS j ON j.joined_to = p.id"
                 " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?"
                 " AND (j.closed_at = p.closed_at OR (p.closed_at IS NULL AND j.state = 'active')) ORDER BY j.id",
-                (self.restaurant_id, format_time(start), end)):
+                (self.restaurant_id, start, end)):
             joined[party].append(table)
         rows = tuples(conn,
             "SELECT p.id, p.table_id, p.guest_count, p.restores, p.opened_at, p.closed_at"
             " FROM table_session AS p JOIN dining_table AS t ON t.id = p.table_id"
             " WHERE t.restaurant_id = ? AND p.joined_to IS NULL AND p.opened_at >= ? AND p.opened_at < ?"
             " ORDER BY p.opened_at, p.id",
-            (self.restaurant_id, format_time(start), end))
+            (self.restaurant_id, start, end))
         parties = []
-        placed = Calendar(period, start)
         for party, table, guests, restores, opened_at, closed_at in rows:
             if self.waiter is not None and table not in self.on_floor:
                 continue
-            opened = seconds(opened_at)
-            parties.append(PartyRecord(party, table, (table, *joined.get(party, ())), guests, opened,
-                                       seconds(closed_at) if closed_at else None, restores, *placed(opened)))
+            parties.append(PartyRecord(party, table, (table, *joined.get(party, ())), guests, seconds(opened_at),
+                                       seconds(closed_at) if closed_at else None, restores))
         return parties
 
 
@@ -707,9 +678,9 @@ def pieces(begins: float, ends: float, stretches: list[tuple[float, float, float
             if start < ends and end > begins]
 
 
-def _floor_of(conn: sqlite3.Connection, actor: Actor, period: Period) -> tuple[Floor, dict[str, str]]:
+def _floor_of(conn: sqlite3.Connection, actor: Actor) -> tuple[Floor, dict[str, str]]:
     restaurant = conn.execute("SELECT slug, name FROM restaurant WHERE id = ?", (actor.restaurant_id,)).fetchone()
-    return Floor.read(conn, actor, period), {"slug": restaurant["slug"], "name": restaurant["name"]}
+    return Floor.read(conn, actor), {"slug": restaurant["slug"], "name": restaurant["name"]}
 
 
 def _guests_part(conn: sqlite3.Connection, floor: Floor, period: Period, since: datetime) -> tuple[
