@@ -119,16 +119,18 @@ def _seat_table(tx: UnitOfWork, table_id: int, guest_count: Any) -> Result:
 
 
 def seat(tx: UnitOfWork, table_id: int, guest_count: int | None, opened_at: str | None = None,
-         last_active: str | None = None, joined_to: int | None = None) -> None:
+         last_active: str | None = None, joined_to: int | None = None) -> int:
     """A party sits down at a free table (now, unless the demo says since when); with `joined_to`, the
-    table is pushed to that party's session instead (the party's guests and times stay on its own)."""
+    table is pushed to that party's session instead (the party's guests and times stay on its own).
+    Returns the new session's id."""
     opened_at = opened_at or tx.now
-    tx.conn.execute(
+    session_id: int = tx.conn.execute(
         "INSERT INTO table_session (table_id, state, guest_count, opened_at, last_activity_at, joined_to)"
-        " VALUES (?, 'active', ?, ?, ?, ?)",
+        " VALUES (?, 'active', ?, ?, ?, ?) RETURNING id",
         (table_id, guest_count, opened_at, last_active or opened_at, joined_to),
-    )
+    ).fetchone()[0]
     tx.conn.execute("UPDATE dining_table SET seated_at = ? WHERE id = ?", (opened_at, table_id))
+    return session_id
 
 
 def _set_guest_count(tx: UnitOfWork, table_id: int, guest_count: Any) -> Result:

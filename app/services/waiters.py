@@ -85,10 +85,8 @@ class WaiterService(Service):
         if not row["enabled"]:
             raise ServiceError("table_disabled", "This table is not available right now.")
         if row["party_id"] is None:
-            seat(tx, table_id, None)
+            party_id = seat(tx, table_id, None)
             party = []
-            party_id = conn.execute("SELECT id FROM table_session WHERE table_id = ? AND state = 'active'",
-                                    (table_id,)).fetchone()[0]
         else:  # the party's activity: every card it sits at shows it
             conn.execute("UPDATE table_session SET last_activity_at = ? WHERE id = ?", (tx.now, row["party_id"]))
             party = tx.party(row)
