@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp_jinja2
@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..auth import Principal
 from ..services.core import Actor, ServiceError
-from ..services.reports import PartyRow, Period
+from ..services.reports import PartyRow, Period, day_start
 from ..typedefs import reports_key
 from .access import Refused, caller
 from .api import json_error
@@ -76,7 +76,7 @@ def report_page(request: web.Request, context: dict[str, Any]) -> web.Response:
 def around(period: Period) -> dict[str, str | None]:
     """The days before and after the period (the page's links); no next day while the period is still running."""
     next_day = period.last_day + timedelta(days=1)
-    running = period.end < datetime.combine(next_day, period.day_starts, tzinfo=period.zone)
+    running = period.end.timestamp() < day_start(next_day, period).timestamp()
     return {"previous": (period.first_day - timedelta(days=1)).isoformat(),
             "next": None if running else next_day.isoformat()}
 
